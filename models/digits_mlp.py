@@ -1,0 +1,93 @@
+"""QKeras QAT recipe: a 64-32-32-10 MLP on sklearn's bundled digits (8x8) data.
+
+Run ``python models/digits_mlp.py`` to retrain; the result is saved beside this file as
+``digits_mlp.h5`` with ``digits_mlp.metrics.json``. Training is deterministic (fixed seeds,
+single-threaded ops) and takes well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from data import digits_split  # noqa: E402
+
+BITS = 6
+SEED = 1234
+
+
+def build_model(quantized: bool = True):  # type: ignore[no-untyped-def]
+    """The digits MLP; with ``quantized=False`` the same topology in float Keras."""
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+    from tensorflow import keras
+
+    layers = keras.layers
+    inp = keras.Input(shape=(64,), name="pixels")
+    if not quantized:
+        x = layers.Dense(32, activation="relu", name="fc1")(inp)
+        x = layers.Dense(32, activation="relu", name="fc2")(x)
+        out = layers.Dense(10, name="logits")(x)
+        return keras.Model(inp, out, name="digits_mlp_float")
+
+    def weights() -> dict:
+        q = quantized_bits(BITS, 0, alpha=1)
+        return {"kernel_quantizer": q, "bias_quantizer": quantized_bits(BITS, 0, alpha=1)}
+
+    # Pixels are 0..16; the data loader scales them by 1/16, which ufixed<6,1> holds exactly.
+    x = QActivation(quantized_bits(6, 1, keep_negative=False, alpha=1), name="input_q")(inp)
+    x = QDense(32, name="fc1", **weights())(x)
+    x = QActivation(quantized_relu(BITS, 2), name="relu1")(x)
+    x = QDense(32, name="fc2", **weights())(x)
+    x = QActivation(quantized_relu(BITS, 2), name="relu2")(x)
+    out = QDense(10, name="logits", **weights())(x)
+    return keras.Model(inp, out, name="digits_mlp")
+
+
+def train(model, x, y, epochs: int):  # type: ignore[no-untyped-def]
+    from tensorflow import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(3e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(x, y, epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+    return model
+
+
+def accuracy(model, x, y) -> float:  # type: ignore[no-untyped-def]
+    return float((model.predict(x, verbose=0).argmax(axis=1) == y).mean())
+
+
+def main(out_dir: Path = HERE, epochs: int = 60) -> dict:
+    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(SEED)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    x_tr, x_te, y_tr, y_te = digits_split()
+
+    float_model = train(build_model(quantized=False), x_tr, y_tr, epochs)
+    tf.keras.utils.set_random_seed(SEED)
+    qmodel = train(build_model(quantized=True), x_tr, y_tr, epochs)
+    metrics = {
+        "model": "digits_mlp",
+        "test_samples": int(len(y_te)),
+        "float_accuracy": accuracy(float_model, x_te, y_te),
+        "quantized_accuracy": accuracy(qmodel, x_te, y_te),
+        "bits": BITS,
+        "epochs": epochs,
+    }
+    qmodel.save(out_dir / "digits_mlp.h5")
+    (out_dir / "digits_mlp.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(), indent=2))

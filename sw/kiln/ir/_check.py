@@ -1,0 +1,59 @@
+"""The IR checker: run after lowering and after every pass; a broken invariant is a bug or
+an input kiln must refuse, never something to build hardware from."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kiln.errors import KilnError, PrecisionError
+from kiln.ir._nodes import Dense, Graph, Input, Lut, Softmax
+
+
+def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
+    lo, hi = t.min_code, t.max_code  # type: ignore[attr-defined]
+    if codes.size and (codes.min() < lo or codes.max() > hi):
+        raise PrecisionError(
+            f"Layer {name!r}: {what} codes [{codes.min()}, {codes.max()}] exceed type {t}"
+        )
+
+
+def check_graph(graph: Graph) -> Graph:
+    """Raise :class:`KilnError` if ``graph`` breaks an IR invariant; return it otherwise."""
+    if not graph.nodes or not isinstance(graph.nodes[0], Input):
+        raise KilnError(f"Graph {graph.name!r} must start with an Input node")
+    names = set()
+    previous = None
+    for node in graph.nodes:
+        if node.name in names:
+            raise KilnError(f"Graph {graph.name!r}: duplicate node name {node.name!r}")
+        names.add(node.name)
+        if previous is not None:
+            if node.source != previous.name:
+                raise KilnError(
+                    f"Node {node.name!r} reads {node.source!r}, not the node before it "
+                    f"({previous.name!r}); kiln's IR is a chain"
+                )
+            size_in = previous.size
+            if isinstance(node, Dense):
+                if node.weight.shape != (size_in, node.size) or node.bias.shape != (node.size,):
+                    raise KilnError(
+                        f"Dense {node.name!r}: weight {node.weight.shape} / bias "
+                        f"{node.bias.shape} do not fit {size_in} inputs and {node.size} outputs"
+                    )
+                _in_range(node.name, "weight", node.weight, node.weight_type)
+                _in_range(node.name, "bias", node.bias, node.bias_type)
+                if node.accum_type.overflow != "WRAP":
+                    raise PrecisionError(
+                        f"Dense {node.name!r}: accumulator {node.accum_type} saturates; kiln "
+                        "builds wrapping accumulators only. Give the layer an accum precision "
+                        "with WRAP overflow (hls4ml's default)."
+                    )
+            elif node.size != size_in:
+                raise KilnError(f"Node {node.name!r}: {node.size} outputs from {size_in} inputs")
+            if isinstance(node, Lut):
+                _in_range(node.name, "table", node.table, node.table_type)
+            if isinstance(node, Softmax):
+                _in_range(node.name, "exp table", node.exp_table, node.exp_table_type)
+                _in_range(node.name, "inverse table", node.inv_table, node.inv_table_type)
+        previous = node
+    return graph

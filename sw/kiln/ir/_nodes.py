@@ -1,0 +1,154 @@
+"""kiln's IR: frozen, typed layer nodes with integer weights.
+
+kiln.frontend lowers an hls4ml ModelGraph into a :class:`Graph` once; kiln.rtl, kiln.fixed
+and the reports read only these nodes. Arrays are stored read-only so nodes cannot change
+after construction; change a node with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import ClassVar
+
+import numpy as np
+
+from kiln.fixed._types import FixedType
+
+
+def frozen_codes(values: object) -> np.ndarray:
+    """An int64 read-only copy of ``values``."""
+    array = np.array(values, dtype=np.int64)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One layer: its name, the name of the node it reads, its output shape and type."""
+
+    kind: ClassVar[str] = "node"
+    name: str
+    source: str
+    shape: tuple[int, ...]
+    out_type: FixedType
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    def __repr__(self) -> str:
+        parts = [f"{self.kind} {self.name}({self.source}) -> {self.out_type} x{list(self.shape)}"]
+        for f in fields(self):
+            if f.name in ("name", "source", "shape", "out_type"):
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, np.ndarray):
+                value = f"int64{list(value.shape)}"
+            parts.append(f"{f.name}={value}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, eq=False)
+class Input(Node):
+    """The model input; ``source`` is empty."""
+
+    kind: ClassVar[str] = "input"
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Node):
+    """``y = cast_out(sum_i cast_acc(x_i * w_ij) + cast_acc(b_j))`` as hls4ml's dense_latency.
+
+    ``weight`` has shape (n_in, n_out) in codes of ``weight_type``; ``bias`` (n_out,) in
+    codes of ``bias_type``. The accumulator must wrap (see kiln.ir.check).
+    """
+
+    kind: ClassVar[str] = "dense"
+    weight: np.ndarray = field(default_factory=lambda: frozen_codes([[0]]))
+    bias: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    weight_type: FixedType = FixedType(8, 1)
+    bias_type: FixedType = FixedType(8, 1)
+    accum_type: FixedType = FixedType(32, 16)
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[1])
+
+
+@dataclass(frozen=True, eq=False)
+class Relu(Node):
+    """``y = cast_out(x if x > 0 else 0)``; quantized_relu is this with its result type."""
+
+    kind: ClassVar[str] = "relu"
+
+
+@dataclass(frozen=True, eq=False)
+class Cast(Node):
+    """``y = cast_out(x)``: linear and quantized_bits activations."""
+
+    kind: ClassVar[str] = "cast"
+
+
+@dataclass(frozen=True, eq=False)
+class Lut(Node):
+    """Elementwise table activation (sigmoid, tanh) as hls4ml's Vivado templates compute it.
+
+    The index is ``floor(x * table_size / (2 * in_range)) + table_size / 2`` clamped to the
+    table; ``table`` holds codes of ``table_type``; the result is ``cast_out(table[index])``.
+    """
+
+    kind: ClassVar[str] = "lut"
+    function: str = "sigmoid"
+    in_range: int = 8
+    table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    table_type: FixedType = FixedType(18, 8)
+
+
+@dataclass(frozen=True, eq=False)
+class Softmax(Node):
+    """hls4ml's softmax ('stable' or 'latency' implementation) with its exact tables and types."""
+
+    kind: ClassVar[str] = "softmax"
+    implementation: str = "stable"
+    exp_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    inv_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    exp_table_type: FixedType = FixedType(18, 8)
+    inv_table_type: FixedType = FixedType(18, 8)
+    accum_type: FixedType = FixedType(18, 8)
+    inv_inp_type: FixedType = FixedType(18, 8)
+    inp_norm_type: FixedType = FixedType(18, 8)
+
+
+NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A chain of nodes from one :class:`Input` to the last node (the output)."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    io_type: str = "io_parallel"
+    reuse_factor: int = 1
+
+    @property
+    def input(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def __repr__(self) -> str:
+        head = f"graph {self.name} {self.io_type} reuse={self.reuse_factor}"
+        return "\n".join([head, *(f"  {n!r}" for n in self.nodes)])
