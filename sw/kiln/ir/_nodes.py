@@ -48,14 +48,14 @@ class Node:
         return " ".join(parts)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Input(Node):
     """The model input; ``source`` is empty."""
 
     kind: ClassVar[str] = "input"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Dense(Node):
     """``y = cast_out(sum_i cast_acc(x_i * w_ij) + cast_acc(b_j))`` as hls4ml's dense_latency.
 
@@ -79,21 +79,21 @@ class Dense(Node):
         return int(self.weight.shape[1])
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Relu(Node):
     """``y = cast_out(x if x > 0 else 0)``; quantized_relu is this with its result type."""
 
     kind: ClassVar[str] = "relu"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Cast(Node):
     """``y = cast_out(x)``: linear and quantized_bits activations."""
 
     kind: ClassVar[str] = "cast"
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Lut(Node):
     """Elementwise table activation (sigmoid, tanh) as hls4ml's Vivado templates compute it.
 
@@ -108,7 +108,7 @@ class Lut(Node):
     table_type: FixedType = FixedType(18, 8)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class Softmax(Node):
     """hls4ml's softmax ('stable' or 'latency' implementation) with its exact tables and types."""
 

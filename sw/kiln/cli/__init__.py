@@ -1,0 +1,7 @@
+"""Command line interface (`kiln compile|verify|predict|compare`)."""
+
+from __future__ import annotations
+
+from kiln.cli._main import build_parser, main
+
+__all__ = ["build_parser", "main"]

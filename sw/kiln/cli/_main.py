@@ -1,0 +1,129 @@
+"""The `kiln` command: thin argparse wrappers over the library calls."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from kiln.errors import KilnError
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    if not Path(path).is_file():
+        raise KilnError(f"{what} file {path} does not exist (expected a .npy array)")
+    try:
+        return np.load(path)
+    except Exception as exc:
+        raise KilnError(f"Cannot read {what} file {path} as .npy: {exc}") from exc
+
+
+def _compile(args: argparse.Namespace) -> int:
+    import kiln
+
+    art = kiln.compile(
+        args.model, args.output, io_type=args.io_type, reuse_factor=args.reuse_factor,
+        weights=args.weights, precision=args.precision, input_precision=args.input_precision,
+        force=args.force,
+    )
+    m = art.manifest
+    print(f"{art.path}: {m.name} in {m.input_type} x{m.input_shape} -> out {m.output_type} "
+          f"x{m.output_shape}; latency {m.latency} cycles, II {m.ii}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from kiln.verify import format_table, verify
+
+    x = _load_array(args.inputs, "inputs") if args.inputs else None
+    labels = _load_array(args.labels, "labels") if args.labels else None
+    report = verify(args.artifact, x=x, labels=labels, samples=args.samples,
+                    protocol=not args.no_protocol)
+    print(format_table([report]))
+    return 0 if report.passed else 1
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import kiln
+
+    y = kiln.load(args.artifact).predict(_load_array(args.inputs, "inputs"), device=args.device,
+                                         raw=args.raw)
+    if args.output:
+        np.save(args.output, y)
+    else:
+        np.savetxt(sys.stdout, y.reshape(len(y), -1), fmt="%d" if args.raw else "%.10g")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import kiln
+
+    labels = _load_array(args.labels, "labels") if args.labels else None
+    report = kiln.load(args.artifact).compare(
+        _load_array(args.inputs, "inputs"), devices=args.devices.split(","), y_true=labels
+    )
+    print(report)
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+    if args.plot:
+        report.plot(args.plot)
+    return 0 if report.all_bit_exact else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiln", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="model -> artifact (HLS project, Verilog, manifest)")
+    p.add_argument("model", help="QKeras/Keras .h5, .keras, or .json (+ weights)")
+    p.add_argument("-o", "--output", required=True, help="artifact directory")
+    p.add_argument("--weights", help="weights .h5 for a .json model")
+    p.add_argument("--precision", help="fixed-point type for every tensor (float models)")
+    p.add_argument("--input-precision", help="input type when the input has no quantizer")
+    p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
+    p.add_argument("--reuse-factor", type=int, default=1)
+    p.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    p.set_defaults(func=_compile)
+
+    p = sub.add_parser("verify", help="RTL vs HLS vs reference, Icarus, cocotb protocol")
+    p.add_argument("artifact")
+    p.add_argument("--inputs", help=".npy inputs (default: random codes over the input range)")
+    p.add_argument("--labels", help=".npy labels for accuracy")
+    p.add_argument("--samples", type=int, default=10_000, help="random inputs when no --inputs")
+    p.add_argument("--no-protocol", action="store_true", help="skip the cocotb bench")
+    p.set_defaults(func=_verify)
+
+    p = sub.add_parser("predict", help="run inputs on one device")
+    p.add_argument("artifact")
+    p.add_argument("inputs", help=".npy inputs")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--raw", action="store_true", help="integer codes instead of values")
+    p.add_argument("-o", "--output", help="write .npy here instead of printing")
+    p.set_defaults(func=_predict)
+
+    p = sub.add_parser("compare", help="run inputs on several devices and compare")
+    p.add_argument("artifact")
+    p.add_argument("inputs", help=".npy inputs")
+    p.add_argument("--labels", help=".npy labels for accuracy")
+    p.add_argument("--devices", default="reference,hls,fpga-sim,cpu")
+    p.add_argument("--json", help="write the report as JSON here")
+    p.add_argument("--plot", help="write a PNG plot here")
+    p.set_defaults(func=_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args))
+    except KilnError as exc:
+        print(f"kiln: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,188 @@
+"""Load QKeras/Keras models and convert them to an hls4ml ModelGraph with bit-exact types."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import KilnError, ModelLoadError, PrecisionError, UnsupportedLayerError
+from kiln.fixed import FixedType
+
+log = logging.getLogger(__name__)
+
+# Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
+SUPPORTED_KERAS_LAYERS = (
+    "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
+    "BatchNormalization", "Dropout", "Flatten",
+)
+# Default for a model whose input carries no quantizer: hls4ml's default model precision.
+DEFAULT_INPUT_PRECISION = "fixed<16,6>"
+
+
+@dataclass(frozen=True)
+class KerasSource:
+    """A loaded Keras model and the hash of what it was loaded from."""
+
+    model: Any
+    digest: str
+    files: tuple[Path, ...]
+
+
+def _custom_objects() -> dict[str, Any]:
+    from qkeras.utils import _add_supported_quantized_objects
+
+    objects: dict[str, Any] = {}
+    _add_supported_quantized_objects(objects)
+    return objects
+
+
+def _hash_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> KerasSource:
+    """Accept a Keras model object, a full-model ``.h5``/``.keras`` file, or an architecture
+    ``.json`` with its weights ``.h5`` (given, or ``<stem>_weights.h5`` beside it)."""
+    if not isinstance(model, (str, os.PathLike)):
+        if not hasattr(model, "layers") or not hasattr(model, "get_config"):
+            raise ModelLoadError(
+                f"kiln.compile got a {type(model).__name__}, not a Keras model or a model path"
+            )
+        import json
+
+        text = json.dumps(model.get_config(), sort_keys=True, default=str).encode()
+        digest = hashlib.sha256(text)
+        for w in model.get_weights():
+            digest.update(w.tobytes())
+        return KerasSource(model, digest.hexdigest(), ())
+
+    path = Path(model)
+    if not path.is_file():
+        raise ModelLoadError(f"Model file {path} does not exist; give a .h5, .keras or .json path")
+    from tensorflow import keras
+
+    try:
+        if path.suffix == ".json":
+            weights_path = Path(weights) if weights else path.with_name(path.stem + "_weights.h5")
+            if not weights_path.is_file():
+                raise ModelLoadError(
+                    f"Weights for {path.name} not found at {weights_path}; pass weights=PATH "
+                    "(or --weights) or save them beside the json as <name>_weights.h5"
+                )
+            loaded = keras.models.model_from_json(path.read_text(), custom_objects=_custom_objects())
+            loaded.load_weights(weights_path)
+            files = [path, weights_path]
+        else:
+            loaded = keras.models.load_model(path, custom_objects=_custom_objects(), compile=False)
+            files = [path]
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # Keras raises many types for a corrupt file
+        raise ModelLoadError(
+            f"Cannot read Keras model {path}: {type(exc).__name__}: {exc}. Is the file complete "
+            "and saved by Keras 2 / QKeras (model.save('x.h5') or to_json + save_weights)?"
+        ) from exc
+    return KerasSource(loaded, _hash_files(files), tuple(files))
+
+
+def check_layers(model: Any) -> None:
+    """Refuse layers kiln cannot build, naming each with its type and the supported list."""
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if cls not in SUPPORTED_KERAS_LAYERS:
+            raise UnsupportedLayerError(
+                f"Layer {layer.name!r} of type {cls} is not supported by kiln's RTL yet. "
+                f"Supported: {', '.join(SUPPORTED_KERAS_LAYERS)}."
+            )
+
+
+def is_quantized(model: Any) -> bool:
+    return any(type(layer).__name__.startswith("Q") for layer in model.layers)
+
+
+def _input_is_quantized(model: Any) -> bool:
+    layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
+    return bool(layers) and type(layers[0]).__name__ == "QActivation"
+
+
+def reference_is_bit_exact(model: Any, options: dict[str, Any]) -> bool:
+    """Whether the framework model defines every type, so kiln can demand equality with it:
+    quantized, with a quantized input, and no float-only activation (softmax, sigmoid, tanh)."""
+    if options.get("input_precision") or not is_quantized(model) or not _input_is_quantized(model):
+        return False
+    for layer in model.layers:
+        activation = str(layer.get_config().get("activation", "")).lower()
+        if type(layer).__name__ in ("Activation", "Softmax") and activation != "linear":
+            return False
+        if type(layer).__name__ == "Dense" and activation not in ("", "linear"):
+            return False
+    return True
+
+
+def hls_config(model: Any, precision: str | None, input_precision: str | None,
+               reuse_factor: int) -> tuple[dict[str, Any], bool]:
+    """The hls4ml configuration and whether hls4ml's ``bit_exact`` inference applies."""
+    import hls4ml
+
+    quantized = is_quantized(model)
+    if not quantized and precision is None:
+        raise PrecisionError(
+            f"Model {model.name!r} has no quantized layers (a float model) and no precision "
+            "was given. Train it with QKeras quantizers, or pass precision='fixed<16,6>' "
+            "(kiln compile --precision) to choose a fixed-point type for every tensor."
+        )
+    for text in (precision, input_precision):
+        if text is not None:
+            FixedType.parse(text)  # raises PrecisionError with the bad value quoted
+    default = precision or "fixed<16,6>"
+    config = hls4ml.utils.config_from_keras_model(
+        model, granularity="name", backend="Vivado", default_precision=default,
+        default_reuse_factor=reuse_factor,
+    )
+    bit_exact = quantized and _input_is_quantized(model) and input_precision is None
+    if not bit_exact:
+        input_name = model.layers[0].name
+        chosen = input_precision or precision or DEFAULT_INPUT_PRECISION
+        config["LayerName"].setdefault(input_name, {}).setdefault("Precision", {})
+        config["LayerName"][input_name]["Precision"]["result"] = chosen
+        log.info("input %s has no quantizer: using input type %s", input_name, chosen)
+    return config, bit_exact
+
+
+def convert(model: Any, output_dir: Path, io_type: str, reuse_factor: int,
+            precision: str | None = None, input_precision: str | None = None,
+            part: str = "xcvu9p-flga2577-2-e", clock_period: float = 5.0) -> Any:
+    """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
+    import hls4ml
+
+    check_layers(model)
+    if io_type not in ("io_parallel", "io_stream"):
+        raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
+    if io_type == "io_stream":
+        raise KilnError("io_type='io_stream' (streaming CNNs) is not built yet; use io_parallel")
+    if not isinstance(reuse_factor, int) or reuse_factor < 1:
+        raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
+    if reuse_factor != 1:
+        raise KilnError(
+            f"reuse_factor={reuse_factor}: kiln's RTL folds nothing yet; use reuse_factor=1"
+        )
+    config, bit_exact = hls_config(model, precision, input_precision, reuse_factor)
+    try:
+        return hls4ml.converters.convert_from_keras_model(
+            model, output_dir=str(output_dir), project_name="kiln_model", backend="Vivado",
+            io_type=io_type, hls_config=config, bit_exact=bit_exact, part=part,
+            clock_period=clock_period,
+        )
+    except KilnError:
+        raise
+    except Exception as exc:
+        raise KilnError(
+            f"hls4ml could not convert model {model.name!r}: {type(exc).__name__}: {exc}"
+        ) from exc

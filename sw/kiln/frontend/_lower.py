@@ -1,0 +1,120 @@
+"""Lower an hls4ml ModelGraph into kiln's IR: the only place that reads hls4ml attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from kiln.errors import PrecisionError, UnsupportedLayerError
+from kiln.fixed import FixedType
+from kiln.ir import Cast, Dense, Graph, Input, Node, Relu, check_graph, frozen_codes
+
+SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax",
+                        "Activation (sigmoid, tanh)")
+
+
+def fixed_type(precision: Any, where: str) -> FixedType:
+    """kiln's FixedType for an hls4ml precision object."""
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    name = type(precision).__name__
+    if isinstance(precision, IntegerPrecisionType):
+        return FixedType(precision.width, precision.width, bool(precision.signed))
+    if not isinstance(precision, FixedPrecisionType):
+        raise PrecisionError(
+            f"{where}: type {precision} ({name}) is not fixed-point; kiln builds ap_fixed "
+            "types only. Give this tensor a fixed<W,I> precision."
+        )
+    rounding = getattr(precision.rounding_mode, "name", "TRN") if precision.rounding_mode else "TRN"
+    overflow = (getattr(precision.saturation_mode, "name", "WRAP")
+                if precision.saturation_mode else "WRAP")
+    if precision.saturation_bits not in (None, 0):
+        raise PrecisionError(f"{where}: {precision} uses saturation bits; kiln supports none")
+    return FixedType(precision.width, precision.integer, bool(precision.signed),
+                     rounding, overflow)
+
+
+def _type_of(layer: Any, attr: str) -> FixedType:
+    return fixed_type(layer.get_attr(attr).precision, f"Layer {layer.name!r} {attr}")
+
+
+def _result_type(layer: Any) -> FixedType:
+    return fixed_type(layer.get_output_variable().type.precision, f"Layer {layer.name!r} result")
+
+
+def weight_codes(variable: Any, t: FixedType, where: str) -> np.ndarray:
+    """Codes of a hls4ml weight variable exactly as the C simulation loads it: hls4ml prints
+    each value with the type's decimal places and ap_fixed parses that text as a double."""
+    import torch
+
+    from kiln.fixed import from_float
+
+    values = np.array([float(text) for text in variable], dtype=np.float64)
+    codes = from_float(torch.from_numpy(values), t).numpy()
+    exact = codes * 2.0 ** -t.frac
+    lost = np.abs(exact - variable.data.reshape(-1)).max(initial=0.0)
+    if lost > 0:
+        # Not an error (float models are quantized on purpose) but worth knowing.
+        import logging
+
+        logging.getLogger(__name__).info("%s: weights quantized to %s (max change %.3g)",
+                                         where, t, lost)
+    return codes.reshape(variable.data.shape)
+
+
+def _dense(layer: Any, source: str) -> Dense:
+    weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
+    weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
+    bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
+    n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    return Dense(
+        name=layer.name, source=source, shape=(n_out,), out_type=_result_type(layer),
+        weight=frozen_codes(weights.reshape(n_in, n_out)), bias=frozen_codes(bias.reshape(n_out)),
+        weight_type=weight_t, bias_type=bias_t, accum_type=_type_of(layer, "accum_t"),
+    )
+
+
+def _activation(layer: Any, source: str, size: int) -> Node:
+    from kiln.frontend._lower_tables import lower_lut, lower_softmax
+
+    function = str(layer.get_attr("activation")).lower()
+    out_t = _result_type(layer)
+    if layer.class_name == "Softmax" or function == "softmax":
+        return lower_softmax(layer, source, (size,), out_t)
+    if function == "relu":
+        return Relu(name=layer.name, source=source, shape=(size,), out_type=out_t)
+    if function == "linear":
+        return Cast(name=layer.name, source=source, shape=(size,), out_type=out_t)
+    if function in ("sigmoid", "tanh"):
+        return lower_lut(layer, source, (size,), out_t, function)
+    raise UnsupportedLayerError(
+        f"Layer {layer.name!r}: activation {function!r} is not supported by kiln's RTL. "
+        "Supported activations: relu, linear, softmax, sigmoid, tanh (and QKeras "
+        "quantized_relu / quantized_bits)."
+    )
+
+
+def lower(model_graph: Any, name: str, io_type: str = "io_parallel",
+          reuse_factor: int = 1) -> Graph:
+    """Lower a converted hls4ml ModelGraph into a checked kiln :class:`Graph`."""
+    nodes: list[Node] = []
+    for layer in model_graph.get_layers():
+        cls = layer.class_name
+        source = nodes[-1].name if nodes else ""
+        size = nodes[-1].size if nodes else 0
+        if cls == "Input":
+            shape = tuple(int(d) for d in layer.get_output_variable().shape)
+            nodes.append(Input(name=layer.name, source="", shape=shape,
+                               out_type=_result_type(layer)))
+        elif cls == "Dense":
+            nodes.append(_dense(layer, source))
+        elif cls in ("Activation", "Softmax", "ReLU"):
+            nodes.append(_activation(layer, source, size))
+        else:
+            raise UnsupportedLayerError(
+                f"Layer {layer.name!r} of hls4ml type {cls} is not supported by kiln's RTL. "
+                f"Supported: {', '.join(SUPPORTED_HLS_LAYERS)}."
+            )
+    return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=io_type,
+                             reuse_factor=reuse_factor))

@@ -1,0 +1,163 @@
+"""The devices a Runtime can run on. Each maps input codes to output codes (or, for the
+framework reference, float outputs) and says why it is unavailable when it is."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from kiln.artifact import SOURCE_FILE, Artifact
+from kiln.errors import DeviceError, KilnError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """Output codes (or floats for the reference), wall time, and cycles where known."""
+
+    outputs: np.ndarray
+    seconds: float
+    cycles: int | None = None
+    exact_codes: bool = True
+
+
+class Device:
+    """A place the model runs: subclasses implement ``_run`` and may refuse in ``check``."""
+
+    name = "device"
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+
+    def check(self) -> None:
+        """Raise DeviceError saying what is missing if this device cannot run."""
+
+    def run(self, codes: np.ndarray) -> RunResult:
+        self.check()
+        start = time.perf_counter()
+        result = self._run(codes)
+        result.seconds = time.perf_counter() - start
+        return result
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        raise NotImplementedError
+
+
+class ReferenceDevice(Device):
+    """The framework model (QKeras/Keras) from model/source.h5; returns float outputs."""
+
+    name = "reference"
+    _model: Any = None
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        from kiln.fixed import to_float
+        from kiln.frontend import load_keras
+
+        if self._model is None:
+            self._model = load_keras(self.artifact.path / SOURCE_FILE).model
+        x = to_float(torch.from_numpy(codes), self.artifact.graph.input.out_type).numpy()
+        x = x.reshape((len(codes), *self.artifact.graph.input.shape))
+        y = self._model.predict(x.astype(np.float32), verbose=0, batch_size=1024)
+        return RunResult(np.asarray(y, dtype=np.float64).reshape(len(codes), -1), 0.0,
+                         exact_codes=False)
+
+
+class HlsDevice(Device):
+    """hls4ml's C simulation of the artifact's HLS project."""
+
+    name = "hls"
+    _csim: Any = None
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        from kiln import hls
+
+        if self._csim is None:
+            hls_dir = self.artifact.path / "hls"
+            here = str(hls_dir.resolve())
+            try:
+                library = hls.find_library(hls_dir)
+                moved = here != self.artifact.manifest.hls_dir_built_at
+            except KilnError:
+                library, moved = None, True
+            if moved or library is None:
+                library = hls.rebuild_library(hls_dir)
+            g = self.artifact.graph
+            self._csim = hls.CSim(library, g.input.out_type, g.output.out_type,
+                                  g.input.size, g.output.size)
+        return RunResult(self._csim.run(codes), 0.0)
+
+
+class FpgaSimDevice(Device):
+    """The Verilated RTL (kiln.sim's bulk emulator); reports clock cycles."""
+
+    name = "fpga-sim"
+    _emulator: Any = None
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        from kiln.sim import Emulator
+
+        if self._emulator is None:
+            self._emulator = Emulator.build(self.artifact.path / "rtl", self.artifact.path / "sim")
+        result = self._emulator.run(codes.reshape(len(codes), -1))
+        return RunResult(np.asarray(result.codes), 0.0, cycles=int(result.cycles))
+
+
+class TorchDevice(Device):
+    """kiln.fixed, the integer executor, on torch (CPU here; CUDA when present)."""
+
+    name = "cpu"
+    torch_device = "cpu"
+
+    def check(self) -> None:
+        if self.torch_device == "cuda" and not torch.cuda.is_available():
+            raise DeviceError(
+                "device='cuda' needs a CUDA GPU and a CUDA build of torch; none is present "
+                "here (torch.cuda.is_available() is False). Use device='cpu'."
+            )
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        from kiln.fixed import execute
+
+        x = torch.from_numpy(codes).to(self.torch_device)
+        out = execute(self.artifact.graph, x)["output"].cpu().numpy()
+        return RunResult(out, 0.0)
+
+
+class CudaDevice(TorchDevice):
+    name = "cuda"
+    torch_device = "cuda"
+
+
+class FpgaDevice(Device):
+    """A real board. No transport is attached in this build, so it always refuses clearly."""
+
+    name = "fpga"
+
+    def check(self) -> None:
+        raise DeviceError(
+            "device='fpga' needs a board running this artifact's bitstream and a transport "
+            "(PYNQ or serial); none is attached. Use device='fpga-sim' to run the same RTL "
+            "in Verilator."
+        )
+
+
+DEVICES: dict[str, type[Device]] = {
+    cls.name: cls for cls in (ReferenceDevice, HlsDevice, FpgaSimDevice, TorchDevice,
+                              CudaDevice, FpgaDevice)
+}
+AUTO_ORDER = ("fpga", "cuda", "cpu")
+
+
+def device_class(name: str) -> type[Device]:
+    if name not in DEVICES:
+        raise DeviceError(
+            f"Unknown device {name!r}; choose one of: auto, {', '.join(DEVICES)}"
+        )
+    return DEVICES[name]
+

@@ -1,0 +1,123 @@
+"""Runtime: one API to run a compiled model on any device and compare devices."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kiln.artifact import Artifact
+from kiln.errors import DeviceError, InputShapeError, KilnError
+from kiln.fixed import from_float, to_float
+from kiln.runtime._devices import AUTO_ORDER, Device, RunResult, device_class
+from kiln.runtime._report import ComparisonReport, DeviceResult
+
+log = logging.getLogger(__name__)
+DEFAULT_COMPARE = ("reference", "hls", "fpga-sim", "cpu")
+
+
+class Runtime:
+    """Runs one artifact. Create it with :func:`kiln.load`."""
+
+    def __init__(self, artifact: Artifact) -> None:
+        self.artifact = artifact
+        self.graph = artifact.graph
+        self._devices: dict[str, Device] = {}
+
+    def device(self, name: str) -> Device:
+        if name not in self._devices:
+            self._devices[name] = device_class(name)(self.artifact)
+        return self._devices[name]
+
+    def resolve(self, name: str) -> str:
+        """The device ``name`` stands for: ``auto`` picks fpga, then cuda, then cpu."""
+        if name != "auto":
+            device_class(name)
+            return name
+        for candidate in AUTO_ORDER:
+            try:
+                self.device(candidate).check()
+            except DeviceError as exc:
+                log.info("auto: skipping %s (%s)", candidate, exc)
+                continue
+            log.info("auto: running on %s", candidate)
+            return candidate
+        raise DeviceError("No device is available")  # cpu always is; unreachable in practice
+
+    def input_codes(self, x: Any) -> np.ndarray:
+        """Check ``x`` against the model input and quantize it to the input type."""
+        array = np.asarray(x)
+        shape = tuple(self.graph.input.shape)
+        if array.dtype.kind not in "fiub":
+            raise InputShapeError(f"Inputs must be numbers, not dtype {array.dtype}")
+        if array.shape == shape:
+            array = array[None]
+        if array.shape[1:] != shape:
+            raise InputShapeError(
+                f"Inputs have shape {array.shape}; model {self.graph.name!r} takes "
+                f"(n, {', '.join(map(str, shape))}) or one sample of shape {shape}"
+            )
+        values = torch.from_numpy(array.astype(np.float64)).reshape(len(array), -1)
+        if torch.isnan(values).any():
+            where = tuple(int(i) for i in torch.nonzero(torch.isnan(values))[0])
+            raise InputShapeError(
+                f"Input contains NaN (first at sample {where[0]}, element {where[1]}); "
+                "NaN has no fixed-point code. Clean the data first."
+            )
+        return from_float(values, self.graph.input.out_type).numpy()
+
+    def run(self, x: Any, device: str = "auto") -> tuple[str, RunResult]:
+        name = self.resolve(device)
+        return name, self.device(name).run(self.input_codes(x))
+
+    def predict(self, x: Any, device: str = "auto", raw: bool = False) -> np.ndarray:
+        """Outputs for ``x`` on ``device``: exact fixed-point values as floats, or with
+        ``raw=True`` the integer codes of the output type.
+
+        The ``reference`` device returns the framework's own floats; with ``raw=True`` they are
+        quantized to the output type (its rounding and overflow modes).
+        """
+        name, result = self.run(x, device)
+        out_type = self.graph.output.out_type
+        shape = (len(result.outputs), *self.graph.output.shape)
+        if not result.exact_codes:
+            if raw:
+                return from_float(torch.from_numpy(result.outputs), out_type).numpy().reshape(shape)
+            return result.outputs.reshape(shape)
+        if raw:
+            return result.outputs.reshape(shape)
+        return to_float(torch.from_numpy(result.outputs), out_type).numpy().reshape(shape)
+
+    def compare(self, x: Any, devices: tuple[str, ...] | list[str] = DEFAULT_COMPARE,
+                y_true: Any = None, baseline: str = "hls") -> ComparisonReport:
+        """Run ``x`` on every device and report agreement with ``baseline`` (integer codes)
+        and with the framework reference (in LSBs of the output type)."""
+        results: dict[str, RunResult] = {}
+        for name in devices:
+            resolved = self.resolve(name)
+            results[resolved] = self.device(resolved).run(self.input_codes(x))
+        if baseline not in results:
+            baseline = next((n for n, r in results.items() if r.exact_codes), "")
+        if not baseline:
+            raise KilnError("compare needs at least one bit-exact device (hls, fpga-sim, cpu)")
+        out_type = self.graph.output.out_type
+        base = results[baseline].outputs
+        reference = results.get("reference")
+        labels = None if y_true is None else np.asarray(y_true).reshape(-1)
+        rows = []
+        for name, result in results.items():
+            values = (result.outputs if not result.exact_codes
+                      else to_float(torch.from_numpy(result.outputs), out_type).numpy())
+            rows.append(DeviceResult.measure(
+                name, result, values, base if result.exact_codes else None,
+                None if reference is None else reference.outputs, out_type.lsb, labels,
+            ))
+        return ComparisonReport(self.graph.name, len(base), baseline, tuple(rows))
+
+
+def load(path: str | Path) -> Runtime:
+    """Open an artifact directory written by :func:`kiln.compile` (hashes checked)."""
+    return Runtime(Artifact.open(path))

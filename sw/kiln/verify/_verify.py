@@ -1,0 +1,137 @@
+"""`kiln verify`: the RTL verification levels on one artifact, written to
+reports/verification.json and summarised as one table row per model."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from kiln.fixed import to_float
+from kiln.runtime import Runtime, load
+
+log = logging.getLogger(__name__)
+DEFAULT_RANDOM_SAMPLES = 10_000
+ICARUS_SAMPLES = 200
+PROTOCOL_SAMPLES = 300
+
+
+@dataclass(frozen=True)
+class VerificationReport:
+    model: str
+    samples: int
+    input_source: str
+    rtl_vs_hls_mismatches: int
+    rtl_vs_cpu_mismatches: int
+    rtl_vs_reference_mismatches: int | None   # None: the reference is not bit-exact by design
+    max_lsb_vs_reference: float | None
+    icarus_samples: int
+    icarus_mismatches: int
+    protocol_passed: bool
+    protocol_samples: int
+    protocol_mismatches: int
+    latency: int
+    latency_measured: int
+    ii: int
+    ii_measured: float
+    accuracy: float | None
+
+    @property
+    def passed(self) -> bool:
+        return (self.rtl_vs_hls_mismatches == 0 and self.rtl_vs_cpu_mismatches == 0
+                and self.icarus_mismatches == 0 and self.protocol_passed
+                and self.rtl_vs_reference_mismatches in (0, None))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "passed": self.passed}
+
+
+def random_inputs(runtime: Runtime, n: int, seed: int = 0) -> np.ndarray:
+    """Inputs drawn uniformly over every code of the input type (its whole range)."""
+    t = runtime.graph.input.out_type
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(t.min_code, t.max_code + 1, size=(n, runtime.graph.input.size))
+    values = to_float(torch.from_numpy(codes), t).numpy()
+    return values.reshape((n, *runtime.graph.input.shape))
+
+
+def _reference_agreement(runtime: Runtime, x: np.ndarray, rtl_codes: np.ndarray
+                         ) -> tuple[int | None, float]:
+    """Mismatching samples against the framework model where its quantizers define every
+    type (else None), and the largest distance in LSBs of the output type."""
+    reference = runtime.device("reference").run(runtime.input_codes(x)).outputs
+    out_type = runtime.graph.output.out_type
+    rtl_values = to_float(torch.from_numpy(rtl_codes), out_type).numpy()
+    max_lsb = float(np.abs(rtl_values - reference).max(initial=0) / out_type.lsb)
+    if not runtime.artifact.manifest.reference_bit_exact:
+        return None, max_lsb
+    return int(np.any(rtl_values != reference, axis=1).sum()), max_lsb
+
+
+def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
+           samples: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0,
+           protocol: bool = True) -> VerificationReport:
+    """Run RTL bulk (Verilator) against HLS C-sim, kiln.fixed and the framework model,
+    Icarus on a subset, and the cocotb protocol bench; write reports/verification.json."""
+    from kiln.sim import run_icarus, run_protocol_bench
+
+    root = Path(artifact_dir)
+    runtime = load(root)
+    source = "given inputs"
+    if x is None:
+        x, source = random_inputs(runtime, samples, seed), f"{samples} random codes over the input type"
+    codes = runtime.input_codes(x)
+    log.info("verify %s: %d samples (%s)", runtime.graph.name, len(codes), source)
+    rtl = runtime.device("fpga-sim").run(codes)
+    hls = runtime.device("hls").run(codes)
+    cpu = runtime.device("cpu").run(codes)
+    ref_mismatches, max_lsb = _reference_agreement(runtime, x, rtl.outputs)
+
+    subset = codes[:ICARUS_SAMPLES]
+    icarus = run_icarus(root / "rtl", subset, root / "sim" / "icarus")
+    meta = runtime.artifact.manifest
+    bench = None
+    if protocol:
+        bench = run_protocol_bench(root / "rtl", codes[:PROTOCOL_SAMPLES], rtl.outputs[:PROTOCOL_SAMPLES],
+                                   root / "sim" / "cocotb", seed=seed)
+    accuracy = None
+    if labels is not None:
+        accuracy = float((rtl.outputs.argmax(axis=1) == np.asarray(labels).reshape(-1)).mean())
+    report = VerificationReport(
+        model=runtime.graph.name, samples=len(codes), input_source=source,
+        rtl_vs_hls_mismatches=int(np.any(rtl.outputs != hls.outputs, axis=1).sum()),
+        rtl_vs_cpu_mismatches=int(np.any(rtl.outputs != cpu.outputs, axis=1).sum()),
+        rtl_vs_reference_mismatches=ref_mismatches, max_lsb_vs_reference=max_lsb,
+        icarus_samples=len(subset),
+        icarus_mismatches=int(np.any(icarus != rtl.outputs[:len(subset)], axis=1).sum()),
+        protocol_passed=bench.passed if bench else True,
+        protocol_samples=bench.samples if bench else 0,
+        protocol_mismatches=bench.mismatches if bench else 0,
+        latency=meta.latency, latency_measured=bench.latency if bench else -1,
+        ii=meta.ii, ii_measured=float(bench.ii) if bench else -1.0, accuracy=accuracy,
+    )
+    (root / "reports").mkdir(exist_ok=True)
+    (root / "reports" / "verification.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report
+
+
+def format_table(reports: list[VerificationReport]) -> str:
+    head = (f"{'model':<14} {'samples':>7} {'RTL≠HLS':>8} {'RTL≠cpu':>8} {'RTL≠ref':>8} "
+            f"{'ref LSB':>8} {'icarus≠':>9} {'cocotb':>12} {'latency':>8} {'II':>4} {'result':>7}")
+    lines = [head, "-" * len(head)]
+    for r in reports:
+        ref = "n/a" if r.rtl_vs_reference_mismatches is None else str(r.rtl_vs_reference_mismatches)
+        lsb = "-" if r.max_lsb_vs_reference is None else f"{r.max_lsb_vs_reference:.1f}"
+        bench = f"{r.protocol_samples - r.protocol_mismatches}/{r.protocol_samples}"
+        lines.append(
+            f"{r.model:<14} {r.samples:>7} {r.rtl_vs_hls_mismatches:>8} "
+            f"{r.rtl_vs_cpu_mismatches:>8} {ref:>8} {lsb:>8} "
+            f"{f'{r.icarus_mismatches}/{r.icarus_samples}':>9} {bench:>12} "
+            f"{r.latency_measured:>8} {r.ii_measured:>4.0f} {'PASS' if r.passed else 'FAIL':>7}"
+        )
+    return "\n".join(lines)
