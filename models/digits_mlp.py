@@ -1,6 +1,6 @@
 """QKeras QAT recipe: a 64-32-32-10 MLP on sklearn's bundled digits (8x8) data.
 
-Run ``python models/digits_mlp.py`` to retrain; the result is saved beside this file as
+Run ``python -m models.digits_mlp`` to retrain; the result is saved beside this file as
 ``digits_mlp.h5`` with ``digits_mlp.metrics.json``. Training is deterministic (fixed seeds,
 single-threaded ops) and takes well under a minute on two cores.
 """
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+from models.data import digits_split
 
-from data import digits_split  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 BITS = 6
 SEED = 1234
