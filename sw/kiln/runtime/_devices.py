@@ -31,6 +31,7 @@ class Device:
     """A place the model runs: subclasses implement ``_run`` and may refuse in ``check``."""
 
     name = "device"
+    batch_size = 4096  # samples per call into the device; predict splits larger inputs
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
@@ -39,11 +40,17 @@ class Device:
         """Raise DeviceError saying what is missing if this device cannot run."""
 
     def run(self, codes: np.ndarray) -> RunResult:
+        """Run every sample, in batches of ``batch_size``; cycles add up where known."""
         self.check()
         start = time.perf_counter()
-        result = self._run(codes)
-        result.seconds = time.perf_counter() - start
-        return result
+        parts = [self._run(codes[i:i + self.batch_size])
+                 for i in range(0, max(len(codes), 1), self.batch_size)]
+        cycles = [p.cycles for p in parts]
+        return RunResult(
+            np.concatenate([p.outputs for p in parts]), time.perf_counter() - start,
+            cycles=None if None in cycles else sum(c for c in cycles if c is not None),
+            exact_codes=parts[0].exact_codes,
+        )
 
     def _run(self, codes: np.ndarray) -> RunResult:
         raise NotImplementedError
@@ -97,6 +104,7 @@ class FpgaSimDevice(Device):
     """The Verilated RTL (kiln.sim's bulk emulator); reports clock cycles."""
 
     name = "fpga-sim"
+    batch_size = 1 << 20
     _emulator: Any = None
 
     def _run(self, codes: np.ndarray) -> RunResult:

@@ -14,6 +14,7 @@ from kiln.errors import DeviceError, InputShapeError, KilnError
 from kiln.fixed import from_float, to_float
 from kiln.runtime._devices import AUTO_ORDER, Device, RunResult, device_class
 from kiln.runtime._report import ComparisonReport, DeviceResult
+from kiln.runtime._serve import Server
 
 log = logging.getLogger(__name__)
 DEFAULT_COMPARE = ("reference", "hls", "fpga-sim", "cpu")
@@ -90,6 +91,11 @@ class Runtime:
         if raw:
             return result.outputs.reshape(shape)
         return to_float(torch.from_numpy(result.outputs), out_type).numpy().reshape(shape)
+
+    def serve(self, device: str = "auto", raw: bool = False, max_batch: int = 1024,
+              max_wait_ms: float = 2.0) -> Server:
+        """A dynamic batcher over :meth:`predict` for requests from several threads."""
+        return Server(self, device, raw, max_batch, max_wait_ms / 1000.0)
 
     def compare(self, x: Any, devices: tuple[str, ...] | list[str] = DEFAULT_COMPARE,
                 y_true: Any = None, baseline: str = "hls") -> ComparisonReport:
