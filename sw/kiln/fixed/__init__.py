@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from kiln.fixed._quantize import from_float, overflow, requantize, to_float
+from kiln.fixed._tables import (
+    lut_table,
+    sigmoid_table,
+    softmax_exp_table,
+    softmax_inv_table,
+    softmax_stable_defaults,
+    softmax_tables,
+    tanh_table,
+)
 from kiln.fixed._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 __all__ = [
@@ -14,16 +23,31 @@ __all__ = [
     "ROUNDING_MODES",
     "execute",
     "from_float",
+    "lut_codes",
+    "lut_table",
     "overflow",
     "requantize",
+    "sigmoid_table",
+    "softmax_codes",
+    "softmax_exp_table",
+    "softmax_inv_table",
+    "softmax_stable_defaults",
+    "softmax_tables",
+    "tanh_table",
     "to_float",
 ]
 
+# These read kiln.ir, which itself needs FixedType: import them on first use.
+_LAZY = {
+    "execute": "kiln.fixed._executor",
+    "lut_codes": "kiln.fixed._activations",
+    "softmax_codes": "kiln.fixed._activations",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # The executor reads kiln.ir, which itself needs FixedType: import it on first use.
-    if name == "execute":
-        from kiln.fixed._executor import execute
+    if name in _LAZY:
+        import importlib
 
-        return execute
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kiln.fixed' has no attribute {name!r}")

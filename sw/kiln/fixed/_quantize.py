@@ -66,21 +66,31 @@ def requantize(codes: torch.Tensor, frac: int, t: FixedType) -> torch.Tensor:
 
 
 def from_float(values: torch.Tensor, t: FixedType) -> torch.Tensor:
-    """Quantize finite floats to codes of ``t`` exactly as ap_fixed's double constructor does.
+    """Quantize floats to codes of ``t`` exactly as ap_fixed's double constructor does.
 
-    Infinities saturate to the type's extreme codes whatever its overflow mode; callers must
-    reject NaN before calling (it has no code).
+    ap_fixed reads an infinity as 2**1024: it saturates under SAT and SAT_SYM, and becomes 0
+    under WRAP and SAT_ZERO. Callers must reject NaN before calling (it has no code).
     """
     v = values.to(torch.float64)
     scaled = torch.ldexp(v, torch.tensor(t.frac, dtype=torch.float64, device=v.device))
-    limit = float(2**61)
+    limit = float(2**62)  # beyond every code of a type of at most 62 bits
     clipped = scaled.clamp(-limit, limit)
     q = torch.floor(clipped)
     rem = clipped - q
     codes = _round(q.to(torch.int64), rem > 0.5, rem == 0.5, rem == 0, clipped < 0, t.rounding)
-    codes = overflow(codes, t)
-    codes = torch.where(torch.isposinf(v), torch.full_like(codes, t.max_code), codes)
-    return torch.where(torch.isneginf(v), torch.full_like(codes, t.min_code), codes)
+    if t.overflow == "WRAP":
+        # |scaled| >= 2**62 is an integer m * 2**s (|m| < 2**53, s >= 10): keep its low bits.
+        huge = scaled.abs() >= limit
+        if bool(huge.any()):
+            mantissa, exponent = torch.frexp(torch.where(huge & scaled.isfinite(), scaled, 1.0))
+            m = torch.ldexp(mantissa, torch.tensor(53.0, dtype=torch.float64,
+                                                   device=v.device)).to(torch.int64)
+            s = (exponent.to(torch.int64) - 53).clamp(0, t.width)
+            low = torch.remainder(m, torch.bitwise_left_shift(torch.ones_like(m), t.width - s))
+            wrapped = torch.where(s < t.width, torch.bitwise_left_shift(low, s), 0)
+            wrapped = torch.where(scaled.isfinite(), wrapped, 0)  # 2**1024 wraps to 0
+            codes = torch.where(huge, wrapped, codes)
+    return overflow(codes, t)
 
 
 def to_float(codes: torch.Tensor, t: FixedType) -> torch.Tensor:

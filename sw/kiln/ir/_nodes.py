@@ -97,8 +97,11 @@ class Cast(Node):
 class Lut(Node):
     """Elementwise table activation (sigmoid, tanh) as hls4ml's Vivado templates compute it.
 
-    The index is ``floor(x * table_size / (2 * in_range)) + table_size / 2`` clamped to the
-    table; ``table`` holds codes of ``table_type``; the result is ``cast_out(table[index])``.
+    ``table`` (T entries, codes of ``table_type``) samples the function on [-R, R) with
+    R = ``in_range`` (8 for sigmoid, 4 for tanh). The index is
+    ``trunc(x * T / (2 R)) + T // 2`` (ap_fixed product, truncating division and int(),
+    all toward zero; wrapped to 32-bit int), clamped to [0, T - 1]; the result is
+    ``cast_out(table[index])``. kiln.fixed.lut_table builds the table, lut_codes runs it.
     """
 
     kind: ClassVar[str] = "lut"
@@ -110,17 +113,25 @@ class Lut(Node):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Softmax(Node):
-    """hls4ml's softmax ('stable' or 'latency' implementation) with its exact tables and types."""
+    """hls4ml's softmax ('stable' or 'latency' implementation) with its exact tables and types.
+
+    Each table is addressed by the top ``ceillog2(len(table))`` bits of a code (its table
+    size must be a power of two no wider than the addressing type): ``exp_table`` by
+    ``inp_norm_type`` codes of ``x_max - x`` ('stable') or by the input codes ('latency'),
+    ``inv_table`` by ``inv_inp_type`` codes of the sum. The sum is hls4ml's reduce tree in
+    ``accum_type``; the result is ``cast_out(exp * inv)``. ``inp_norm_type`` is unused by
+    'latency'. kiln.fixed.softmax_tables builds the tables, softmax_codes runs the layer.
+    """
 
     kind: ClassVar[str] = "softmax"
     implementation: str = "stable"
     exp_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
     inv_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
-    exp_table_type: FixedType = FixedType(18, 8)
-    inv_table_type: FixedType = FixedType(18, 8)
-    accum_type: FixedType = FixedType(18, 8)
-    inv_inp_type: FixedType = FixedType(18, 8)
-    inp_norm_type: FixedType = FixedType(18, 8)
+    exp_table_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
+    inv_table_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
+    accum_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
+    inv_inp_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
+    inp_norm_type: FixedType = FixedType(17, 6, False)
 
 
 NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax)

@@ -1,0 +1,39 @@
+"""RTL simulation: a Verilator-built bulk emulator for whole data sets, an Icarus second
+opinion on a subset, and cocotb protocol benches (valid/ready, reset, latency and II)."""
+
+from __future__ import annotations
+
+from kiln.sim._cocotb import CocotbRun, SimSpec, TestOutcome, run_cocotb
+from kiln.sim._design import RtlDesign, StreamGeometry
+from kiln.sim._emulator import (
+    FULL_RATE,
+    Emulator,
+    EmulatorResult,
+    EmulatorStream,
+    StallPattern,
+    StreamStep,
+)
+from kiln.sim._icarus import run_icarus
+from kiln.sim._protocol import BenchTestResult, ProtocolReport, run_protocol_bench
+from kiln.sim._tools import Verilator, find_verilator
+
+__all__ = [
+    "BenchTestResult",
+    "CocotbRun",
+    "FULL_RATE",
+    "Emulator",
+    "EmulatorResult",
+    "EmulatorStream",
+    "ProtocolReport",
+    "RtlDesign",
+    "SimSpec",
+    "StallPattern",
+    "StreamGeometry",
+    "StreamStep",
+    "TestOutcome",
+    "Verilator",
+    "find_verilator",
+    "run_cocotb",
+    "run_icarus",
+    "run_protocol_bench",
+]

@@ -1,0 +1,136 @@
+"""emit_rtl: dispatch over node kinds, refusals, the top module, names, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiln.errors import KilnError, UnsupportedLayerError
+from kiln.fixed import FixedType
+from kiln.ir import NODE_KINDS, Cast, Dense, Graph, Input, Lut, Relu, Softmax, frozen_codes
+from kiln.rtl import emit_rtl, supported_kinds
+from kiln.rtl._emit import EMITTERS
+
+F = FixedType
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _tiny(*layers_after_input, name: str = "tiny", **graph_kwargs) -> Graph:
+    return Graph(name, (Input("in", "", (2,), F(4, 1)), *layers_after_input), **graph_kwargs)
+
+
+def _cast(name: str = "out", source: str = "in") -> Cast:
+    return Cast(name, source, (2,), F(3, 1, True, "TRN", "WRAP"))
+
+
+def test_dispatch_lists_every_kind() -> None:
+    assert set(EMITTERS) == set(NODE_KINDS)
+    assert supported_kinds() == ["dense", "relu", "cast"]
+
+
+@pytest.mark.parametrize("layer", [
+    Lut("sig", "in", (2,), F(8, 1, False)),
+    Softmax("soft", "in", (2,), F(8, 1, False)),
+])
+def test_unsupported_layer_is_named(layer) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UnsupportedLayerError) as info:
+        emit_rtl(_tiny(layer))
+    message = str(info.value)
+    assert repr(layer.name) in message and repr(layer.kind) in message
+    assert "dense, relu, cast" in message
+
+
+def test_refuses_what_it_cannot_build() -> None:
+    with pytest.raises(KilnError, match="io_parallel"):
+        emit_rtl(_tiny(_cast(), io_type="io_stream"))
+    with pytest.raises(KilnError, match="reuse factor 1"):
+        emit_rtl(_tiny(_cast(), reuse_factor=4))
+    with pytest.raises(KilnError, match="no layer"):
+        emit_rtl(_tiny())
+    with pytest.raises(KilnError, match="reads"):  # the IR checker runs first
+        emit_rtl(_tiny(_cast(source="elsewhere")))
+
+
+def test_top_text() -> None:
+    design = emit_rtl(_tiny(_cast()))
+    assert list(design.files) == ["kiln_out.v", "kiln_top.v"]
+    assert norm(design.files["kiln_top.v"]) == norm("""
+        // kiln.rtl: top of graph 'tiny', latency 1, II 1.
+        // Generated; do not edit.
+        `default_nettype none
+        module kiln_top (
+          input  wire clk,
+          input  wire rst_n,
+          input  wire [7:0] s_axis_tdata,
+          input  wire s_axis_tvalid,
+          output wire s_axis_tready,
+          input  wire s_axis_tlast,
+          output wire [5:0] m_axis_tdata,
+          output wire m_axis_tvalid,
+          input  wire m_axis_tready,
+          output wire m_axis_tlast
+        );
+          reg valid_q;
+          reg last_q;
+          wire ce = (m_axis_tready | (~valid_q));
+          wire [5:0] out_y;
+          assign s_axis_tready = (rst_n & ce);
+          assign m_axis_tvalid = (rst_n & valid_q);
+          assign m_axis_tlast = last_q;
+          assign m_axis_tdata = out_y;
+          always @(posedge clk) begin
+            if (!rst_n) begin
+              valid_q <= 1'd0;
+              last_q <= 1'd0;
+            end else if (ce) begin
+              valid_q <= s_axis_tvalid;
+              last_q <= s_axis_tlast;
+            end
+          end
+          kiln_out u_out (
+            .clk(clk),
+            .ce(ce),
+            .x(s_axis_tdata),
+            .y(out_y)
+          );
+        endmodule
+        `default_nettype wire
+    """)
+
+
+def _chain() -> Graph:
+    dense = Dense("fc-1", "in", (3,), F(8, 4), weight=frozen_codes([[1, 0, 2], [3, -1, 0]]),
+                  bias=frozen_codes([1, 0, -1]), weight_type=F(3, 1), bias_type=F(3, 1),
+                  accum_type=F(12, 6))
+    relu = Relu("fc_1", "fc-1", (3,), F(4, 2, False, "RND", "SAT"))
+    return _tiny(dense, relu, Cast("top", "fc_1", (3,), F(5, 3)))
+
+
+def test_names_are_verilog_identifiers_and_unique() -> None:
+    design = emit_rtl(_chain())
+    assert list(design.files) == ["kiln_fc_1.v", "kiln_fc_1_1.v", "kiln_top_2.v", "kiln_top.v"]
+    top = design.files["kiln_top.v"]
+    assert "kiln_fc_1 u_fc_1 (" in top and "kiln_fc_1_1 u_fc_1_1 (" in top
+    assert ".x(fc_1_y)" in top and ".x(fc_1_1_y)" in top
+
+
+def test_latency_is_the_sum_of_layers() -> None:
+    design = emit_rtl(_chain())
+    # dense: 2 products + bias, depth 2, and its output cast (TRN, WRAP) is only wiring:
+    # 1 + 2 / 2 = 2; relu 1; cast 1
+    assert design.meta.latency == 4
+    assert "reg [3:0] valid_q;" in design.files["kiln_top.v"]
+    assert "valid_q <= {valid_q[2:0], s_axis_tvalid};" in design.files["kiln_top.v"]
+
+
+def test_meta_describes_the_ports() -> None:
+    meta = emit_rtl(_chain()).meta
+    assert (meta.top, meta.in_elems, meta.in_width, meta.in_signed) == ("kiln_top", 2, 4, True)
+    assert (meta.out_elems, meta.out_width, meta.out_signed, meta.ii) == (3, 5, True, 1)
+    assert (meta.in_bits, meta.out_bits) == (8, 15)
+
+
+def test_emission_is_deterministic() -> None:
+    assert emit_rtl(_chain()) == emit_rtl(_chain())
