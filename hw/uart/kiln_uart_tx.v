@@ -22,6 +22,8 @@ module kiln_uart_tx #(
     reg [CW-1:0] count;
     reg          line;
 
+    initial line = 1'b1;   // idle from configuration on, before the first reset
+
     assign ready = (left == 4'd0);
     assign tx = line;
 

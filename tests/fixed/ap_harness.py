@@ -148,7 +148,7 @@ def build(cases: list[Case], includes: tuple[str, ...] = ("ap_fixed.h",),
         pytest.fail("g++ is required for the ap_fixed reference tests")
     jobs = max(1, min(4, os.cpu_count() or 1, len(cases)))
     bounds = [round(j * len(cases) / jobs) for j in range(jobs + 1)]
-    units = [_unit(cases[a:b], a, includes) for a, b in zip(bounds, bounds[1:])]
+    units = [_unit(cases[a:b], a, includes) for a, b in zip(bounds, bounds[1:], strict=False)]
     units.append(_main_unit(len(cases)))
     flags = _flags(opt)
     key = "\0".join([*units, *flags, _toolchain_id()])

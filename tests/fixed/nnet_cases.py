@@ -88,11 +88,12 @@ LUTS = [
     LutConfig("sigmoid_fine_input", "sigmoid", 1000, F(30, 0, False, *RS), F(10, -2),
               F(8, 0, False, "RND_CONV", "SAT")),
     LutConfig("sigmoid_coarse_input", "sigmoid", 4096, F(18, 8), F(8, 12), F(12, 2)),
-    LutConfig("sigmoid_tiny_table", "sigmoid", 8, F(10, 1, True, *RS), F(12, 4), F(8, 1)),
+    LutConfig("sigmoid_tiny_table_unsigned_input", "sigmoid", 8, F(10, 1, True, *RS),
+              F(12, 4, False), F(8, 1)),
     LutConfig("tanh_default", "tanh", 1024, F(18, 8), F(16, 6), F(16, 6)),
-    LutConfig("tanh_wide_input", "tanh", 2048, F(30, 1, True, *RS), F(40, 24),
+    # |x| * 2048 / 8 passes 2**31: data_round wraps as a C int (large inputs hit entry 0).
+    LutConfig("tanh_wide_input", "tanh", 2048, F(30, 1, True, *RS), F(40, 28),
               F(8, 1, True, *RS)),
-    LutConfig("tanh_unsigned_input", "tanh", 16, F(18, 8), F(12, 4, False), F(16, 6)),
 ]
 
 SOFTMAXES = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -33,12 +35,25 @@ def test_softmax_codes(config: SoftmaxConfig, nnet_results) -> None:  # type: ig
     assert np.array_equal(kiln, cpp), _first_mismatches(x, kiln, cpp)
 
 
+def test_executor_runs_table_nodes(nnet_results) -> None:  # type: ignore[no-untyped-def]
+    """kiln.fixed.execute dispatches Lut and Softmax nodes of a checked graph."""
+    from kiln.fixed import execute
+    from kiln.ir import Graph, Input, check_graph
+
+    config = SOFTMAXES[0]
+    x, cpp = nnet_results.softmax_runs[config.name]
+    node = dataclasses.replace(config.node(), source="x")
+    graph = check_graph(Graph("jet_softmax", (
+        Input(name="x", source="", shape=(config.n,), out_type=config.in_type), node)))
+    assert np.array_equal(execute(graph, as_tensor(x))["output"].numpy(), cpp)
+
+
 def test_reduce_tree_order_matters_when_saturating() -> None:
     """nnet::reduce over 5 inputs is ((x0 + x1) + (x2 + x3)) + x4; with SAT that differs
     from a left-to-right sum."""
     t = FixedType(4, 4, True, "TRN", "SAT")  # codes -8..7
     x = torch.tensor([[7, 7, -8, -8, 7]])
-    assert reduce_tree(x, "add", t).item() == (7 + -8) + 7  # SAT(14)=7, SAT(-16)=-8
+    assert reduce_tree(x, "add", t).item() == (7 + -8) + 7  # SAT(14) = 7, SAT(-16) = -8
     left_to_right = 7
     for v in (7, -8, -8, 7):
         left_to_right = max(-8, min(7, left_to_right + v))
@@ -47,8 +62,6 @@ def test_reduce_tree_order_matters_when_saturating() -> None:
 
 def test_unknown_softmax_implementation_is_refused() -> None:
     node = SOFTMAXES[0].node()
-    import dataclasses
-
     with pytest.raises(PrecisionError, match="'legacy'"):
         softmax_codes(torch.zeros((1, 5), dtype=torch.int64), SOFTMAXES[0].in_type,
                       dataclasses.replace(node, implementation="legacy"))

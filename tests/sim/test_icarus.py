@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from sim_helpers import pairsum, random_codes
@@ -9,7 +11,8 @@ from sim_helpers import pairsum, random_codes
 from kiln.errors import KilnError
 from kiln.sim import run_icarus
 
-pytestmark = pytest.mark.icarus
+pytestmark = [pytest.mark.icarus,
+              pytest.mark.skipif(shutil.which("iverilog") is None, reason="needs iverilog")]
 
 
 @pytest.mark.verilator
@@ -31,8 +34,6 @@ def test_icarus_narrow_unsigned(rtl_dirs, tmp_path) -> None:  # type: ignore[no-
 
 
 def test_icarus_reports_a_stuck_design(rtl_dirs, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import shutil
-
     rtl = tmp_path / "rtl"
     shutil.copytree(rtl_dirs["narrow_unsigned"], rtl)
     text = (rtl / "pairsum.v").read_text().replace("assign m_axis_tvalid = v3;",

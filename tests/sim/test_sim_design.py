@@ -10,14 +10,14 @@ import pytest
 from sim_helpers import FIXTURES, make_rtl
 
 from kiln.errors import ArtifactError, InputShapeError, ToolMissingError
-from kiln.sim import RtlDesign, StallPattern, StreamGeometry
+from kiln.sim import RtlDirectory, StallPattern, StreamGeometry
 from kiln.sim._design import as_input_codes, code_range, pack_beats, unpack_beats
 from kiln.sim._icarus import icarus_testbench
 from kiln.sim._tools import require_tool, sim_source_dir
 
 
 def test_load_reads_files_and_geometry(tmp_path: Path) -> None:
-    design = RtlDesign.load(make_rtl(tmp_path, "wide_signed"))
+    design = RtlDirectory.load(make_rtl(tmp_path, "wide_signed"))
     assert [s.name for s in design.sources] == ["kiln_top.v", "pairsum.v"]
     g = design.geometry
     assert (g.in_bits, g.out_bits, g.in_signed, g.latency, g.ii) == (384, 448, True, 3, 1)
@@ -32,7 +32,7 @@ def test_load_names_what_is_missing(tmp_path: Path, remove: str, message: str) -
     rtl = make_rtl(tmp_path, "narrow_unsigned")
     (rtl / remove).unlink()
     with pytest.raises(ArtifactError, match=message):
-        RtlDesign.load(rtl)
+        RtlDirectory.load(rtl)
 
 
 def test_geometry_rejects_bad_values() -> None:
@@ -46,13 +46,13 @@ def test_geometry_rejects_bad_values() -> None:
 
 
 def test_digest_follows_content_only(tmp_path: Path) -> None:
-    a = RtlDesign.load(make_rtl(tmp_path / "a", "wide_signed"))
-    b = RtlDesign.load(make_rtl(tmp_path / "b", "wide_signed"))
+    a = RtlDirectory.load(make_rtl(tmp_path / "a", "wide_signed"))
+    b = RtlDirectory.load(make_rtl(tmp_path / "b", "wide_signed"))
     assert a.digest() == b.digest()  # same content in another place
     assert a.digest("x") != a.digest("y")
     with (b.rtl_dir / "pairsum.v").open("a") as f:
         f.write("// changed\n")
-    assert a.digest() != RtlDesign.load(b.rtl_dir).digest()
+    assert a.digest() != RtlDirectory.load(b.rtl_dir).digest()
 
 
 @pytest.mark.parametrize(("width", "signed"), [(1, False), (2, True), (7, True), (33, False),

@@ -58,7 +58,7 @@ def lut_codes(x: torch.Tensor, in_type: FixedType, node: Lut) -> torch.Tensor:
     else:
         data_round = _wrap_int32(_trunc_div(numerator, denominator))
     index = _wrap_int32(data_round + (r * size) // (2 * r)).clamp(0, size - 1)
-    table = torch.as_tensor(node.table, device=x.device)
+    table = torch.tensor(node.table, device=x.device)
     return requantize(table[index], node.table_type.frac, node.out_type)
 
 
@@ -114,8 +114,15 @@ def softmax_codes(x: torch.Tensor, in_type: FixedType, node: Softmax) -> torch.T
     latency is the same with ``e = (accum_t) exp_table[top bits of x]`` (no max, and
     exp_table[i] = exp(value(i)) over ``data_T``).
     """
-    exp_table = torch.as_tensor(node.exp_table, device=x.device)
-    inv_table = torch.as_tensor(node.inv_table, device=x.device)
+    for what, table in (("exp", node.exp_table), ("inverse", node.inv_table)):
+        size = int(table.shape[0])
+        if size & (size - 1):
+            raise PrecisionError(
+                f"Softmax {node.name!r}: {what} table of {size} entries; hls4ml addresses "
+                "softmax tables by top bits, so their size must be a power of two"
+            )
+    exp_table = torch.tensor(node.exp_table, device=x.device)
+    inv_table = torch.tensor(node.inv_table, device=x.device)
     acc_t, inv_inp_t = node.accum_type, node.inv_inp_type
     if node.implementation == "stable":
         x_max = x.amax(dim=-1, keepdim=True)

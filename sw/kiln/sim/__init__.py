@@ -3,8 +3,8 @@ opinion on a subset, and cocotb protocol benches (valid/ready, reset, latency an
 
 from __future__ import annotations
 
-from kiln.sim._cocotb import CocotbRun, SimSpec, TestOutcome, run_cocotb
-from kiln.sim._design import RtlDesign, StreamGeometry
+from kiln.sim._cocotb import CocotbOutcome, CocotbRun, SimSpec, run_cocotb
+from kiln.sim._design import RtlDirectory, StreamGeometry
 from kiln.sim._emulator import (
     FULL_RATE,
     Emulator,
@@ -19,18 +19,18 @@ from kiln.sim._tools import Verilator, find_verilator
 
 __all__ = [
     "BenchTestResult",
+    "CocotbOutcome",
     "CocotbRun",
-    "FULL_RATE",
     "Emulator",
     "EmulatorResult",
     "EmulatorStream",
+    "FULL_RATE",
     "ProtocolReport",
-    "RtlDesign",
+    "RtlDirectory",
     "SimSpec",
     "StallPattern",
     "StreamGeometry",
     "StreamStep",
-    "TestOutcome",
     "Verilator",
     "find_verilator",
     "run_cocotb",

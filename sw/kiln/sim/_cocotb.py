@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 
 BUILD_STAMP = "kiln_build.json"  # also named in _cocotb_child.py
 CHILD = Path(__file__).with_name("_cocotb_child.py")
-RUNTIME_OBJECTS = ("verilated", "verilated_vpi", "verilated_dpi", "verilated_threads")
 
 
 def cocotb_version() -> str:
@@ -53,7 +52,7 @@ class SimSpec:
         seed: cocotb's random seed.
         build_args: extra Verilator arguments.
         make_args: variables for the ``make`` step. The default compiles the model at -O0:
-            a bench runs a few thousand cycles, where cocotb's ~100 us a cycle dominates, and
+            a bench runs a few thousand cycles at ~200 us each in cocotb's scheduler, and
             a large design then builds several times faster.
         public_depth: make signals down to this module depth visible to cocotb (1: the top
             module's ports, which is all the benches touch); None for cocotb's default,
@@ -115,7 +114,7 @@ class SimSpec:
 
 
 @dataclass(frozen=True)
-class TestOutcome:
+class CocotbOutcome:
     """One cocotb test from results.xml."""
 
     name: str
@@ -128,16 +127,15 @@ class TestOutcome:
 class CocotbRun:
     """What a cocotb run left behind."""
 
-    outcomes: tuple[TestOutcome, ...]
+    outcomes: tuple[CocotbOutcome, ...]
     built: bool
     seconds: float
     log_file: Path
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def run_cocotb(spec: SimSpec, verilator: Verilator | None = None) -> CocotbRun:
-    """Build (unless ``spec.build_dir`` already holds this ``build_key``) and run the tests
-    in a child process; parse results.xml.
+    """Build (unless ``spec.build_dir``'s stamp matches ``spec.stamp``) and run the tests in
+    a child process; parse results.xml.
 
     Raises:
         ToolMissingError: Verilator or its build tools are missing.
@@ -148,8 +146,8 @@ def run_cocotb(spec: SimSpec, verilator: Verilator | None = None) -> CocotbRun:
     built = not _build_current(spec)
     flavor = (f"cocotb {cocotb_version()} {' '.join(spec.build_args)} {' '.join(spec.make_args)} "
               f"{spec.public_depth}")
-    if built and objcache.seed(tool, flavor, RUNTIME_OBJECTS, spec.build_dir):
-        spec = replace(spec, seeded=RUNTIME_OBJECTS)
+    if built:
+        spec = replace(spec, seeded=objcache.seed(tool, flavor, spec.build_dir))
     spec.test_dir.mkdir(parents=True, exist_ok=True)
     spec_file = spec.test_dir / "simspec.json"
     spec_file.write_text(spec.to_json() + "\n")
@@ -171,7 +169,7 @@ def run_cocotb(spec: SimSpec, verilator: Verilator | None = None) -> CocotbRun:
             raise
     seconds = time.monotonic() - start
     if built and not spec.seeded and _build_current(spec):
-        objcache.store(tool, flavor, RUNTIME_OBJECTS, spec.build_dir)
+        objcache.store(tool, flavor, spec.build_dir)
     return CocotbRun(parse_results(spec.results_xml), built, seconds, log_file)
 
 
@@ -184,7 +182,7 @@ def _build_current(spec: SimSpec) -> bool:
         return False
 
 
-def parse_results(path: Path) -> tuple[TestOutcome, ...]:
+def parse_results(path: Path) -> tuple[CocotbOutcome, ...]:
     """Test outcomes from a cocotb xUnit results file."""
     if not path.is_file():
         raise KilnError(f"cocotb left no results file at {path}; see cocotb.log beside it")
@@ -194,6 +192,6 @@ def parse_results(path: Path) -> tuple[TestOutcome, ...]:
         if failure is None:
             failure = case.find("error")
         message = "" if failure is None else (failure.get("message") or failure.text or "")
-        outcomes.append(TestOutcome(case.get("name", "?"), failure is None,
+        outcomes.append(CocotbOutcome(case.get("name", "?"), failure is None,
                                     float(case.get("sim_time_ns", "0")), message.strip()))
     return tuple(outcomes)

@@ -77,7 +77,7 @@ class StreamGeometry:
 
 
 @dataclass(frozen=True)
-class RtlDesign:
+class RtlDirectory:
     """An RTL directory: its sources (from ``files.f``, in order) and geometry (``rtl.json``)."""
 
     rtl_dir: Path
@@ -85,7 +85,7 @@ class RtlDesign:
     geometry: StreamGeometry
 
     @classmethod
-    def load(cls, rtl_dir: str | Path) -> RtlDesign:
+    def load(cls, rtl_dir: str | Path) -> RtlDirectory:
         """Read ``files.f`` and ``rtl.json`` from ``rtl_dir``.
 
         Raises:

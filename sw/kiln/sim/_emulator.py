@@ -18,7 +18,7 @@ import numpy as np
 
 from kiln.errors import KilnError
 from kiln.sim import _objcache as objcache
-from kiln.sim._design import OnOverflow, RtlDesign, StreamGeometry, as_input_codes
+from kiln.sim._design import OnOverflow, RtlDirectory, StreamGeometry, as_input_codes
 from kiln.sim._tools import Verilator, find_verilator, run_logged, sim_source_dir
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ VERILATOR_FLAGS = (
 )
 MAKE_FLAGS = ("OPT_FAST=-O2", "OPT_SLOW=-O1", "OPT_GLOBAL=-O1")
 LINK_FLAGS = "-shared -Wl,-Bsymbolic -Wl,-z,defs"
-RUNTIME_OBJECTS = ("verilated", "verilated_threads")
 _RUNTIME_FLAVOR = f"emulator -fPIC {' '.join(MAKE_FLAGS)}"
 
 _OK, _CYCLE_LIMIT, _IDLE_LIMIT = 0, 1, 2
@@ -132,7 +131,7 @@ class Emulator:
     beat by beat with :meth:`open`.
     """
 
-    def __init__(self, library: Path, design: RtlDesign, key: str, cached: bool) -> None:
+    def __init__(self, library: Path, design: RtlDirectory, key: str, cached: bool) -> None:
         self.library = library
         self.design = design
         self.key = key
@@ -162,7 +161,7 @@ class Emulator:
             ArtifactError: ``rtl_dir`` lacks its sources, ``files.f`` or ``rtl.json``.
             KilnError: the Verilator build failed (the message has the log's tail).
         """
-        design = RtlDesign.load(rtl_dir)
+        design = RtlDirectory.load(rtl_dir)
         tool = verilator or find_verilator()
         harness = sim_source_dir() / HARNESS
         if not harness.is_file():
@@ -220,6 +219,8 @@ class EmulatorStream:
     Use as a context manager, or call :meth:`close`.
     """
 
+    _handle: int | None = None
+
     def __init__(self, emulator: Emulator, stall: StallPattern) -> None:
         self._emulator = emulator
         self._lib = emulator._lib.lib
@@ -272,8 +273,11 @@ class EmulatorStream:
         before = self.cycles
         consumed, produced, status = self._call(inputs, out, max_out, max_cycles)
         if status == _IDLE_LIMIT:
-            raise KilnError(f"Emulator stream: no output for {self._stall.idle_limit(0)}+ "
-                            f"cycles with {max_out - produced} outputs still owed")
+            idle = self._stall.idle_limit(self._emulator.geometry.latency)
+            raise KilnError(f"Emulator stream: no output for {idle} cycles with "
+                            f"{max_out - produced} outputs still owed ({consumed} of "
+                            f"{len(inputs)} inputs accepted); the design deadlocks or drops "
+                            "samples")
         return StreamStep(consumed, out[:produced], self.cycles - before,
                           stopped_early=status == _CYCLE_LIMIT)
 
@@ -286,7 +290,7 @@ class EmulatorStream:
         self.close()
 
 
-def _compile(design: RtlDesign, tool: Verilator, harness: Path, key: str, final: Path,
+def _compile(design: RtlDirectory, tool: Verilator, harness: Path, key: str, final: Path,
              jobs: int) -> None:
     g = design.geometry
     tmp = final.parent / f".build-{key[:16]}-{os.getpid()}"
@@ -309,7 +313,7 @@ def _compile(design: RtlDesign, tool: Verilator, harness: Path, key: str, final:
     try:
         verilator_log = run_logged(verilate, cwd=tmp, env=env, what="Verilator")
         # after verilating: make rebuilds objects older than the generated makefile
-        seeded = objcache.seed(tool, _RUNTIME_FLAVOR, RUNTIME_OBJECTS, tmp / "obj")
+        seeded = objcache.seed(tool, _RUNTIME_FLAVOR, tmp / "obj")
         make_log = run_logged(make, cwd=tmp, env=env, what="Verilator emulator build")
     except KilnError as exc:
         (tmp / "build.log").write_text(str(exc))
@@ -318,7 +322,7 @@ def _compile(design: RtlDesign, tool: Verilator, harness: Path, key: str, final:
     (tmp / "build.log").write_text(verilator_log + make_log)
     seconds = time.monotonic() - start
     if not seeded:
-        objcache.store(tool, _RUNTIME_FLAVOR, RUNTIME_OBJECTS, tmp / "obj")
+        objcache.store(tool, _RUNTIME_FLAVOR, tmp / "obj")
     shutil.move(str(tmp / "obj" / LIBRARY), str(tmp / LIBRARY))
     shutil.rmtree(tmp / "obj")
     (tmp / BUILD_INFO).write_text(json.dumps({

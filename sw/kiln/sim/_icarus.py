@@ -17,7 +17,7 @@ import numpy as np
 from kiln.errors import KilnError
 from kiln.sim._design import (
     OnOverflow,
-    RtlDesign,
+    RtlDirectory,
     StreamGeometry,
     as_input_codes,
     pack_beats,
@@ -131,7 +131,7 @@ def run_icarus(rtl_dir: str | Path, codes: Any, work_dir: str | Path,
         InputShapeError: codes of the wrong shape, dtype or range.
         KilnError: compilation failed, the design timed out, or an output had X/Z bits.
     """
-    design = RtlDesign.load(rtl_dir)
+    design = RtlDirectory.load(rtl_dir)
     g = design.geometry
     inputs = as_input_codes(codes, g, on_overflow)
     n = len(inputs)

@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from kiln.sim._tools import Verilator
@@ -27,6 +26,7 @@ from kiln.sim._tools import Verilator
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "KILN_CACHE_DIR"
+PREFIX = "verilated"  # verilated.o, verilated_threads.o, verilated_vpi.o, ...
 
 
 def cache_root() -> Path | None:
@@ -47,47 +47,53 @@ def _compiler_id(cxx: str) -> str:
         return "unknown"
 
 
-def _slot(tool: Verilator, flavor: str, names: Sequence[str]) -> Path | None:
+def _slot(tool: Verilator, flavor: str) -> Path | None:
     root = cache_root()
     if root is None:
         return None
     key = hashlib.sha256("\0".join([
-        tool.version, str(tool.executable.resolve()), _compiler_id("c++"), flavor, *names,
+        tool.version, str(tool.executable.resolve()), _compiler_id("c++"), flavor,
     ]).encode()).hexdigest()[:16]
     return root / "verilated" / key
 
 
-def seed(tool: Verilator, flavor: str, names: Sequence[str], dest: Path) -> bool:
-    """Copy cached run-time objects ``names`` (stems, e.g. ``verilated``) into ``dest``."""
-    slot = _slot(tool, flavor, names)
-    if slot is None or not all((slot / f"{n}.o").is_file() for n in names):
-        return False
+def _objects(directory: Path) -> list[str]:
+    """Stems of the run-time objects (``verilated*.o`` with their ``.d``) in ``directory``."""
+    return sorted(p.stem for p in directory.glob(f"{PREFIX}*.o")
+                  if p.with_suffix(".d").is_file())
+
+
+def seed(tool: Verilator, flavor: str, dest: Path) -> tuple[str, ...]:
+    """Copy the cached run-time objects for ``flavor`` into ``dest``; return their stems."""
+    slot = _slot(tool, flavor)
+    stems = _objects(slot) if slot is not None and slot.is_dir() else []
+    if not stems:
+        return ()
     dest.mkdir(parents=True, exist_ok=True)
     now = time.time()
-    for name in names:
+    for stem in stems:
         for suffix in (".o", ".d"):
-            target = dest / f"{name}{suffix}"
-            shutil.copyfile(slot / f"{name}{suffix}", target)
+            target = dest / f"{stem}{suffix}"
+            shutil.copyfile(slot / f"{stem}{suffix}", target)  # type: ignore[operator]
             os.utime(target, (now, now))
-    log.debug("verilated run-time objects from %s", slot)
-    return True
+    log.debug("verilated run-time objects %s from %s", stems, slot)
+    return tuple(stems)
 
 
-def store(tool: Verilator, flavor: str, names: Sequence[str], src: Path) -> None:
-    """Keep the run-time objects ``names`` that a finished build left in ``src``."""
-    slot = _slot(tool, flavor, names)
-    if slot is None or slot.is_dir():
-        return
-    files = [src / f"{n}{s}" for n in names for s in (".o", ".d")]
-    if not all(f.is_file() for f in files):
+def store(tool: Verilator, flavor: str, src: Path) -> None:
+    """Keep the run-time objects that a finished build left in ``src``."""
+    slot = _slot(tool, flavor)
+    stems = _objects(src)
+    if slot is None or slot.is_dir() or not stems:
         return
     tmp = slot.parent / f".{slot.name}-{os.getpid()}"
     try:
         tmp.mkdir(parents=True, exist_ok=True)
-        for f in files:
-            shutil.copyfile(f, tmp / f.name)
+        for stem in stems:
+            for suffix in (".o", ".d"):
+                shutil.copyfile(src / f"{stem}{suffix}", tmp / f"{stem}{suffix}")
         tmp.rename(slot)
-        log.debug("cached verilated run-time objects in %s", slot)
+        log.debug("cached verilated run-time objects %s in %s", stems, slot)
     except OSError as exc:  # a read-only home, or another process got there first
         log.debug("not caching run-time objects in %s: %s", slot, exc)
         shutil.rmtree(tmp, ignore_errors=True)

