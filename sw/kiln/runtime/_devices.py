@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kiln.artifact import SOURCE_FILE, Artifact
+from kiln.artifact import SOURCE_FILE, TORCH_SOURCE_FILE, Artifact
 from kiln.errors import DeviceError, KilnError
 
 log = logging.getLogger(__name__)
@@ -57,20 +57,29 @@ class Device:
 
 
 class ReferenceDevice(Device):
-    """The framework model (QKeras/Keras) from model/source.h5; returns float outputs."""
+    """The framework model: QKeras/Keras from model/source.h5, or a PyTorch/Brevitas model's
+    (Q)ONNX form from model/source.onnx; returns float outputs."""
 
     name = "reference"
     _model: Any = None
 
+    def _load(self) -> Any:
+        from kiln.frontend import load_keras, run_onnx
+
+        onnx_file = self.artifact.path / TORCH_SOURCE_FILE
+        if onnx_file.is_file():
+            return lambda x: run_onnx(onnx_file, x)
+        keras = load_keras(self.artifact.path / SOURCE_FILE).model
+        return lambda x: keras.predict(x, verbose=0, batch_size=1024)
+
     def _run(self, codes: np.ndarray) -> RunResult:
         from kiln.fixed import to_float
-        from kiln.frontend import load_keras
 
         if self._model is None:
-            self._model = load_keras(self.artifact.path / SOURCE_FILE).model
+            self._model = self._load()
         x = to_float(torch.from_numpy(codes), self.artifact.graph.input.out_type).numpy()
         x = x.reshape((len(codes), *self.artifact.graph.input.shape))
-        y = self._model.predict(x.astype(np.float32), verbose=0, batch_size=1024)
+        y = self._model(x.astype(np.float32))
         return RunResult(np.asarray(y, dtype=np.float64).reshape(len(codes), -1), 0.0,
                          exact_codes=False)
 
