@@ -29,7 +29,8 @@ def test_digits_lowering_shape_and_types(digits_hls) -> None:  # type: ignore[no
     kinds = [type(n) for n in graph.nodes]
     assert kinds == [Input, Dense, Relu, Dense, Relu, Dense]
     assert [n.size for n in graph.nodes] == [64, 32, 32, 32, 32, 10]
-    assert str(graph.input.out_type) == "fixed<6,2,RND_CONV,SAT>"
+    # QKeras' quantized_bits(6, 1, keep_negative=False) grid, not hls4ml's signed fixed<6,2>
+    assert str(graph.input.out_type) == "ufixed<6,1,RND_CONV,SAT>"
     assert str(graph.nodes[2].out_type) == "ufixed<6,2,RND_CONV,SAT>"
 
 
@@ -49,6 +50,20 @@ def test_executor_hls_and_qkeras_agree_on_every_test_sample(  # type: ignore[no-
     assert np.array_equal(kiln_codes, hls_codes)
     assert np.array_equal(kiln_codes, qkeras_codes)
     assert (kiln_codes.argmax(axis=1) == y_test).mean() > 0.9
+
+
+def test_unsigned_input_quantizer_is_exact_for_any_float(  # type: ignore[no-untyped-def]
+        digits_hls, digits_model) -> None:
+    """Floats off the input grid, negative and beyond the top: the hardware's input cast
+    (ufixed, RND_CONV, SAT) quantizes them exactly as QKeras's input quantizer does."""
+    graph, csim = digits_hls
+    x = np.random.default_rng(3).uniform(-1.0, 2.5, size=(2000, 64)).astype(np.float32)
+    codes = from_float(torch.from_numpy(x.astype(np.float64)), graph.input.out_type).numpy()
+    kiln_codes = execute(graph, torch.from_numpy(codes))["output"].numpy()
+    qkeras_values = digits_model.predict(x, verbose=0).astype(np.float64)
+    kiln_values = to_float(torch.from_numpy(kiln_codes), graph.output.out_type).numpy()
+    assert np.array_equal(kiln_codes, csim.run(codes))
+    assert np.array_equal(kiln_values, qkeras_values)
 
 
 def test_unsupported_layer_is_named() -> None:

@@ -126,6 +126,29 @@ def reference_is_bit_exact(model: Any, options: dict[str, Any]) -> bool:
     return True
 
 
+def _type_unsigned_quantizers(model: Any, config: dict[str, Any]) -> None:
+    """Give each ``quantized_bits(keep_negative=False)`` activation its exact type.
+
+    hls4ml 1.3 types every quantized_bits as signed ``fixed<bits, integer+1>``, ignoring
+    keep_negative: for an unsigned quantizer that drops one fractional bit and lets negative
+    values through where QKeras clips them to 0, so HLS and RTL would differ from QKeras.
+    QKeras's own grid is ``ufixed<bits, integer>`` (rounding and saturation as hls4ml chose).
+    """
+    for layer in model.layers:
+        quantizer = getattr(layer, "quantizer", None)  # QActivation's quantizer object
+        if type(quantizer).__name__ != "quantized_bits" or quantizer.keep_negative:
+            continue
+        precision = config["LayerName"].get(layer.name, {}).get("Precision", {})
+        if not isinstance(precision, dict) or "result" not in precision:
+            continue
+        hls_type = FixedType.parse(precision["result"])
+        exact = FixedType(int(quantizer.bits), int(quantizer.integer), False,
+                          hls_type.rounding, hls_type.overflow)
+        precision["result"] = str(exact)
+        log.debug("%s: quantized_bits(keep_negative=False) typed %s, not %s", layer.name,
+                  exact, hls_type)
+
+
 def hls_config(model: Any, precision: str | None, input_precision: str | None,
                reuse_factor: int) -> tuple[dict[str, Any], bool]:
     """The hls4ml configuration and whether hls4ml's ``bit_exact`` inference applies."""
@@ -146,6 +169,7 @@ def hls_config(model: Any, precision: str | None, input_precision: str | None,
         model, granularity="name", backend="Vivado", default_precision=default,
         default_reuse_factor=reuse_factor,
     )
+    _type_unsigned_quantizers(model, config)
     bit_exact = quantized and _input_is_quantized(model) and input_precision is None
     if not bit_exact:
         input_name = model.layers[0].name
