@@ -96,3 +96,21 @@ def test_recompile_is_reused(digits_artifact) -> None:  # type: ignore[no-untype
     again = kiln.compile(str(model), digits_artifact.path)
     assert again.manifest == digits_artifact.manifest
     assert (digits_artifact.path / "kiln.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.verilator
+def test_compare_report(runtime, digits_data, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, x, _, y = digits_data
+    rep = runtime.compare(x, y_true=y, devices=["reference", "hls", "fpga-sim", "cpu"])
+    assert rep.all_bit_exact and rep.baseline == "hls" and rep.samples == len(x)
+    for name in ("hls", "fpga-sim", "cpu"):
+        row = rep.row(name)
+        assert (row.mismatches, row.bit_exact_rate) == (0, 1.0)
+        assert row.max_lsb_vs_reference == 0.0  # QKeras defines every type of this model
+        assert row.accuracy == rep.row("reference").accuracy > 0.9
+        assert row.samples_per_s > 0 and row.latency_ms > 0
+    assert rep.row("reference").mismatches is None  # float outputs: compared in LSBs only
+    assert rep.row("fpga-sim").cycles >= len(x)
+    data = json.loads(rep.to_json())
+    assert data["all_bit_exact"] and len(data["devices"]) == 4
+    assert "fpga-sim" in str(rep) and rep.plot(tmp_path / "compare.png").stat().st_size > 0

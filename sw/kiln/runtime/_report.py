@@ -20,12 +20,13 @@ class DeviceResult:
     max_abs_vs_reference: float | None
     accuracy: float | None
     samples_per_s: float
+    latency_ms: float                 # wall time of one sample through the warm device
     cycles: int | None
 
     @classmethod
     def measure(cls, name: str, result: Any, values: np.ndarray, base_codes: np.ndarray | None,
-                reference: np.ndarray | None, lsb: float, labels: np.ndarray | None
-                ) -> DeviceResult:
+                reference: np.ndarray | None, lsb: float, labels: np.ndarray | None,
+                latency_s: float) -> DeviceResult:
         n = len(values)
         mismatches = None
         if base_codes is not None:
@@ -41,7 +42,7 @@ class DeviceResult:
             max_lsb_vs_reference=None if max_abs is None else max_abs / lsb,
             max_abs_vs_reference=max_abs, accuracy=accuracy,
             samples_per_s=n / result.seconds if result.seconds > 0 else float("inf"),
-            cycles=result.cycles,
+            latency_ms=latency_s * 1e3, cycles=result.cycles,
         )
 
 
@@ -72,14 +73,15 @@ class ComparisonReport:
 
     def __str__(self) -> str:
         head = (f"{'device':<10} {'samples':>8} {'bit-exact vs ' + self.baseline:>18} "
-                f"{'max LSB vs ref':>15} {'accuracy':>9} {'samples/s':>11} {'cycles':>9}")
+                f"{'max LSB vs ref':>15} {'accuracy':>9} {'samples/s':>11} {'latency ms':>11} "
+                f"{'cycles':>9}")
         lines = [f"{self.model}: {self.samples} samples", head]
         for r in self.rows:
             exact = "-" if r.mismatches is None else f"{r.samples - r.mismatches}/{r.samples}"
             lines.append(
                 f"{r.device:<10} {r.samples:>8} {exact:>18} "
                 f"{_cell(r.max_lsb_vs_reference, '.2f'):>15} {_cell(r.accuracy, '.4f'):>9} "
-                f"{r.samples_per_s:>11.0f} {_cell(r.cycles, 'd'):>9}"
+                f"{r.samples_per_s:>11.0f} {r.latency_ms:>11.3f} {_cell(r.cycles, 'd'):>9}"
             )
         return "\n".join(lines)
 

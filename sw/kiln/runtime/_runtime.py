@@ -101,10 +101,14 @@ class Runtime:
                 y_true: Any = None, baseline: str = "hls") -> ComparisonReport:
         """Run ``x`` on every device and report agreement with ``baseline`` (integer codes)
         and with the framework reference (in LSBs of the output type)."""
+        codes = self.input_codes(x)
         results: dict[str, RunResult] = {}
+        latency: dict[str, float] = {}
         for name in devices:
             resolved = self.resolve(name)
-            results[resolved] = self.device(resolved).run(self.input_codes(x))
+            device = self.device(resolved)
+            results[resolved] = device.run(codes)
+            latency[resolved] = device.run(codes[:1]).seconds  # one sample, device warm
         if baseline not in results:
             baseline = next((n for n, r in results.items() if r.exact_codes), "")
         if not baseline:
@@ -120,6 +124,7 @@ class Runtime:
             rows.append(DeviceResult.measure(
                 name, result, values, base if result.exact_codes else None,
                 None if reference is None else reference.outputs, out_type.lsb, labels,
+                latency[name],
             ))
         return ComparisonReport(self.graph.name, len(base), baseline, tuple(rows))
 
