@@ -6,13 +6,17 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from kiln.artifact import SOURCE_FILE, TORCH_SOURCE_FILE, Artifact
 from kiln.errors import DeviceError, KilnError
+
+if TYPE_CHECKING:
+    from kiln.runtime._fpga import Transport
+    from kiln.runtime._fpga_attach import TransportSpec
 
 log = logging.getLogger(__name__)
 
@@ -152,16 +156,56 @@ class CudaDevice(TorchDevice):
 
 
 class FpgaDevice(Device):
-    """A real board. No transport is attached in this build, so it always refuses clearly."""
+    """A board through a transport: PYNQ's AXI DMA, a serial link to the UART bridge, or the
+    simulated board (the Verilated design). Which one: :meth:`attach`, else ``$KILN_FPGA``,
+    else PYNQ when this runs on a PYNQ board (kiln.runtime._fpga_attach)."""
 
     name = "fpga"
+    batch_size = 1 << 20  # the driver splits into batches the transport takes
+    _spec: TransportSpec | None = None   # from attach(); else found at run time
+    _given: Transport | None = None      # a Transport object passed to attach()
+    _opened: Transport | None = None     # the Transport this device opened from a spec
+    timeout_s: float | None = None
+
+    def attach(self, transport: str | Transport, timeout_s: float | None = None) -> None:
+        """Use ``transport``: a spec (``"serial:/dev/ttyUSB0"``, ``"pynq"``, ``"sim"``) or a
+        Transport object, with reads that wait ``timeout_s`` at most."""
+        from kiln.runtime._fpga_attach import TransportSpec
+
+        self.close()
+        self._given = None if isinstance(transport, str) else transport
+        self._spec = TransportSpec.parse(transport, "attach()") if isinstance(transport, str) \
+            else None
+        self.timeout_s = timeout_s
 
     def check(self) -> None:
-        raise DeviceError(
-            "device='fpga' needs a board running this artifact's bitstream and a transport "
-            "(PYNQ or serial); none is attached. Use device='fpga-sim' to run the same RTL "
-            "in Verilator."
-        )
+        from kiln.runtime._fpga_attach import check, choose
+
+        if self._given is None and self._opened is None:
+            check(choose(self._spec, self.artifact.path), self.artifact.path)
+
+    def _run(self, codes: np.ndarray) -> RunResult:
+        from kiln.runtime._fpga import DEFAULT_TIMEOUT_S, Driver
+        from kiln.runtime._fpga_attach import choose, open_transport
+
+        transport = self._given or self._opened
+        if transport is None:
+            spec = choose(self._spec, self.artifact.path)
+            transport = self._opened = open_transport(spec, self.artifact.path)
+            log.info("fpga: %s (from %s)", transport.name, spec.source)
+        driver = Driver(transport, self.timeout_s or DEFAULT_TIMEOUT_S)
+        try:
+            out = driver.run(codes.reshape(len(codes), -1))
+        except KilnError:
+            self.close()  # the link's state is unknown now: the next run opens it afresh
+            raise
+        return RunResult(out, 0.0)
+
+    def close(self) -> None:
+        """Close the link this device opened (a Transport given to attach() stays open)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
 
 DEVICES: dict[str, type[Device]] = {

@@ -1,0 +1,109 @@
+"""The PYNQ transport: ``kiln_top`` between the two channels of the AXI DMA that the Vivado
+flow's block design holds (``hw/templates/vivado_zynq.tcl.j2``), driven with the ``pynq``
+package on the board's own processor.
+
+One write is one DMA transfer of whole samples, one per DMA beat; ``kiln_axis_dma_wrap``
+passes tlast through, so the results come back as one transfer of as many beats.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kiln.errors import DeviceError
+from kiln.runtime._fpga import LinkFormat, Transport
+
+DMA_NAME = "axi_dma"                   # the DMA cell of the block design
+MAX_TRANSFER_BYTES = (1 << 26) - 1     # the DMA's length register (c_sg_length_width 26)
+DEFAULT_BATCH = 1 << 16                # samples per transfer
+
+
+def dma_batch(link: LinkFormat) -> int:
+    """Samples per DMA transfer: as many as the length register allows, at most 65536."""
+    return max(1, min(DEFAULT_BATCH, MAX_TRANSFER_BYTES // max(link.in_bytes, link.out_bytes)))
+
+
+class PynqTransport(Transport):
+    """The AXI DMA of a loaded overlay. Create it on the board with :meth:`load`.
+
+    Args:
+        dma: the overlay's DMA driver (``sendchannel`` / ``recvchannel``, each with
+            ``transfer(buffer)`` and ``idle``).
+        allocate: ``pynq.allocate``: contiguous buffers with ``flush``, ``invalidate`` and
+            ``freebuffer``.
+        link: the DMA's beat format (:meth:`LinkFormat.dma`).
+        label: where, for messages.
+    """
+
+    def __init__(self, dma: Any, allocate: Callable[..., Any], link: LinkFormat,
+                 label: str = "pynq") -> None:
+        self.link = link
+        self.batch = self.max_in_flight = dma_batch(link)
+        self.label = label
+        self._dma = dma
+        self._allocate = allocate
+        self._pending: deque[tuple[Any, Any]] = deque()   # (source, destination) buffers
+
+    @classmethod
+    def load(cls, bitstream: Path, link: LinkFormat) -> PynqTransport:
+        """Load the overlay ``bitstream`` (``kiln.bit``, with ``kiln.hwh`` beside it).
+
+        Raises:
+            DeviceError: ``pynq`` is not installed (not a PYNQ board), or the overlay has no
+                DMA called ``axi_dma``.
+        """
+        try:
+            import pynq
+        except ImportError as exc:
+            raise DeviceError(
+                "The PYNQ transport runs on a PYNQ board's processor and needs the `pynq` "
+                "package there (PYNQ images ship it). Elsewhere, use a serial board "
+                "(KILN_FPGA=serial:PORT) or device='fpga-sim'.") from exc
+        overlay = pynq.Overlay(str(bitstream))
+        dma = getattr(overlay, DMA_NAME, None)
+        if dma is None:
+            raise DeviceError(
+                f"The overlay {bitstream} has no {DMA_NAME!r}; it has "
+                f"{', '.join(sorted(overlay.ip_dict))}. Rebuild it with `kiln bitstream DIR "
+                "--board <zynq board>`.")
+        return cls(dma, pynq.allocate, link, label=f"pynq {bitstream}")
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def write(self, data: bytes) -> None:
+        n = len(data) // self.link.in_bytes
+        source = self._allocate(shape=(len(data),), dtype=np.uint8)
+        source[:] = np.frombuffer(data, dtype=np.uint8)
+        source.flush()
+        destination = self._allocate(shape=(n * self.link.out_bytes,), dtype=np.uint8)
+        # arm the receiving channel first, so no result waits for it
+        self._dma.recvchannel.transfer(destination)
+        self._dma.sendchannel.transfer(source)
+        self._pending.append((source, destination))
+
+    def read(self, nbytes: int, timeout_s: float) -> bytes:
+        if not self._pending:
+            return b""
+        deadline = time.monotonic() + timeout_s
+        while not self._dma.recvchannel.idle:   # a DMA finishes in microseconds: poll
+            if time.monotonic() > deadline:
+                return b""
+        source, destination = self._pending.popleft()
+        destination.invalidate()
+        data = destination[:nbytes].tobytes()
+        source.freebuffer()
+        destination.freebuffer()
+        return bytes(data)
+
+    def close(self) -> None:
+        while self._pending:
+            for buffer in self._pending.popleft():
+                buffer.freebuffer()

@@ -1,0 +1,77 @@
+"""The serial transport: an open-toolchain board (ECP5, iCE40) whose bitstream puts
+``kiln_top`` behind the UART bridge (``hw/uart/kiln_uart_bridge.v``), through pyserial.
+
+The bridge has no flow control: it holds one finished input beat while the next arrives, so
+the driver keeps at most ``MAX_IN_FLIGHT`` samples in flight, one sample per write.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from kiln.errors import DeviceError
+from kiln.flows import DEFAULT_BAUD, MAX_IN_FLIGHT
+from kiln.runtime._fpga import DEFAULT_TIMEOUT_S, LinkFormat, Transport, TransportTimeout
+
+
+class SerialTransport(Transport):
+    """A serial port to the UART bridge.
+
+    Args:
+        port: the device (``/dev/ttyUSB0``, ``COM3``) or a pyserial URL.
+        link: the bridge's beat format (:meth:`LinkFormat.uart`).
+        baud: the bridge's baud rate (the bitstream's; kiln builds 115200).
+        write_timeout_s: how long one write may block.
+
+    Raises:
+        DeviceError: the port cannot be opened.
+    """
+
+    def __init__(self, port: str, link: LinkFormat, baud: int = DEFAULT_BAUD,
+                 write_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        import serial
+
+        self.link = link
+        self.batch = 1
+        self.max_in_flight = MAX_IN_FLIGHT
+        self.seconds_per_sample = dataclasses.replace(link.wire, baud=baud).seconds_per_sample()
+        self.label = f"serial {port} at {baud} baud"
+        try:
+            self._port = serial.serial_for_url(port, baudrate=baud, timeout=0,
+                                               write_timeout=write_timeout_s)
+        except (serial.SerialException, ValueError) as exc:
+            raise DeviceError(
+                f"Cannot open serial port {port!r} ({exc}). Check the board is plugged in and "
+                "that you may use the port (on Linux: the dialout group), then set "
+                "KILN_FPGA=serial:PORT with the right port.") from exc
+        self._port.reset_input_buffer()   # bytes from an earlier session are not ours
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self._port.write(data)
+        except serial.SerialTimeoutException as exc:
+            raise TransportTimeout(f"{self.label}: the port took no more bytes for "
+                                   f"{self._port.write_timeout} s; is the board attached?"
+                                   ) from exc
+        except serial.SerialException as exc:
+            raise DeviceError(f"{self.label}: writing failed ({exc}); was the board "
+                              "unplugged?") from exc
+
+    def read(self, nbytes: int, timeout_s: float) -> bytes:
+        import serial
+
+        self._port.timeout = timeout_s   # pyserial's timeout bounds the whole read
+        try:
+            return bytes(self._port.read(nbytes))
+        except serial.SerialException as exc:
+            raise DeviceError(f"{self.label}: reading failed ({exc}); was the board "
+                              "unplugged?") from exc
+
+    def close(self) -> None:
+        self._port.close()

@@ -1,0 +1,140 @@
+"""A board made of the Verilated design: the fpga driver's transport when no board is attached.
+
+The simulated board speaks the link format of a real one (the UART bridge's bytes, or the AXI
+DMA's padded beats) and adds the hazards of a real link: bytes reach the board in random
+chunks, the design's stream sees random valid/ready gaps (:class:`kiln.sim.StallPattern`),
+and the clock runs in random slices between reads. Like the UART bridge, it drops a sample
+that arrives while ``capacity`` samples are already in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from kiln.flows import MAX_IN_FLIGHT, KilnTop
+from kiln.runtime._fpga import LinkFormat, Transport
+from kiln.runtime._fpga_pynq import dma_batch
+from kiln.sim import FULL_RATE, Emulator, StallPattern
+
+log = logging.getLogger(__name__)
+
+
+class SimulatedTransport(Transport):
+    """A transport to ``emulator``'s design behind a simulated link.
+
+    Use :meth:`serial` or :meth:`pynq` to mimic those boards' links.
+
+    Args:
+        emulator: the built design.
+        link: the beat format on the link.
+        batch: samples per write.
+        max_in_flight: samples the driver may have in flight.
+        capacity: samples the board holds in flight before it drops one (None: never drops).
+        stall: valid/ready gaps on the design's streams (its seed also seeds the link).
+        label: what it mimics, for messages.
+    """
+
+    def __init__(self, emulator: Emulator, link: LinkFormat, *, batch: int = 1,
+                 max_in_flight: int = 1, capacity: int | None = None,
+                 stall: StallPattern = FULL_RATE, label: str = "simulated board") -> None:
+        self.link = link
+        self.batch = batch
+        self.max_in_flight = max_in_flight
+        self.capacity = capacity
+        self.label = label
+        self.dropped = 0
+        self._stream = emulator.open(stall)
+        self._rng = np.random.default_rng(stall.seed)
+        g = emulator.geometry
+        self._slice_cycles = 4 * (g.latency + g.ii) + 8   # longest clock run between checks
+        self._to_board = bytearray()    # sent by the host, not yet at the board
+        self._at_board = bytearray()    # arrived, not yet a whole beat
+        self._queue = np.zeros((0, g.in_elems), dtype=np.int64)  # beats waiting for s_axis
+        self._owed = 0                  # results the design owes for accepted beats
+        self._from_board = bytearray()  # results on their way to the host
+        self._delivered = 0             # samples the board took in
+        self._read_bytes = 0            # result bytes the host has read
+
+    @classmethod
+    def serial(cls, emulator: Emulator, design: KilnTop, stall: StallPattern = FULL_RATE
+               ) -> SimulatedTransport:
+        """An open-toolchain board behind the UART bridge (one sample per write, two in
+        flight, and a sample beyond those is dropped)."""
+        return cls(emulator, LinkFormat.uart(design), batch=1, max_in_flight=MAX_IN_FLIGHT,
+                   capacity=MAX_IN_FLIGHT, stall=stall, label="simulated serial board")
+
+    @classmethod
+    def pynq(cls, emulator: Emulator, design: KilnTop, stall: StallPattern = FULL_RATE
+             ) -> SimulatedTransport:
+        """A Zynq board behind an AXI DMA (padded beats, one transfer per batch)."""
+        link = LinkFormat.dma(design)
+        batch = dma_batch(link)
+        return cls(emulator, link, batch=batch, max_in_flight=batch, stall=stall,
+                   label="simulated PYNQ board")
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+    @property
+    def cycles(self) -> int:
+        """Clock cycles the design has run."""
+        return self._stream.cycles
+
+    def write(self, data: bytes) -> None:
+        self._to_board += data
+
+    def read(self, nbytes: int, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        while len(self._from_board) < nbytes and time.monotonic() < deadline:
+            if not self._advance():
+                break   # the board owes nothing more: no more bytes can arrive
+        data = bytes(self._from_board[:nbytes])
+        del self._from_board[:nbytes]
+        self._read_bytes += len(data)
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def _advance(self) -> bool:
+        """Move a random chunk of bytes to the board and run the clock for a random slice;
+        False when nothing is left in flight."""
+        if self._to_board:
+            chunk = int(self._rng.integers(1, len(self._to_board) + 1))
+            self._receive(chunk)
+        if not (len(self._queue) or self._owed):
+            return bool(self._to_board)
+        cycles = int(self._rng.integers(1, self._slice_cycles + 1))
+        step = self._stream.step(self._queue, self._owed, cycles)
+        self._queue = self._queue[step.consumed:]
+        self._owed -= len(step.codes)
+        if len(step.codes):
+            self._from_board += self.link.encode_outputs(step.codes)
+        return True
+
+    def _receive(self, nbytes: int) -> None:
+        """The board's receiver: ``nbytes`` more arrive; each whole beat becomes a sample."""
+        self._at_board += self._to_board[:nbytes]
+        del self._to_board[:nbytes]
+        size = self.link.in_bytes
+        whole = len(self._at_board) // size
+        if not whole:
+            return
+        rows = self.link.decode_inputs(bytes(self._at_board[: whole * size]), whole)
+        del self._at_board[: whole * size]
+        keep = np.ones(whole, dtype=bool)
+        for i in range(whole):
+            in_flight = self._delivered - self._read_bytes // self.link.out_bytes
+            if self.capacity is not None and in_flight >= self.capacity:
+                keep[i] = False
+                self.dropped += 1
+                log.warning("%s: a sample arrived with %d in flight; dropped, as the UART "
+                            "bridge drops it", self.label, in_flight)
+                continue
+            self._delivered += 1
+        self._queue = np.concatenate([self._queue, rows[keep]])
+        self._owed += int(keep.sum())
