@@ -25,6 +25,11 @@ def _digits_test() -> tuple[np.ndarray, np.ndarray]:
     return x_te, y_te
 
 
+def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+    x, y = _digits_test()
+    return x.reshape(-1, 8, 8, 1), y
+
+
 @dataclass(frozen=True)
 class ShippedModel:
     name: str
@@ -32,6 +37,8 @@ class ShippedModel:
     description: str
     data: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None  # None: random codes
     random_samples: int = 10_000
+    io_type: str = "io_parallel"
+    precision: str | None = None  # fixed-point type for every tensor of a float model
 
     @property
     def build_dir(self) -> Path:
@@ -43,6 +50,15 @@ SHIPPED = (
                  "QKeras 64-32-32-10 MLP, 6-bit, sklearn digits", _digits_test),
     ShippedModel("jet_mlp", EXAMPLE_MODELS / "qkeras_3layer.json",
                  "hls4ml jet tagger 16-64-32-32-5, 6-bit QKeras, softmax"),
+    ShippedModel("digits_cnn", HERE / "digits_cnn.h5",
+                 "QKeras CNN 8x8x1 conv-pool-conv-dense, 6-bit, io_stream", _digits_images,
+                 io_type="io_stream"),
+    ShippedModel("digits_cnn_sep", HERE / "digits_cnn_sep.h5",
+                 "QKeras depthwise-separable CNN, 6-bit, io_stream", _digits_images,
+                 io_type="io_stream"),
+    ShippedModel("jet_conv1d", EXAMPLE_MODELS / "KERAS_conv1d_small.json",
+                 "hls4ml Conv1D jet tagger (float, fixed<16,6>), 'same' padding, io_stream",
+                 random_samples=2_000, io_type="io_stream", precision="fixed<16,6>"),
 )
 
 
@@ -50,7 +66,8 @@ def compile_and_verify(model: ShippedModel, protocol: bool = True):  # type: ign
     import kiln
     from kiln.verify import verify
 
-    kiln.compile(str(model.path), model.build_dir)
+    kiln.compile(str(model.path), model.build_dir, io_type=model.io_type,
+                 precision=model.precision)
     if model.data is None:
         return verify(model.build_dir, samples=model.random_samples, protocol=protocol)
     x, y = model.data()

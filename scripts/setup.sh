@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES="g++ make perl iverilog liblz4-dev"
+# libusb-1.0-0 and libftdi1-2: openFPGALoader (kiln program); tcl: the Vivado script test.
+APT_PACKAGES="g++ make perl iverilog liblz4-dev libusb-1.0-0 libftdi1-2 tcl"
 missing=""
 for pkg in $APT_PACKAGES; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

@@ -8,12 +8,18 @@ the same code the runtime's serial transport uses.
 
 The driver bit-bangs ``uart_rx`` with Timer waits of one bit time; the monitor decodes
 ``uart_tx`` (falling edge of the start bit, then each bit sampled at its middle).
+
+With ``"mode": "serial"`` in the config only ``serial_link`` runs: the board's USB-serial
+chip becomes a TCP socket (pyserial's ``socket://`` URL), so a host program, the runtime's
+serial driver, talks to the simulated board as it would to a real one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,15 @@ CONFIG_ENV = "KILN_UART_BENCH_CONFIG"
 CLOCK_NS = 10
 LED_ERROR = 1
 POR_CYCLES = 16   # kiln_uart_top's power-on reset
+
+
+def _serial_mode() -> bool:
+    """Whether this run is ``serial_link`` only (read once, when cocotb imports the bench)."""
+    path = os.environ.get(CONFIG_ENV)
+    return bool(path) and json.loads(Path(path).read_text()).get("mode") == "serial"
+
+
+SERIAL = _serial_mode()
 
 
 @dataclass(frozen=True)
@@ -207,7 +222,7 @@ async def _finish(tb: Testbench, name: str, start: int, want: np.ndarray) -> Non
     assert result["passed"], f"{name}: {result}"
 
 
-@cocotb.test()
+@cocotb.test(skip=SERIAL)
 async def windowed_stream(dut: SimHandleBase) -> None:
     """Every sample, at most two in flight: every result exact, in order."""
     tb = Testbench(dut)
@@ -216,7 +231,7 @@ async def windowed_stream(dut: SimHandleBase) -> None:
     await _finish(tb, "windowed_stream", 0, tb.model.expected)
 
 
-@cocotb.test()
+@cocotb.test(skip=SERIAL)
 async def back_to_back(dut: SimHandleBase) -> None:
     """All samples with no gap on the wire; safe when a result is no longer than a sample."""
     tb = Testbench(dut)
@@ -227,7 +242,7 @@ async def back_to_back(dut: SimHandleBase) -> None:
     await _finish(tb, "back_to_back", 0, tb.model.expected[:n])
 
 
-@cocotb.test()
+@cocotb.test(skip=SERIAL)
 async def partial_sample_timeout(dut: SimHandleBase) -> None:
     """A partial sample is dropped after the timeout; the next samples line up again."""
     tb = Testbench(dut)
@@ -242,7 +257,7 @@ async def partial_sample_timeout(dut: SimHandleBase) -> None:
     assert tb.led(LED_ERROR) == 0 or len(dut.led) <= LED_ERROR, "a timeout is not an error"
 
 
-@cocotb.test()
+@cocotb.test(skip=SERIAL)
 async def frame_error_led(dut: SimHandleBase) -> None:
     """A byte with a low stop bit lights the error LED until reset; samples still work."""
     tb = Testbench(dut)
@@ -256,3 +271,83 @@ async def frame_error_led(dut: SimHandleBase) -> None:
     n = min(2, len(tb.model.inputs))
     await tb.send_windowed(tb.model.inputs[:n])
     await _finish(tb, "frame_error_led", 0, tb.model.expected[:n])
+
+
+class SocketPort:
+    """The board's serial port as a TCP server on 127.0.0.1: its port number goes to
+    ``port_file`` for the host; one host connects (pyserial ``socket://127.0.0.1:PORT``)."""
+
+    def __init__(self, port_file: Path) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.setblocking(False)
+        partial = port_file.with_suffix(".partial")
+        partial.write_text(str(self.server.getsockname()[1]))
+        partial.replace(port_file)    # the host never reads half a number
+        self.conn: socket.socket | None = None
+
+    def poll(self) -> bytes | None:
+        """Bytes the host sent since the last poll; None once it has disconnected."""
+        if self.conn is None:
+            try:
+                self.conn, _ = self.server.accept()
+            except BlockingIOError:
+                return b""
+            self.conn.setblocking(False)
+        try:
+            data = self.conn.recv(65536)
+        except BlockingIOError:
+            return b""
+        return data or None
+
+    def send(self, data: bytes) -> None:
+        assert self.conn is not None
+        self.conn.setblocking(True)
+        self.conn.sendall(data)
+        self.conn.setblocking(False)
+
+    def close(self) -> None:
+        for sock in (self.conn, self.server):
+            if sock is not None:
+                sock.close()
+
+
+@cocotb.test(skip=not SERIAL)
+async def serial_link(dut: SimHandleBase) -> None:
+    """A host on the socket drives the board: its bytes go out on ``uart_rx`` as they come,
+    the bytes on ``uart_tx`` go back to it; until it disconnects (or sends nothing and is
+    owed nothing for ``idle_s``). Checks the link: no framing errors, no error LED."""
+    tb = Testbench(dut)
+    await tb.start()
+    data = json.loads(Path(os.environ[CONFIG_ENV]).read_text())
+    port = SocketPort(Path(data["port_file"]))
+    idle_s = float(data["idle_s"])
+    host_bytes = returned = 0
+    last = time.monotonic()
+    try:
+        while True:
+            chunk = port.poll()
+            if chunk is None:
+                break
+            if chunk:
+                host_bytes += len(chunk)
+                await tb.driver.send(chunk)
+                last = time.monotonic()
+            if len(tb.monitor.received) > returned:
+                port.send(bytes(tb.monitor.received[returned:]))
+                returned = len(tb.monitor.received)
+                last = time.monotonic()
+            if time.monotonic() - last > idle_s:
+                break
+            await Timer(tb.cfg.bit_ns, unit="ns")
+    finally:
+        port.close()
+    fmt = tb.model.fmt
+    result = {"name": "serial_link", "host_bytes": host_bytes, "board_bytes": returned,
+              "samples": host_bytes // fmt.in_bytes, "received": returned // fmt.out_bytes,
+              "frame_errors": tb.monitor.frame_errors,
+              "error_led": tb.led(LED_ERROR) if len(dut.led) > LED_ERROR else 0}
+    result["passed"] = (result["frame_errors"] == 0 and result["error_led"] == 0
+                        and host_bytes > 0 and host_bytes % fmt.in_bytes == 0
+                        and returned == result["samples"] * fmt.out_bytes)
+    tb.record(result)
+    assert result["passed"], f"serial_link: {result}"

@@ -12,6 +12,9 @@
 // remain) and tready is held high; otherwise a seeded generator drops tvalid (only between
 // beats: a beat once offered stays offered until accepted, as AXI4-Stream requires) and
 // tready, and every sample still comes out, in order.
+//
+// KILN_IN_BEATS (default 1) is the number of beats in an input frame (io_stream: pixels);
+// above 1, s_axis_tlast marks the last beat of every frame, else the last beat of a call.
 
 #include "Vkiln_top.h"
 #include "verilated.h"
@@ -24,6 +27,10 @@
 #if !defined(KILN_IN_ELEMS) || !defined(KILN_IN_WIDTH) || !defined(KILN_IN_SIGNED) \
     || !defined(KILN_OUT_ELEMS) || !defined(KILN_OUT_WIDTH) || !defined(KILN_OUT_SIGNED)
 #error "kiln_emu.cpp needs the KILN_IN_* and KILN_OUT_* geometry defines"
+#endif
+
+#ifndef KILN_IN_BEATS
+#define KILN_IN_BEATS 1
 #endif
 
 namespace {
@@ -182,7 +189,8 @@ struct Session {
                 loaded = n_done;
             }
             top->s_axis_tvalid = offering && n_done < n_in;
-            top->s_axis_tlast = n_done == n_in - 1;
+            top->s_axis_tlast = KILN_IN_BEATS > 1 ? n_done % KILN_IN_BEATS == KILN_IN_BEATS - 1
+                                                  : n_done == n_in - 1;
             top->m_axis_tready = n_out < max_out && !rng.chance(p_out_gap);
             top->eval();
             const bool in_fire = top->s_axis_tvalid && top->s_axis_tready;

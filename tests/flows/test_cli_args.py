@@ -51,3 +51,15 @@ def test_bad_arguments(tiny_artifact: Path) -> None:
     args = parser.parse_args(["program", str(tiny_artifact), "--board", "pynq-z2"])
     with pytest.raises(KilnError, match="pynq.Overlay"):
         program_command(args)
+
+
+def test_kiln_command_has_the_flow_subcommands(tiny_artifact: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from kiln.cli import main
+
+    assert main(["bitstream", str(tiny_artifact), "--board", "icebreaker", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "place and route (nextpnr-ice40): nextpnr-ice40 --up5k --package sg48" in out
+    assert (tiny_artifact / "bitstream" / "icebreaker" / "top.pcf").is_file()
+    assert main(["program", str(tiny_artifact), "--board", "pynq-z2"]) == 2
+    assert "pynq.Overlay" in capsys.readouterr().err

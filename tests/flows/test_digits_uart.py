@@ -1,5 +1,6 @@
 """The digits MLP as kiln.rtl generates it, behind the UART bridge in Verilator: the results
-that come back over the simulated serial line equal kiln.fixed's, code for code."""
+that come back over the simulated serial line, from the bench and from the runtime's serial
+driver, equal kiln.fixed's, code for code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kiln.flows import UartFormat, plan_bitstream, run_uart_bench
+from kiln.flows import (
+    KilnTop,
+    UartFormat,
+    plan_bitstream,
+    run_uart_bench,
+    simulated_serial_board,
+)
+from kiln.runtime import Driver, LinkFormat, SerialTransport
 
 
 @pytest.mark.slow
@@ -25,6 +33,12 @@ def test_digits_over_the_uart_bridge(digits_artifact: Any, digits_data: Any,
     report = run_uart_bench(digits_artifact.path, codes, want, tmp_path / "bench")
     assert report.passed, report.tests
     assert report.tests["windowed_stream"]["received"] == 8
+    # the runtime's serial driver, through the same Verilator build
+    with simulated_serial_board(digits_artifact.path, tmp_path / "bench") as board:
+        design = KilnTop.load(digits_artifact.path)
+        with SerialTransport(board.url, LinkFormat.uart(design)) as port:
+            np.testing.assert_array_equal(Driver(port, timeout_s=60).run(codes), want)
+    assert board.report is not None and board.report.passed, board.report
     fmt = UartFormat.from_meta({"in_elems": 64, "in_width": 6, "in_signed": True,
                                 "out_elems": 10, "out_width": 16, "out_signed": True})
     assert (fmt.in_bytes, fmt.out_bytes) == (48, 20)

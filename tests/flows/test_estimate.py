@@ -13,7 +13,10 @@ from kiln.flows import estimate_resources, plan_estimate
 
 def test_plan_names_the_family(tiny_artifact: Path) -> None:
     plan = plan_estimate(tiny_artifact, "xc7")
-    assert "synth_xilinx -family xc7 -top kiln_top -flatten -noiopad" in plan.text("estimate.ys")
+    script = plan.text("estimate.ys")
+    assert "synth_xilinx -family xc7 -top kiln_top -flatten -noiopad -run :map_memory" in script
+    assert "maccmap -unmap\nopt\nsynth_xilinx -family xc7 -top kiln_top -flatten -noiopad " \
+        "-run map_memory:" in script
     assert plan.digest() != plan_estimate(tiny_artifact, "xcup").digest()
     with pytest.raises(KilnError, match="Unknown Xilinx family 'xc9' .*use one of xcup, xcu, xc7"):
         plan_estimate(tiny_artifact, "xc9")

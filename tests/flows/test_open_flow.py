@@ -102,3 +102,12 @@ def test_bigger_boards_are_suggested_smallest_first() -> None:
     assert bigger_boards(boards()["ulx3s-12f"], every) == ["ulx3s-25f", "ulx3s-45f", "ulx3s-85f"]
     assert bigger_boards(boards()["ulx3s-85f"], every) == []
     assert bigger_boards(boards()["icebreaker"], every) == []
+
+
+@pytest.mark.slow
+def test_a_compiled_model_fits_the_icebreaker(tiny_mlp_artifact: Path) -> None:
+    # kiln.rtl's 16-8-4 MLP (4-bit): about half the UP5K's logic cells, no DSP needed
+    report = build_bitstream(tiny_mlp_artifact, "icebreaker")
+    util = {u.resource: u for u in report.utilisation}
+    assert 1000 < util["ICESTORM_LC"].used < util["ICESTORM_LC"].available == 5280
+    assert report.timing_met and report.bitstream is not None and report.bitstream.is_file()

@@ -15,12 +15,13 @@ from kiln.flows import UART_BENCH_TESTS, run_uart_bench
 pytestmark = pytest.mark.verilator
 
 
-def test_uart_bridge_bench(tiny_artifact: Path, tmp_path: Path) -> None:
+def test_uart_bridge_bench(uart_bench_tiny: tuple[Path, Path]) -> None:
+    artifact, work = uart_bench_tiny
     rng = np.random.default_rng(1)
     x = rng.integers(-32, 32, size=(24, 4))
     x[0] = [-32, -32, 31, -32]    # the extremes of both outputs
     x[1] = [31, 31, -32, 31]
-    report = run_uart_bench(tiny_artifact, x, tiny_reference(x), tmp_path / "bench")
+    report = run_uart_bench(artifact, x, tiny_reference(x), work)
     assert set(report.tests) == set(UART_BENCH_TESTS)
     for name, test in report.tests.items():
         assert test["cocotb_passed"] and test["passed"], (name, test)

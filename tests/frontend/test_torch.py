@@ -58,9 +58,20 @@ def brevitas_model() -> nn.Module:
 
 
 @pytest.fixture(scope="module")
-def brevitas_hls(brevitas_model, tmp_path_factory):  # type: ignore[no-untyped-def]
-    source = load_torch(brevitas_model, (64,))
-    return source, *_build(source, tmp_path_factory.mktemp("hls_brevitas"), "digits_brevitas")
+def brevitas_artifact(brevitas_model, tmp_path_factory):  # type: ignore[no-untyped-def]
+    import kiln
+
+    return kiln.compile(brevitas_model, tmp_path_factory.mktemp("art") / "digits_brevitas",
+                        input_shape=(64,))
+
+
+@pytest.fixture(scope="module")
+def brevitas_hls(brevitas_model, brevitas_artifact):  # type: ignore[no-untyped-def]
+    """The source, the compiled artifact's IR and its HLS C simulation (built once)."""
+    graph = brevitas_artifact.graph
+    csim = hls.CSim(hls.find_library(brevitas_artifact.path / "hls"), graph.input.out_type,
+                    graph.output.out_type, graph.input.size, graph.output.size)
+    return load_torch(brevitas_model, (64,)), graph, csim
 
 
 def test_brevitas_lowering_shape_and_types(brevitas_hls) -> None:  # type: ignore[no-untyped-def]
@@ -158,16 +169,42 @@ def test_unsupported_layers_are_named(tmp_path: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(self.conv(x).flatten(1))
 
-    with pytest.raises(UnsupportedLayerError, match=r"'conv' of type Conv1d.*Supported: Linear"):
+    with pytest.raises(UnsupportedLayerError, match=r"'conv' of type Conv1d .*convolutional "
+                       r"network.*io_type='io_stream' only"):
         convert_torch(load_torch(Net(), (1, 8)), tmp_path, precision="fixed<8,3>")
     quant = nn.Sequential(qnn.QuantConv1d(1, 2, 3), nn.Flatten())
     with pytest.raises(UnsupportedLayerError, match=r"'0' of type QuantConv1d"):
         convert_torch(load_torch(quant, (1, 8)), tmp_path)
+    gelu = nn.Sequential(nn.Linear(4, 4), nn.GELU())
+    for io_type in ("io_parallel", "io_stream"):
+        with pytest.raises(UnsupportedLayerError, match=r"'1' of type GELU is not supported.*"
+                           r"Supported: Linear, ReLU.*io_stream' also Conv1d"):
+            convert_torch(load_torch(gelu, (4,)), tmp_path, io_type, precision="fixed<8,3>")
     # Operators are checked too, in files kiln only sees as ONNX.
     script = tmp_path / "leaky.pt"
     torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU())), script)
     with pytest.raises(UnsupportedLayerError, match=r"'1'.*LeakyRelu.*Supported ONNX"):
         convert_torch(load_torch(script, (4,)), tmp_path, precision="fixed<8,3>")
+
+
+def test_channels_first_cnn_is_converted_channels_last_for_io_stream(tmp_path: Path) -> None:
+    from kiln.frontend._torch import prepare_torch
+    from models.digits_cnn_brevitas import INPUT_SHAPE, QONNX_FILE, DigitsCNN
+
+    torch.manual_seed(0)
+    source = load_torch(DigitsCNN().eval(), INPUT_SHAPE)  # PyTorch's (channels, height, width)
+    prepared = prepare_torch(source)
+    shape = [d.dim_value for d in prepared.model.graph.input[0].type.tensor_type.shape.dim]
+    assert shape == [1, 8, 8, 1]  # hls4ml's channels-last layout
+    assert prepared.stream_layers == ("layer 'conv1' (ONNX node '/conv1/Conv') (Conv)",
+                                      "layer 'pool1' (ONNX node '/pool1/MaxPool') (MaxPool)",
+                                      "layer 'conv2' (ONNX node '/conv2/Conv') (Conv)",
+                                      "ONNX node '/Flatten' (Flatten)")
+    with pytest.raises(UnsupportedLayerError, match=r"'conv1' of type QuantConv2d .*io_stream"):
+        convert_torch(source, tmp_path)
+    with pytest.raises(UnsupportedLayerError, match=r"layer 'conv1' \(ONNX node '/conv1/Conv'\)"
+                       r" \(Conv\) belongs to a convolutional network"):
+        convert_torch(load_torch(QONNX_FILE), tmp_path)
 
 
 def test_dynamic_shapes_are_refused(tmp_path: Path) -> None:
@@ -241,13 +278,11 @@ def test_missing_and_bad_model_files(tmp_path: Path) -> None:
     assert not is_torch_model("m.h5")
 
 
-@pytest.mark.skipif(not hasattr(frontend, "load_torch"),
-                    reason="kiln.compile does not read PyTorch models yet (integration pending)")
 def test_compile_brevitas_artifact_and_reference(  # type: ignore[no-untyped-def]
-        brevitas_model, digits_data, tmp_path: Path) -> None:
+        brevitas_artifact, digits_data) -> None:
     import kiln
 
-    art = kiln.compile(brevitas_model, tmp_path / "digits_mlp_pt", input_shape=(64,))
+    art = brevitas_artifact
     assert art.manifest.framework == "brevitas" and art.manifest.reference_bit_exact
     assert art.manifest.input_type == "ufixed<6,1,RND_CONV,SAT>"
     _, x_test, _, y_test = digits_data

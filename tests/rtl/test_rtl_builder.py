@@ -174,3 +174,43 @@ def test_mistakes_are_caught() -> None:
     m.net("floating", 2)
     with pytest.raises(RtlBuilderError, match="nothing drives y, floating"):
         m.emit()
+
+
+def test_rom_is_a_registered_case() -> None:
+    """A constant table read on the clock (enabled); a table shorter than its address space
+    reads 0 past its end; the address counts as read."""
+    m = Module("t")
+    clk, ce = m.input("clk"), m.input("ce")
+    a = m.input("a", 3)
+    q = m.rom("q", a.ref().bits(0, 2), [5, -3, 0], 4, True, clk, ce.expr)
+    m.assign(m.output("y", 4, True), q.expr)
+    assert_verilog(m, """
+        `default_nettype none
+        module t (
+          input wire clk,
+          input wire ce,
+          input wire [2:0] a,
+          output wire signed [3:0] y
+        );
+          reg signed [3:0] q;
+          assign y = q;
+          always @(posedge clk) begin
+            if (ce) begin
+              case (a[1:0])
+                2'd0: q <= 4'sd5;
+                2'd1: q <= (-4'sd3);
+                2'd2: q <= 4'sd0;
+                default: q <= 4'sd0;
+              endcase
+            end
+          end
+          wire _unused_ok = &{
+            1'b0, a[2], 1'b0
+          };
+        endmodule
+        `default_nettype wire
+    """)
+    with pytest.raises(RtlBuilderError, match="needs an unsigned address"):
+        m.rom("r", a.ref().bits(0, 1), [1, 2, 3], 4, True, clk)
+    with pytest.raises(RtlBuilderError, match="does not fit"):
+        m.rom("s", a.expr, [8], 4, True, clk)

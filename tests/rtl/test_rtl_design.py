@@ -25,7 +25,8 @@ def test_meta_round_trips() -> None:
     meta = _design().meta
     data = meta.to_dict()
     assert data == {"top": "kiln_top", "in_elems": 3, "in_width": 6, "in_signed": True,
-                    "out_elems": 3, "out_width": 4, "out_signed": False, "latency": 1, "ii": 1}
+                    "out_elems": 3, "out_width": 4, "out_signed": False, "latency": 1, "ii": 1,
+                    "in_beats": 1, "out_beats": 1, "timing_exact": True}
     assert RtlMeta.from_dict(json.loads(json.dumps(data))) == meta
     del data["latency"]
     with pytest.raises(ArtifactError, match="latency"):

@@ -1,4 +1,4 @@
-"""Command line interface (`kiln compile|verify|predict|compare`)."""
+"""Command line interface (`kiln compile|verify|predict|compare|bitstream|program|estimate`)."""
 
 from __future__ import annotations
 

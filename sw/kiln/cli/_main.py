@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +62,10 @@ def _verify(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     import kiln
 
-    y = kiln.load(args.artifact).predict(_load_array(args.inputs, "inputs"), device=args.device,
-                                         raw=args.raw)
+    runtime = kiln.load(args.artifact)
+    if args.transport:
+        runtime.device("fpga").attach(args.transport)
+    y = runtime.predict(_load_array(args.inputs, "inputs"), device=args.device, raw=args.raw)
     if args.output:
         np.save(args.output, y)
     else:
@@ -83,6 +86,32 @@ def _compare(args: argparse.Namespace) -> int:
     if args.plot:
         report.plot(args.plot)
     return 0 if report.all_bit_exact else 1
+
+
+def _flow_command(command: Callable[[argparse.Namespace], tuple[int, str]]
+                  ) -> Callable[[argparse.Namespace], int]:
+    """A kiln.flows ``*_command`` (which returns its status and text) as a subcommand."""
+    def run(args: argparse.Namespace) -> int:
+        status, text = command(args)
+        print(text)
+        return status
+    return run
+
+
+def _add_flow_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from kiln import flows
+
+    for name, help_text, add, command in (
+        ("bitstream", "artifact -> bitstream for a board (open flow or Vivado)",
+         flows.add_bitstream_arguments, flows.bitstream_command),
+        ("program", "load a built bitstream onto a board with openFPGALoader",
+         flows.add_program_arguments, flows.program_command),
+        ("estimate", "Xilinx resource estimate (yosys synth_xilinx) -> reports/resources.json",
+         flows.add_estimate_arguments, flows.estimate_command),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        add(p)
+        p.set_defaults(func=_flow_command(command))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", help=".npy inputs")
     p.add_argument("--device", default="auto")
     p.add_argument("--raw", action="store_true", help="integer codes instead of values")
+    p.add_argument("--transport", metavar="SPEC",
+                   help="the fpga device's link: pynq[:BOARD], serial:PORT[@BAUD] or "
+                        "sim[:serial|:pynq] (default: $KILN_FPGA, else PYNQ when on one)")
     p.add_argument("-o", "--output", help="write .npy here instead of printing")
     p.set_defaults(func=_predict)
 
@@ -128,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the report as JSON here")
     p.add_argument("--plot", help="write a PNG plot here")
     p.set_defaults(func=_compare)
+
+    _add_flow_parsers(sub)
     return parser
 
 

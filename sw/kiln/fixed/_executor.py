@@ -11,7 +11,20 @@ import torch
 from kiln.errors import UnsupportedLayerError
 from kiln.fixed._quantize import requantize
 from kiln.fixed._types import FixedType
-from kiln.ir import Cast, Dense, Graph, Input, Lut, Node, Relu, Softmax
+from kiln.ir import (
+    Cast,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Lut,
+    Node,
+    Pad,
+    Pool,
+    Relu,
+    Softmax,
+    spatial,
+)
 
 # Products of int64 codes are exact while |x|,|w| < 2**31; a Dense layer is split into input
 # chunks so the (batch, chunk, n_out) product tensor stays small.
@@ -34,9 +47,49 @@ def _dense(x: torch.Tensor, in_type: FixedType, node: Dense) -> torch.Tensor:
     return requantize(acc, acc_t.frac, node.out_type)
 
 
-def _apply(node: Node, x: torch.Tensor, in_type: FixedType) -> torch.Tensor:
+def _windows(x: torch.Tensor, in_shape: tuple[int, ...], node: Conv | Pool) -> torch.Tensor:
+    """Every output pixel's window (batch * out pixels, rows * cols * channels), flattened
+    row, column, channel as hls4ml's line buffer hands it to the multiply."""
+    rows, cols, channels = spatial(in_shape)
+    (kr, kc), (sr, sc) = node.kernel, node.stride
+    image = x.reshape(x.shape[0], rows, cols, channels)
+    patches = image.unfold(1, kr, sr).unfold(2, kc, sc)  # (b, out_r, out_c, ch, kr, kc)
+    return patches.permute(0, 1, 2, 4, 5, 3).reshape(-1, kr * kc * channels)
+
+
+def _conv(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
+          node: Conv) -> torch.Tensor:
+    y = _dense(_windows(x, in_shape, node), in_type, node.window_dense())
+    return y.reshape(x.shape[0], -1)
+
+
+def _pool(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
+          node: Pool) -> torch.Tensor:
+    channels = spatial(in_shape)[2]
+    windows = _windows(x, in_shape, node).reshape(-1, node.kernel[0] * node.kernel[1], channels)
+    y = requantize(windows.max(dim=1).values, in_type.frac, node.out_type)
+    return y.reshape(x.shape[0], -1)
+
+
+def _pad(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
+         node: Pad) -> torch.Tensor:
+    rows, cols, channels = spatial(in_shape)
+    top, bottom, left, right = node.pads
+    image = x.reshape(x.shape[0], rows, cols, channels)
+    padded = torch.nn.functional.pad(image, (0, 0, left, right, top, bottom))
+    return requantize(padded.reshape(x.shape[0], -1), in_type.frac, node.out_type)
+
+
+def _apply(node: Node, x: torch.Tensor, in_type: FixedType,
+           in_shape: tuple[int, ...]) -> torch.Tensor:
     if isinstance(node, Dense):
         return _dense(x, in_type, node)
+    if isinstance(node, Conv):
+        return _conv(x, in_type, in_shape, node)
+    if isinstance(node, Pool):
+        return _pool(x, in_type, in_shape, node)
+    if isinstance(node, Pad):
+        return _pad(x, in_type, in_shape, node)
     if isinstance(node, Relu):
         return requantize(x.clamp(min=0), in_type.frac, node.out_type)
     if isinstance(node, Cast):
@@ -61,12 +114,12 @@ def execute(graph: Graph, codes: torch.Tensor, trace: bool = False) -> dict[str,
     node's output codes under its name.
     """
     x = codes.to(torch.int64).reshape(codes.shape[0], -1)
-    in_type = graph.input.out_type
+    in_type, in_shape = graph.input.out_type, graph.input.shape
     outputs: dict[str, torch.Tensor] = {}
     for node in graph.nodes:
         if not isinstance(node, Input):
-            x = _apply(node, x, in_type)
-        in_type = node.out_type
+            x = _apply(node, x, in_type, in_shape)
+        in_type, in_shape = node.out_type, node.shape
         if trace:
             outputs[node.name] = x
     outputs["output"] = x

@@ -63,7 +63,13 @@ from kiln.flows._tools import (
     require_tool,
     run_tool,
 )
-from kiln.flows._uart_bench import UART_BENCH_TESTS, UartBenchReport, run_uart_bench
+from kiln.flows._uart_bench import (
+    UART_BENCH_TESTS,
+    SimulatedSerialBoard,
+    UartBenchReport,
+    run_uart_bench,
+    simulated_serial_board,
+)
 from kiln.flows._uart_protocol import (
     DEFAULT_BAUD,
     MAX_IN_FLIGHT,
@@ -99,6 +105,7 @@ __all__ = [
     "Programmer",
     "Resource",
     "ResourceEstimate",
+    "SimulatedSerialBoard",
     "Step",
     "Subsignal",
     "TimingError",
@@ -137,6 +144,7 @@ __all__ = [
     "require_tool",
     "run_tool",
     "run_uart_bench",
+    "simulated_serial_board",
     "toolchain_for",
     "unpack_outputs",
     "unpack_samples",

@@ -125,7 +125,8 @@ def _finish(chain: Toolchain, design: KilnTop, result: BuildResult,
             plan: BuildPlan) -> BitstreamReport:
     report = chain.finish(design, result, plan)
     path = report.write(design.artifact / "reports" / f"bitstream_{chain.board.name}.json")
-    log.info("%s\nreport: %s", report.summary(), path)
+    log.debug("%s", report.summary())
+    log.info("%s: report in %s", chain.board.name, path)
     return report
 
 

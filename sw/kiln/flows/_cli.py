@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 
 from kiln.errors import KilnError
-from kiln.flows._bitstream import build_bitstream, plan_bitstream, toolchain_for
+from kiln.flows._bitstream import build_bitstream, plan_bitstream, report_path, toolchain_for
 from kiln.flows._boards import board_names
 from kiln.flows._design import KilnTop
 from kiln.flows._estimate import XILINX_FAMILIES, estimate_resources
@@ -60,7 +60,10 @@ def bitstream_command(args: argparse.Namespace) -> tuple[int, str]:
         return 0, f"{root}: {len(plan.files)} files, digest {plan.digest()[:16]}\n{steps}"
     report = build_bitstream(args.artifact, args.board, overrides=overrides, seed=args.seed,
                              allow_timing_fail=args.allow_timing_fail, force=args.force)
-    return 0, report.summary()
+    steps = ", ".join(f"{what} {sec:.0f} s" for what, sec in report.seconds.items())
+    cached = " (up to date: nothing ran)" if report.cached else ""
+    return 0, (f"{report.summary()}\n  {steps}{cached}\n"
+               f"  report: {report_path(args.artifact, args.board)}")
 
 
 def add_program_arguments(parser: argparse.ArgumentParser) -> None:

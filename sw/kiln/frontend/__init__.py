@@ -12,8 +12,10 @@ from kiln.frontend._keras import (
     load_keras,
     reference_is_bit_exact,
 )
+from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._lower import fixed_type, lower
 from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
+from kiln.frontend._requantize import Requantized, ScaleChange, requantize_pow2
 from kiln.frontend._torch import (
     SUPPORTED_TORCH_LAYERS,
     TorchSource,
@@ -30,19 +32,25 @@ __all__ = [
     "SUPPORTED_KERAS_LAYERS",
     "SUPPORTED_ONNX_OPS",
     "SUPPORTED_TORCH_LAYERS",
+    "Inferred",
+    "InferredType",
     "KerasSource",
+    "Requantized",
+    "ScaleChange",
     "TorchSource",
     "check_layers",
     "check_torch_layers",
     "convert",
     "convert_torch",
     "fixed_type",
+    "infer_fixed_point",
     "is_quantized",
     "is_torch_model",
     "load_keras",
     "load_torch",
     "lower",
     "reference_is_bit_exact",
+    "requantize_pow2",
     "run_onnx",
     "save_torch_source",
     "torch_reference_is_bit_exact",

@@ -19,6 +19,13 @@ SUPPORTED_KERAS_LAYERS = (
     "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
     "BatchNormalization", "Dropout", "Flatten",
 )
+# Convolution and pooling layers kiln builds in io_stream form ('valid' padding, no dilation).
+STREAM_KERAS_LAYERS = (
+    "Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
+    "QDepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D",
+    "QSeparableConv2D", "MaxPooling1D", "MaxPooling2D", "Reshape", "ZeroPadding1D",
+    "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+)
 # Default for a model whose input carries no quantizer: hls4ml's default model precision.
 DEFAULT_INPUT_PRECISION = "fixed<16,6>"
 
@@ -92,15 +99,42 @@ def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> Ker
     return KerasSource(loaded, _hash_files(files), tuple(files))
 
 
-def check_layers(model: Any) -> None:
+def _check_window_settings(layer: Any) -> None:
+    """Refuse convolution settings kiln's stream RTL does not build, naming the setting."""
+    config = layer.get_config()
+    refusals = []
+    if any(int(d) != 1 for d in config.get("dilation_rate", (1,))):
+        refusals.append(f"dilation_rate={config['dilation_rate']} (use 1)")
+    if int(config.get("groups", 1)) != 1:
+        refusals.append(f"groups={config['groups']} (only depthwise grouping is built)")
+    if int(config.get("depth_multiplier", 1)) != 1:
+        refusals.append(f"depth_multiplier={config['depth_multiplier']} (use 1)")
+    padding = config.get("padding", "valid")
+    if padding not in ("valid", "same"):
+        refusals.append(f"padding={padding!r} (use 'valid' or 'same')")
+    if refusals:
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r} ({type(layer).__name__}): {'; '.join(refusals)} is not "
+            "supported by kiln's stream RTL."
+        )
+
+
+def check_layers(model: Any, io_type: str = "io_parallel") -> None:
     """Refuse layers kiln cannot build, naming each with its type and the supported list."""
+    supported = SUPPORTED_KERAS_LAYERS
+    if io_type == "io_stream":
+        supported = SUPPORTED_KERAS_LAYERS + STREAM_KERAS_LAYERS
     for layer in model.layers:
         cls = type(layer).__name__
-        if cls not in SUPPORTED_KERAS_LAYERS:
+        if cls not in supported:
+            hint = (" Convolution and pooling layers need io_type='io_stream'."
+                    if cls in STREAM_KERAS_LAYERS else "")
             raise UnsupportedLayerError(
-                f"Layer {layer.name!r} of type {cls} is not supported by kiln's RTL yet. "
-                f"Supported: {', '.join(SUPPORTED_KERAS_LAYERS)}."
+                f"Layer {layer.name!r} of type {cls} is not supported by kiln's RTL with "
+                f"{io_type} yet. Supported: {', '.join(supported)}.{hint}"
             )
+        if cls in STREAM_KERAS_LAYERS:
+            _check_window_settings(layer)
 
 
 def is_quantized(model: Any) -> bool:
@@ -186,11 +220,9 @@ def convert(model: Any, output_dir: Path, io_type: str, reuse_factor: int,
     """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
     import hls4ml
 
-    check_layers(model)
     if io_type not in ("io_parallel", "io_stream"):
         raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
-    if io_type == "io_stream":
-        raise KilnError("io_type='io_stream' (streaming CNNs) is not built yet; use io_parallel")
+    check_layers(model, io_type)
     if not isinstance(reuse_factor, int) or reuse_factor < 1:
         raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
     if reuse_factor != 1:

@@ -8,10 +8,31 @@ import numpy as np
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
 from kiln.fixed import FixedType
-from kiln.ir import Cast, Dense, Graph, Input, Node, Relu, check_graph, frozen_codes
+from kiln.ir import (
+    Cast,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Node,
+    Pad,
+    Pool,
+    Relu,
+    check_graph,
+    frozen_codes,
+    spatial,
+)
 
 SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax",
-                        "Activation (sigmoid, tanh)")
+                        "Activation (sigmoid, tanh)", "Conv1D", "Conv2D", "DepthwiseConv1D",
+                        "DepthwiseConv2D", "PointwiseConv1D", "PointwiseConv2D",
+                        "Pooling1D (max)", "Pooling2D (max)", "GlobalPooling1D (max)",
+                        "GlobalPooling2D (max)", "ZeroPadding1D", "ZeroPadding2D",
+                        "Reshape",
+                        "Flatten")
+# Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
+# same codes in the same order.
+_RESHAPES = ("Reshape", "Flatten")
 
 
 def fixed_type(precision: Any, where: str) -> FixedType:
@@ -75,17 +96,84 @@ def _dense(layer: Any, source: str) -> Dense:
     )
 
 
-def _activation(layer: Any, source: str, size: int) -> Node:
+def _window(layer: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(kernel, stride) of a 1D or 2D conv/pool layer as (rows, cols)."""
+    two_d = layer.class_name.endswith("2D")
+    names = ("filt", "stride") if "Pool" not in layer.class_name else ("pool", "stride")
+    kernel = (int(layer.get_attr(f"{names[0]}_height")) if two_d else 1,
+              int(layer.get_attr(f"{names[0]}_width")))
+    stride = (int(layer.get_attr("stride_height")) if two_d else 1,
+              int(layer.get_attr("stride_width")))
+    pads = [int(layer.get_attr(f"pad_{side}", 0) or 0)
+            for side in ("top", "bottom", "left", "right")]
+    if any(pads):
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r}: padding {pads} (top, bottom, left, right); kiln's stream RTL "
+            "builds 'valid' padding only. Use padding='valid' (pad the input beforehand)."
+        )
+    return kernel, stride
+
+
+def _out_shape(layer: Any) -> tuple[int, ...]:
+    return tuple(int(d) for d in layer.get_output_variable().shape)
+
+
+def _conv(layer: Any, source: str) -> Conv:
+    kernel, stride = _window(layer)
+    weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
+    weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
+    bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
+    channels, window = int(layer.get_attr("n_chan")), kernel[0] * kernel[1]
+    if layer.class_name.startswith("Depthwise"):
+        # Keras (rows, cols, channels, 1): channel c feeds only output c.
+        per_channel = weights.reshape(window, channels)
+        expanded = np.zeros((window, channels, channels), dtype=np.int64)
+        expanded[:, np.arange(channels), np.arange(channels)] = per_channel
+        weights = expanded
+    out_shape = _out_shape(layer)
+    return Conv(
+        name=layer.name, source=source, shape=out_shape, out_type=_result_type(layer),
+        weight=frozen_codes(weights.reshape(window * channels, out_shape[-1])),
+        bias=frozen_codes(bias.reshape(out_shape[-1])), weight_type=weight_t, bias_type=bias_t,
+        accum_type=_type_of(layer, "accum_t"), kernel=kernel, stride=stride,
+    )
+
+
+def _pool(layer: Any, source: str, previous: Node) -> Pool:
+    op = str(layer.get_attr("pool_op")).lower()
+    if op != "max":
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r}: {op} pooling is not built by kiln's stream RTL yet; use "
+            "MaxPooling or GlobalMaxPooling."
+        )
+    if layer.class_name.startswith("Global"):  # one window: the whole image
+        rows, cols, _ = spatial(previous.shape)
+        kernel, stride = (rows, cols), (1, 1)
+    else:
+        kernel, stride = _window(layer)
+    return Pool(name=layer.name, source=source, shape=_out_shape(layer),
+                out_type=_result_type(layer), kernel=kernel, stride=stride)
+
+
+def _pad(layer: Any, source: str) -> Pad:
+    pads = tuple(int(layer.get_attr(f"pad_{side}", 0) or 0)
+                 for side in ("top", "bottom", "left", "right"))
+    return Pad(name=layer.name, source=source, shape=_out_shape(layer),
+               out_type=_result_type(layer), pads=pads)  # type: ignore[arg-type]
+
+
+def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
     from kiln.frontend._lower_tables import lower_lut, lower_softmax
 
     function = str(layer.get_attr("activation")).lower()
     out_t = _result_type(layer)
+    size = int(np.prod(shape))
     if layer.class_name == "Softmax" or function == "softmax":
         return lower_softmax(layer, source, (size,), out_t)
     if function == "relu":
-        return Relu(name=layer.name, source=source, shape=(size,), out_type=out_t)
+        return Relu(name=layer.name, source=source, shape=shape, out_type=out_t)
     if function == "linear":
-        return Cast(name=layer.name, source=source, shape=(size,), out_type=out_t)
+        return Cast(name=layer.name, source=source, shape=shape, out_type=out_t)
     if function in ("sigmoid", "tanh"):
         return lower_lut(layer, source, (size,), out_t, function)
     raise UnsupportedLayerError(
@@ -102,7 +190,7 @@ def lower(model_graph: Any, name: str, io_type: str = "io_parallel",
     for layer in model_graph.get_layers():
         cls = layer.class_name
         source = nodes[-1].name if nodes else ""
-        size = nodes[-1].size if nodes else 0
+        shape = nodes[-1].shape if nodes else ()
         if cls == "Input":
             shape = tuple(int(d) for d in layer.get_output_variable().shape)
             nodes.append(Input(name=layer.name, source="", shape=shape,
@@ -110,7 +198,16 @@ def lower(model_graph: Any, name: str, io_type: str = "io_parallel",
         elif cls == "Dense":
             nodes.append(_dense(layer, source))
         elif cls in ("Activation", "Softmax", "ReLU"):
-            nodes.append(_activation(layer, source, size))
+            nodes.append(_activation(layer, source, shape))
+        elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
+                     "PointwiseConv2D"):
+            nodes.append(_conv(layer, source))
+        elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
+            nodes.append(_pool(layer, source, nodes[-1]))
+        elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
+            nodes.append(_pad(layer, source))
+        elif cls in _RESHAPES:
+            continue
         else:
             raise UnsupportedLayerError(
                 f"Layer {layer.name!r} of hls4ml type {cls} is not supported by kiln's RTL. "

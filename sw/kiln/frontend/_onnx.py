@@ -30,13 +30,15 @@ log = logging.getLogger(__name__)
 # refused up front, naming the node.
 SUPPORTED_ONNX_OPS = ("Quant", "MatMul", "Gemm", "Add", "Relu", "Softmax", "Sigmoid", "Tanh",
                       "Identity", "Dropout")
+# Operators of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
+STREAM_ONNX_OPS = ("Conv", "MaxPool", "Flatten", "Reshape")
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc", "IntQuant", "QuantizeLinear", "DequantizeLinear")
 _SHAPE_OPS = ("Shape", "Size", "NonZero", "Range", "ConstantOfShape", "Expand")
 # Layout plumbing that QONNX clean-up usually folds away (a weight's Transpose into its
 # Quant); checked again, by the cleaned node's name, if it survives.
-_PLUMBING_OPS = ("Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Gather",
-                 "Cast")
-_PARAM_ROLES = {"MatMul": ("", "weight"), "Gemm": ("", "weight", "bias"), "Add": ("", "bias")}
+_PLUMBING_OPS = ("Transpose", "Squeeze", "Unsqueeze", "Concat", "Gather", "Cast")
+_PARAM_ROLES = {"MatMul": ("", "weight"), "Gemm": ("", "weight", "bias"), "Add": ("", "bias"),
+                "Conv": ("", "weight", "bias")}
 
 # Describes a Quant node for messages: (layer text, suggested power-of-two quantizer).
 Describe = Callable[[Any, bool], tuple[str, str]]
@@ -47,7 +49,8 @@ class PreparedOnnx:
     """A cleaned, channels-last (Q)ONNX model ready for hls4ml, with what kiln learned from it.
 
     ``input_type`` is the type the input's own ``Quant`` defines (None when the input is not
-    quantized); ``float_params`` names the weights and biases no quantizer covers.
+    quantized); ``float_params`` names the weights and biases no quantizer covers;
+    ``stream_layers`` names the convolutional-network operators (built in io_stream only).
     """
 
     model: Any  # qonnx ModelWrapper
@@ -55,6 +58,7 @@ class PreparedOnnx:
     float_params: tuple[str, ...]
     quantized: bool
     float_activations: tuple[str, ...]
+    stream_layers: tuple[str, ...] = ()
 
 
 def is_qonnx(model: Any) -> bool:
@@ -176,7 +180,8 @@ def quant_type(node: Any, wrapper: Any, describe: Describe) -> FixedType:
         raise PrecisionError(
             f"{where}: scale {bad!r} is not a power of two, so it cannot be an ap_fixed binary "
             f"point and converting it would not be bit-exact. {fix} (restrict_scaling_type="
-            "RestrictValueType.POWER_OF_TWO) and retrain or re-export."
+            "RestrictValueType.POWER_OF_TWO) and retrain or re-export, or re-quantize with "
+            "kiln.frontend.requantize_pow2(model, x=..., y=...), which reports the accuracy cost."
         )
     if np.any(scale != scale[0]):
         raise PrecisionError(
@@ -210,14 +215,23 @@ def _fold(wrapper: Any) -> Any:
     return wrapper
 
 
-def check_ops(wrapper: Any, where: str, cleaned: bool) -> None:
+def _node_text(node: Any) -> str:
+    layer, _ = layer_and_role(node.name)
+    return f"layer {layer!r} (ONNX node {node.name!r})" if layer else f"ONNX node {node.name!r}"
+
+
+def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
     """Refuse operators kiln cannot build and run-time shape computations, naming the node;
-    layout plumbing is let through until the graph is ``cleaned``."""
+    layout plumbing is let through until the graph is ``cleaned``. Returns the
+    convolutional-network (io_stream) operators found, named."""
+    stream = []
     for node in wrapper.graph.node:
+        at = _node_text(node)
+        if node.op_type in STREAM_ONNX_OPS:
+            stream.append(f"{at} ({node.op_type})")
+            continue
         if node.op_type in _PLUMBING_OPS and not cleaned:
             continue
-        layer, _ = layer_and_role(node.name)
-        at = f"layer {layer!r} (ONNX node {node.name!r})" if layer else f"ONNX node {node.name!r}"
         if node.op_type in _SHAPE_OPS:
             raise InputShapeError(
                 f"{where}: {at} ({node.op_type}) computes a tensor shape at run time (a dynamic "
@@ -226,15 +240,17 @@ def check_ops(wrapper: Any, where: str, cleaned: bool) -> None:
             )
         if node.op_type in _PLUMBING_OPS:
             raise UnsupportedLayerError(
-                f"{where}: {at} ({node.op_type}) changes the tensor layout, which kiln's RTL "
-                "does not build yet (its layers are dense). Give the model a flat input "
-                "(e.g. input_shape=(64,)) and flatten the data before it."
+                f"{where}: {at} ({node.op_type}) changes the tensor layout in a way kiln's "
+                "RTL does not build. Give the model a flat input (e.g. input_shape=(64,)) and "
+                "flatten the data before it, or flatten with torch.flatten(x, 1)."
             )
         if node.op_type not in SUPPORTED_ONNX_OPS:
             raise UnsupportedLayerError(
                 f"{where}: {at} of type {node.op_type} is not supported by kiln's RTL yet. "
-                f"Supported ONNX operators: {', '.join(SUPPORTED_ONNX_OPS)}."
+                f"Supported ONNX operators: {', '.join(SUPPORTED_ONNX_OPS)}; with "
+                f"io_type='io_stream' also {', '.join(STREAM_ONNX_OPS)}."
             )
+    return tuple(stream)
 
 
 def _inspect(wrapper: Any, describe: Describe, where: str
@@ -279,7 +295,7 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     except Exception as exc:
         raise KilnError(f"{where}: QONNX shape inference / constant folding failed: "
                         f"{type(exc).__name__}: {exc}") from exc
-    check_ops(wrapper, where, cleaned=False)
+    stream = check_ops(wrapper, where, cleaned=False)
     input_type, floats, quantized, float_acts = _inspect(wrapper, describe, where)
     try:
         with quiet("qonnx"):
@@ -291,7 +307,7 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     except Exception as exc:
         raise KilnError(f"{where}: QONNX clean-up failed: {type(exc).__name__}: {exc}") from exc
     check_ops(wrapper, where, cleaned=True)
-    return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts)
+    return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts, stream)
 
 
 def onnx_hls_config(prepared: PreparedOnnx, precision: str | None,
@@ -339,6 +355,11 @@ def convert_onnx(prepared: PreparedOnnx, output_dir: Path, io_type: str, reuse_f
     """Convert a prepared (Q)ONNX model to an hls4ml ModelGraph (Vivado backend)."""
     import hls4ml
 
+    if prepared.stream_layers and io_type != "io_stream":
+        raise UnsupportedLayerError(
+            f"{where}: {prepared.stream_layers[0]} belongs to a convolutional network, which "
+            "kiln builds with io_type='io_stream' only (kiln compile --io-type io_stream)."
+        )
     config = onnx_hls_config(prepared, precision, input_precision, reuse_factor, where)
     try:
         with quiet("hls4ml"):
@@ -367,14 +388,16 @@ def _with_batch(model: Any, batch: int) -> Any:
     return model
 
 
-def run_onnx(path: str | Path, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """The framework reference from a saved (Q)ONNX file (``model/source.onnx``): float outputs
-    of qonnx's executor (Quant nodes in numpy, the rest in onnxruntime), shape (n, outputs)."""
+def run_onnx(model: str | Path | Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """The framework reference from a (Q)ONNX ModelProto or saved file (``model/source.onnx``):
+    float outputs of qonnx's executor (Quant nodes in numpy, the rest in onnxruntime), shape
+    (n, outputs)."""
     import onnx
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
 
-    model = onnx.load(str(path))
+    if isinstance(model, str | Path):
+        model = onnx.load(str(model))
     in_name, out_name = model.graph.input[0].name, model.graph.output[0].name
     in_shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim][1:]
     x = np.asarray(x, dtype=np.float32).reshape(len(x), *in_shape)

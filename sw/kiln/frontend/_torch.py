@@ -46,6 +46,9 @@ SUPPORTED_TORCH_LAYERS = (
     "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity",
     "QuantLinear", "QuantReLU", "QuantIdentity",
 )
+# Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
+STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "Flatten",
+                       "QuantConv1d", "QuantConv2d")
 TORCH_SUFFIXES = (".pt", ".pth", ".onnx")
 KINDS = ("brevitas", "torch", "torchscript", "qonnx", "onnx")
 _SHAPE_METHODS = ("size", "dim", "numel")
@@ -216,16 +219,24 @@ def load_torch(model: Any, input_shape: Any = None) -> TorchSource:
     return TorchSource(model, _module_digest(model), (), kind, shape)
 
 
-def check_torch_layers(model: Any) -> None:
+def check_torch_layers(model: Any, io_type: str | None = None) -> None:
     """Refuse modules kiln cannot build, naming each with its type and the supported list.
-    Containers are walked into; Brevitas layers are checked whole (not their quant proxies)."""
+    Containers are walked into; Brevitas layers are checked whole (not their quant proxies).
+    Convolutional-network layers pass with ``io_type`` "io_stream" or None (not yet chosen)."""
 
     def visit(prefix: str, module: Any) -> None:
         for name, child in module.named_children():
             path = f"{prefix}.{name}" if prefix else name
             cls = type(child).__name__
-            if cls in SUPPORTED_TORCH_LAYERS:
+            if cls in SUPPORTED_TORCH_LAYERS or (
+                    cls in STREAM_TORCH_LAYERS and io_type in (None, "io_stream")):
                 continue
+            if cls in STREAM_TORCH_LAYERS:
+                raise UnsupportedLayerError(
+                    f"Layer {path!r} of type {cls} belongs to a convolutional network, which "
+                    "kiln builds with io_type='io_stream' only (kiln compile --io-type "
+                    "io_stream)."
+                )
             leaf = not any(True for _ in child.children())
             if leaf or type(child).__module__.startswith(("brevitas.", "torch.nn")):
                 if cls == "Sequential" or cls == "ModuleList":
@@ -233,7 +244,8 @@ def check_torch_layers(model: Any) -> None:
                     continue
                 raise UnsupportedLayerError(
                     f"Layer {path!r} of type {cls} is not supported by kiln's RTL yet. "
-                    f"Supported: {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them)."
+                    f"Supported: {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them); "
+                    f"with io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)}."
                 )
             visit(path, child)
 
@@ -335,8 +347,6 @@ def prepare_torch(source: TorchSource) -> PreparedOnnx:
 def _check_build_options(io_type: str, reuse_factor: int) -> None:
     if io_type not in ("io_parallel", "io_stream"):
         raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
-    if io_type == "io_stream":
-        raise KilnError("io_type='io_stream' (streaming CNNs) is not built yet; use io_parallel")
     if not isinstance(reuse_factor, int) or reuse_factor < 1:
         raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
     if reuse_factor != 1:
@@ -362,7 +372,6 @@ def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_
     for text in (precision, input_precision):
         if text is not None:
             FixedType.parse(text)  # raises PrecisionError with the bad value quoted
-    check_torch_layers(source.model)
     input_name = _check_traced(source.model, where)
     try:
         with quiet("hls4ml"):
@@ -400,6 +409,8 @@ def convert_torch(source: TorchSource, output_dir: Path, io_type: str = "io_para
     ``precision`` is required and types every tensor. ``input_precision`` overrides the input
     type (default: the input quantizer's type, else ``precision``, else fixed<16,6>).
     """
+    if source.kind in ("brevitas", "torch"):
+        check_torch_layers(source.model, io_type)
     _check_build_options(io_type, reuse_factor)
     if source.kind == "torch":
         return _convert_pytorch(source, output_dir, io_type, reuse_factor, precision,

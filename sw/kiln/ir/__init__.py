@@ -3,21 +3,40 @@
 from __future__ import annotations
 
 from kiln.ir._check import check_graph
-from kiln.ir._nodes import NODE_KINDS, Cast, Dense, Graph, Input, Lut, Node, Relu, Softmax, frozen_codes
+from kiln.ir._nodes import (
+    NODE_KINDS,
+    Cast,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Lut,
+    Node,
+    Pad,
+    Pool,
+    Relu,
+    Softmax,
+    frozen_codes,
+    spatial,
+)
 from kiln.ir._serialize import graph_from_dict, graph_to_dict
 
 __all__ = [
     "NODE_KINDS",
     "Cast",
+    "Conv",
     "Dense",
     "Graph",
     "Input",
     "Lut",
     "Node",
+    "Pad",
+    "Pool",
     "Relu",
     "Softmax",
     "check_graph",
     "frozen_codes",
     "graph_from_dict",
     "graph_to_dict",
+    "spatial",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.errors import KilnError, PrecisionError
-from kiln.ir._nodes import Dense, Graph, Input, Lut, Softmax
+from kiln.ir._nodes import Conv, Dense, Graph, Input, Lut, Node, Pad, Pool, Softmax, spatial
 
 
 def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
@@ -15,6 +15,49 @@ def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
         raise PrecisionError(
             f"Layer {name!r}: {what} codes [{codes.min()}, {codes.max()}] exceed type {t}"
         )
+
+
+def _check_wrapping(node: Dense | Conv) -> None:
+    _in_range(node.name, "weight", node.weight, node.weight_type)
+    _in_range(node.name, "bias", node.bias, node.bias_type)
+    if node.accum_type.overflow != "WRAP":
+        raise PrecisionError(
+            f"Layer {node.name!r}: accumulator {node.accum_type} saturates; kiln builds "
+            "wrapping accumulators only. Give the layer an accum precision with WRAP overflow "
+            "(hls4ml's default)."
+        )
+
+
+def _check_window(node: Conv | Pool, previous: Node) -> None:
+    """The output shape must be what sliding ``kernel`` by ``stride`` over the input gives."""
+    rows, cols, channels = spatial(previous.shape)
+    (kr, kc), (sr, sc) = node.kernel, node.stride
+    out_rows, out_cols, out_channels = spatial(node.shape)
+    expected = ((rows - kr) // sr + 1, (cols - kc) // sc + 1)
+    if min(kr, kc, sr, sc) < 1 or kr > rows or kc > cols or (out_rows, out_cols) != expected:
+        raise KilnError(
+            f"{node.kind} {node.name!r}: kernel {node.kernel} stride {node.stride} over "
+            f"{previous.shape} gives {expected}, not {node.shape}"
+        )
+    if isinstance(node, Conv):
+        if node.weight.shape != (kr * kc * channels, out_channels) or \
+                node.bias.shape != (out_channels,):
+            raise KilnError(
+                f"Conv {node.name!r}: weight {node.weight.shape} / bias {node.bias.shape} do "
+                f"not fit a {kr}x{kc} window of {channels} channels and {out_channels} outputs"
+            )
+        _check_wrapping(node)
+    elif out_channels != channels:
+        raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
+
+
+def _check_pad(node: Pad, previous: Node) -> None:
+    rows, cols, channels = spatial(previous.shape)
+    top, bottom, left, right = node.pads
+    expected = (rows + top + bottom, cols + left + right, channels)
+    if min(node.pads) < 0 or spatial(node.shape) != expected:
+        raise KilnError(f"Pad {node.name!r}: pads {node.pads} around {previous.shape} give "
+                        f"{expected}, not {node.shape}")
 
 
 def check_graph(graph: Graph) -> Graph:
@@ -40,14 +83,11 @@ def check_graph(graph: Graph) -> Graph:
                         f"Dense {node.name!r}: weight {node.weight.shape} / bias "
                         f"{node.bias.shape} do not fit {size_in} inputs and {node.size} outputs"
                     )
-                _in_range(node.name, "weight", node.weight, node.weight_type)
-                _in_range(node.name, "bias", node.bias, node.bias_type)
-                if node.accum_type.overflow != "WRAP":
-                    raise PrecisionError(
-                        f"Dense {node.name!r}: accumulator {node.accum_type} saturates; kiln "
-                        "builds wrapping accumulators only. Give the layer an accum precision "
-                        "with WRAP overflow (hls4ml's default)."
-                    )
+                _check_wrapping(node)
+            elif isinstance(node, Conv | Pool):
+                _check_window(node, previous)
+            elif isinstance(node, Pad):
+                _check_pad(node, previous)
             elif node.size != size_in:
                 raise KilnError(f"Node {node.name!r}: {node.size} outputs from {size_in} inputs")
             if isinstance(node, Lut):

@@ -134,7 +134,65 @@ class Softmax(Node):
     inp_norm_type: FixedType = FixedType(17, 6, False)
 
 
-NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax)
+@dataclass(frozen=True, eq=False, repr=False)
+class Conv(Node):
+    """A 2D convolution over channel-last pixels (1D: height 1), 'valid' padding, as hls4ml's
+    io_stream line-buffer convolution: each output pixel is a :class:`Dense` over its window.
+
+    The window of an output pixel is the ``kernel`` rows x cols x input channels starting at
+    ``stride * (row, col)``, flattened in that order (Keras's kernel layout). ``weight`` has
+    shape (window size, output channels); a depthwise convolution is stored with its
+    block-diagonal weight (zero where an input channel does not feed an output channel).
+    ``shape`` is (rows, cols, channels) of the output, or (cols, channels) for 1D.
+    """
+
+    kind: ClassVar[str] = "conv"
+    weight: np.ndarray = field(default_factory=lambda: frozen_codes([[0]]))
+    bias: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    weight_type: FixedType = FixedType(8, 1)
+    bias_type: FixedType = FixedType(8, 1)
+    accum_type: FixedType = FixedType(32, 16)
+    kernel: tuple[int, int] = (1, 1)
+    stride: tuple[int, int] = (1, 1)
+
+    def window_dense(self) -> Dense:
+        """The Dense layer that computes one output pixel from its flattened window."""
+        return Dense(name=self.name, source=self.source, shape=(self.shape[-1],),
+                     out_type=self.out_type, weight=self.weight, bias=self.bias,
+                     weight_type=self.weight_type, bias_type=self.bias_type,
+                     accum_type=self.accum_type)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Pool(Node):
+    """Max pooling over ``kernel`` windows every ``stride`` pixels, per channel ('valid'),
+    as hls4ml's io_stream pooling: ``y = cast_out(max(window))``. Shapes as :class:`Conv`."""
+
+    kind: ClassVar[str] = "pool"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Pad(Node):
+    """Zero padding around the image, as hls4ml inserts before a 'same' convolution:
+    ``pads`` rows above and below, columns left and right; ``y = cast_out(x)`` inside."""
+
+    kind: ClassVar[str] = "pad"
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # top, bottom, left, right
+
+
+def spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(rows, cols, channels) of a channel-last tensor shape; 1D and flat shapes have one row
+    (and a flat one is a single pixel)."""
+    if len(shape) == 3:
+        return shape[0], shape[1], shape[2]
+    if len(shape) == 2:
+        return 1, shape[0], shape[1]
+    return 1, 1, int(np.prod(shape))
+
+
+NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax, Conv, Pool, Pad)
 
 
 @dataclass(frozen=True, eq=False)

@@ -38,7 +38,7 @@ def node_from_dict(data: dict[str, Any]) -> Node:
                 value = FixedType.parse(value)
             elif f.type == "np.ndarray":
                 value = frozen_codes(value)
-            elif f.name == "shape":
+            elif f.name == "shape" or str(f.type).startswith("tuple"):
                 value = tuple(value)
             kwargs[f.name] = value
         return cls(**kwargs)

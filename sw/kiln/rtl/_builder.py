@@ -16,6 +16,7 @@ Verilog readable and free of a Yosys dependency. (Not measured against Amaranth.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kiln.errors import KilnError
@@ -281,6 +282,14 @@ class _Register:
 
 
 @dataclass
+class _Rom:
+    q: Signal
+    address: Expr
+    entries: tuple[Expr, ...]
+    enable: Expr | None
+
+
+@dataclass
 class _Instance:
     module: Module
     name: str
@@ -304,6 +313,7 @@ class Module:
     _inline: set[str] = field(init=False, default_factory=set)
     _registered: set[str] = field(init=False, default_factory=set)
     _registers: list[_Register] = field(init=False, default_factory=list)
+    _roms: list[_Rom] = field(init=False, default_factory=list)
     _instances: list[_Instance] = field(init=False, default_factory=list)
     _clock: Signal | None = field(init=False, default=None)
 
@@ -359,9 +369,7 @@ class Module:
         synchronous (condition, value) pair that takes priority."""
         if q.kind != "reg":
             raise RtlBuilderError(f"Module {self.name}: {q.name} is not a reg")
-        if self._clock is not None and self._clock != clock:
-            raise RtlBuilderError(f"Module {self.name}: one clock per module")
-        self._clock = clock
+        self._use_clock(clock)
         _check_fits(q, d, "<=")
         if reset is not None:
             _check_fits(q, reset[1], "reset")
@@ -369,6 +377,28 @@ class Module:
             raise RtlBuilderError(f"Module {self.name}: {q.name} registered twice")
         self._registered.add(q.name)
         self._registers.append(_Register(q, d, enable, reset))
+
+    def _use_clock(self, clock: Signal) -> None:
+        if self._clock is not None and self._clock != clock:
+            raise RtlBuilderError(f"Module {self.name}: one clock per module")
+        self._clock = clock
+
+    def rom(self, name: str, address: Expr, table: Sequence[int], width: int, signed: bool,
+            clock: Signal, enable: Expr | None = None) -> Signal:
+        """Declare a reg ``name`` that reads ``table[address]`` on the rising edge of ``clock``
+        while ``enable``: a registered constant table, written as a ``case`` statement so
+        synthesis maps it to ROM (logic or block RAM). Addresses past the end read 0."""
+        if address.signed or not 1 <= len(table) <= 1 << address.width:
+            raise RtlBuilderError(
+                f"Module {self.name}: ROM {name} of {len(table)} entries needs an unsigned "
+                f"address of enough bits, not {address.text} ({_shape(address)})"
+            )
+        entries = tuple(const(int(v), width, signed) for v in table)
+        q = self.reg(name, width, signed)
+        self._use_clock(clock)
+        self._registered.add(name)
+        self._roms.append(_Rom(q, address, entries, enable))
+        return q
 
     def register(self, name: str, d: Expr, clock: Signal, enable: Expr | None = None) -> Signal:
         """Declare a reg of ``d``'s shape and register ``d`` into it."""
@@ -417,6 +447,10 @@ class Module:
     @property
     def registers(self) -> list[_Register]:
         return list(self._registers)
+
+    @property
+    def roms(self) -> list[_Rom]:
+        return list(self._roms)
 
     @property
     def instances(self) -> list[_Instance]:

@@ -31,6 +31,11 @@ class RtlMeta:
         latency: Clock edges from a sample's input handshake to its output handshake when
             nothing stalls (the number of pipeline register stages).
         ii: Initiation interval in cycles: a new sample every ``ii`` cycles.
+        in_beats: Input beats per sample (io_stream: pixels per frame; io_parallel: 1).
+        out_beats: Output beats per sample; the last one carries ``tlast``.
+        timing_exact: Whether ``latency`` and ``ii`` are exact at full rate. False for io_stream
+            designs with zero padding, where padding stages stall one another and the stated
+            figures are the contention-free ideal (the benches measure the real ones).
     """
 
     in_elems: int
@@ -42,6 +47,9 @@ class RtlMeta:
     latency: int
     ii: int = 1
     top: str = TOP
+    in_beats: int = 1
+    out_beats: int = 1
+    timing_exact: bool = True
 
     @property
     def in_bits(self) -> int:
@@ -57,12 +65,14 @@ class RtlMeta:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RtlMeta:
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = names - set(data)
+        optional = {f.name for f in dataclasses.fields(cls)
+                    if f.default is not dataclasses.MISSING}
+        missing = names - optional - set(data)
         if missing:
             raise ArtifactError(
                 f"RTL metadata lacks {', '.join(sorted(missing))}; regenerate it with kiln.rtl"
             )
-        return cls(**{k: data[k] for k in names})
+        return cls(**{k: data[k] for k in names if k in data})
 
 
 @dataclass(frozen=True)

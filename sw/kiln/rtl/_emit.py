@@ -14,10 +14,25 @@ from collections.abc import Callable
 
 from kiln.errors import KilnError, UnsupportedLayerError
 from kiln.fixed import FixedType
-from kiln.ir import NODE_KINDS, Cast, Dense, Graph, Input, Lut, Node, Relu, Softmax, check_graph
+from kiln.ir import (
+    NODE_KINDS,
+    Cast,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Lut,
+    Node,
+    Pad,
+    Pool,
+    Relu,
+    Softmax,
+    check_graph,
+)
 from kiln.rtl._builder import Expr, Module, Signal, concat, const
 from kiln.rtl._design import TOP, RtlDesign, RtlMeta
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
+from kiln.rtl._tables import emit_lut, emit_softmax
 
 Emitter = Callable[[Node, FixedType, str], LayerRtl]
 
@@ -29,8 +44,11 @@ EMITTERS: dict[type[Node], Emitter | None] = {
     Dense: emit_dense,  # type: ignore[dict-item]
     Relu: emit_relu,  # type: ignore[dict-item]
     Cast: emit_cast,  # type: ignore[dict-item]
-    Lut: None,
-    Softmax: None,
+    Lut: emit_lut,  # type: ignore[dict-item]
+    Softmax: emit_softmax,  # type: ignore[dict-item]
+    Conv: None,  # io_stream only: kiln.rtl._stream
+    Pool: None,  # io_stream only: kiln.rtl._stream
+    Pad: None,  # io_stream only: kiln.rtl._stream
 }
 assert set(EMITTERS) == set(NODE_KINDS), "kiln.rtl's dispatch must list every IR node kind"
 
@@ -123,7 +141,7 @@ def emit_rtl(graph: Graph) -> RtlDesign:
     """Build the Verilog for an io_parallel kiln IR graph.
 
     Args:
-        graph: A checked chain Input -> layers (Dense, Relu, Cast).
+        graph: A checked chain Input -> layers (Dense, Relu, Cast, Lut, Softmax).
 
     Returns:
         One file per layer module plus ``kiln_top.v``, and the metadata (port widths,
@@ -133,6 +151,10 @@ def emit_rtl(graph: Graph) -> RtlDesign:
         UnsupportedLayerError: A layer kind kiln.rtl does not build.
         KilnError: A graph that is not io_parallel with reuse factor 1, or has no layers.
     """
+    if graph.io_type == "io_stream":
+        from kiln.rtl._stream import emit_stream_rtl
+
+        return emit_stream_rtl(graph)
     _check_buildable(graph)
     nodes = list(graph.nodes[1:])
     layers = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiln.rtl._builder import Expr, Module, RtlBuilderError, Signal, _Register
+from kiln.rtl._builder import Expr, Module, RtlBuilderError, Signal, _Register, _Rom, const
 
 _I = "  "
 UNUSED_SINK = "_unused_ok"
@@ -77,6 +77,33 @@ def _always(m: Module) -> list[str]:
     return lines
 
 
+def _rom(rom: _Rom, clock: str) -> list[str]:
+    depth = 3 if rom.enable is not None else 2
+    lines = [f"{_I}always @(posedge {clock}) begin"]
+    if rom.enable is not None:
+        lines.append(f"{_I * 2}if ({rom.enable.text}) begin")
+    lines.append(f"{_I * depth}case ({rom.address.text})")
+    width = rom.address.width
+    lines += [f"{_I * (depth + 1)}{width}'d{k}: {rom.q.name} <= {e.text};"
+              for k, e in enumerate(rom.entries)]
+    if len(rom.entries) < 1 << width:
+        zero = const(0, rom.q.width, rom.q.signed).text
+        lines.append(f"{_I * (depth + 1)}default: {rom.q.name} <= {zero};")
+    lines.append(f"{_I * depth}endcase")
+    if rom.enable is not None:
+        lines.append(f"{_I * 2}end")
+    lines.append(f"{_I}end")
+    return lines
+
+
+def _roms(m: Module) -> list[str]:
+    lines: list[str] = []
+    for rom in m.roms:
+        assert m.clock is not None
+        lines += ([""] if lines else []) + _rom(rom, m.clock.name)
+    return lines
+
+
 def _instances(m: Module) -> list[str]:
     lines = []
     for inst in m.instances:
@@ -96,6 +123,8 @@ def _read_exprs(m: Module) -> list[Expr]:
             exprs.append(r.enable)
         if r.reset is not None:
             exprs += list(r.reset)
+    for rom in m.roms:
+        exprs += [rom.address] + ([rom.enable] if rom.enable is not None else [])
     for inst in m.instances:
         ports = {p.name: p for p in inst.module.ports}
         exprs += [value for port, value in inst.connections if ports[port].kind == "input"]
@@ -161,7 +190,7 @@ def emit_module(m: Module) -> str:
     undriven = m.undriven()
     if undriven:
         raise RtlBuilderError(f"Module {m.name}: nothing drives {', '.join(undriven)}")
-    sections = [_declarations(m), _assigns(m), _always(m), _instances(m)]
+    sections = [_declarations(m), _assigns(m), _always(m), _roms(m), _instances(m)]
     unused = unused_bits(m)
     if unused:
         sections.append(_sink(unused))

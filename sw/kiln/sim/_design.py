@@ -35,9 +35,13 @@ class StreamGeometry:
     out_signed: bool
     latency: int
     ii: int
+    in_beats: int = 1  # beats per input frame (io_stream: pixels); 1 for io_parallel
+    out_beats: int = 1
+    timing_exact: bool = True  # False: latency and ii are ideal figures, not exact ones
 
     def __post_init__(self) -> None:
-        for name in ("in_elems", "out_elems", "in_width", "out_width", "ii"):
+        for name in ("in_elems", "out_elems", "in_width", "out_width", "ii", "in_beats",
+                     "out_beats"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ArtifactError(f"rtl.json: {name} must be a positive integer, not {value!r}")
@@ -63,7 +67,8 @@ class StreamGeometry:
             "top": self.top, "in_elems": self.in_elems, "in_width": self.in_width,
             "in_signed": self.in_signed, "out_elems": self.out_elems,
             "out_width": self.out_width, "out_signed": self.out_signed,
-            "latency": self.latency, "ii": self.ii,
+            "latency": self.latency, "ii": self.ii, "in_beats": self.in_beats,
+            "out_beats": self.out_beats, "timing_exact": self.timing_exact,
         }
 
     @classmethod
@@ -73,7 +78,8 @@ class StreamGeometry:
         missing = [f for f in fields if f not in data]
         if missing:
             raise ArtifactError(f"{where} lacks {', '.join(missing)}; it needs {', '.join(fields)}")
-        return cls(**{f: data[f] for f in fields})
+        frames = {f: data[f] for f in ("in_beats", "out_beats", "timing_exact") if f in data}
+        return cls(**{f: data[f] for f in fields}, **frames)
 
 
 @dataclass(frozen=True)
@@ -144,7 +150,8 @@ def code_range(width: int, signed: bool) -> tuple[int, int]:
 
 def as_input_codes(codes: Any, geometry: StreamGeometry, on_overflow: OnOverflow = "error"
                    ) -> np.ndarray:
-    """``codes`` as a C-contiguous int64 array (n, in_elems), checked against the input type.
+    """``codes`` as a C-contiguous int64 array (n, in_elems * in_beats), checked against the
+    input type: one row per sample (an io_stream frame is its pixels' beats in order).
 
     Raises:
         InputShapeError: for a non-integer dtype, a wrong shape, or (``on_overflow="error"``)
@@ -156,11 +163,12 @@ def as_input_codes(codes: Any, geometry: StreamGeometry, on_overflow: OnOverflow
             f"Emulator inputs must be integer codes, not dtype {array.dtype}; quantize them "
             "first (Runtime.input_codes or kiln.fixed.from_float)"
         )
-    if array.ndim == 0 or int(np.prod(array.shape[1:], dtype=np.int64)) != geometry.in_elems:
+    per_sample = geometry.in_elems * geometry.in_beats
+    if array.ndim == 0 or int(np.prod(array.shape[1:], dtype=np.int64)) != per_sample:
         raise InputShapeError(
-            f"Inputs have shape {array.shape}; the design takes (n, {geometry.in_elems}) codes"
+            f"Inputs have shape {array.shape}; the design takes (n, {per_sample}) codes"
         )
-    flat = array.reshape(len(array), geometry.in_elems)
+    flat = array.reshape(len(array), per_sample)
     if on_overflow not in ("error", "wrap"):
         raise ValueError(f"on_overflow must be 'error' or 'wrap', not {on_overflow!r}")
     if on_overflow == "error" and flat.size:

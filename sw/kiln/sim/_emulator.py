@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import json
 import logging
 import os
@@ -194,23 +195,27 @@ class Emulator:
             InputShapeError: codes of the wrong shape, dtype or range.
             KilnError: the design stopped producing outputs (deadlock or dropped samples).
         """
-        inputs = as_input_codes(codes, self.geometry, on_overflow)
-        n = len(inputs)
-        out = np.zeros((n, self.geometry.out_elems), dtype=np.int64)
+        g = self.geometry
+        frames = as_input_codes(codes, g, on_overflow)
+        n = len(frames)
+        # A sample is in_beats input beats and out_beats output beats (io_stream frames).
+        inputs = frames.reshape(n * g.in_beats, g.in_elems)
+        out = np.zeros((n * g.out_beats, g.out_elems), dtype=np.int64)
         start = time.perf_counter()
         with self.open(stall) as stream:
-            consumed, produced, status = stream._call(inputs, out, n, _NO_LIMIT)
+            consumed, produced, status = stream._call(inputs, out, len(out), _NO_LIMIT)
             cycles = stream.cycles
         seconds = time.perf_counter() - start
         if status != _OK:
             raise KilnError(
                 f"Emulator of {self.design.rtl_dir}: after {cycles} cycles the design had "
-                f"accepted {consumed} of {n} samples and produced {produced} outputs, then none "
+                f"accepted {consumed} of {len(inputs)} beats and produced {produced} output "
+                "beats, then none "
                 f"for {stall.idle_limit(self.geometry.latency)} cycles. It deadlocks or drops "
                 "samples; run kiln.sim.run_protocol_bench to see where."
             )
         log.debug("emulator: %d samples, %d cycles, %.3f s", n, cycles, seconds)
-        return EmulatorResult(out, cycles, seconds)
+        return EmulatorResult(out.reshape(n, g.out_beats * g.out_elems), cycles, seconds)
 
 
 class EmulatorStream:
@@ -259,7 +264,8 @@ class EmulatorStream:
         return consumed.value, produced.value, int(status)
 
     def step(self, codes: Any, max_out: int, max_cycles: int) -> StreamStep:
-        """Offer ``codes`` and collect up to ``max_out`` outputs, for at most ``max_cycles``.
+        """Offer ``codes`` (one row per beat) and collect up to ``max_out`` output beats, for
+        at most ``max_cycles``.
 
         Beats not accepted (``consumed`` < len(codes)) must be offered again, first, on the
         next call: a beat on the bus stays there until the design takes it.
@@ -267,7 +273,8 @@ class EmulatorStream:
         Raises:
             KilnError: no output for the stall pattern's idle limit while outputs are owed.
         """
-        inputs = as_input_codes(codes, self._emulator.geometry) if len(codes) else \
+        beat = dataclasses.replace(self._emulator.geometry, in_beats=1)
+        inputs = as_input_codes(codes, beat) if len(codes) else \
             np.zeros((0, self._emulator.geometry.in_elems), dtype=np.int64)
         out = np.zeros((max(max_out, 0), self._emulator.geometry.out_elems), dtype=np.int64)
         before = self.cycles
@@ -298,7 +305,8 @@ def _compile(design: RtlDirectory, tool: Verilator, harness: Path, key: str, fin
     tmp.mkdir(parents=True)
     defines = (f"-DKILN_IN_ELEMS={g.in_elems} -DKILN_IN_WIDTH={g.in_width} "
                f"-DKILN_IN_SIGNED={int(g.in_signed)} -DKILN_OUT_ELEMS={g.out_elems} "
-               f"-DKILN_OUT_WIDTH={g.out_width} -DKILN_OUT_SIGNED={int(g.out_signed)}")
+               f"-DKILN_OUT_WIDTH={g.out_width} -DKILN_OUT_SIGNED={int(g.out_signed)} "
+               f"-DKILN_IN_BEATS={g.in_beats}")
     verilate = [
         str(tool.executable), *VERILATOR_FLAGS, "--top-module", g.top, "-Mdir", "obj",
         "-CFLAGS", f"-fPIC {defines}", "-LDFLAGS", LINK_FLAGS, "-o", LIBRARY,

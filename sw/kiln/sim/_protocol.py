@@ -146,9 +146,10 @@ def run_protocol_bench(rtl_dir: str | Path, inputs: Any, expected: Any, work_dir
     codes = as_input_codes(inputs, g)
     want = np.asarray(expected)
     if want.dtype.kind not in "iub" or want.ndim == 0 or len(want) != len(codes) or \
-            int(np.prod(want.shape[1:], dtype=np.int64)) != g.out_elems:
+            int(np.prod(want.shape[1:], dtype=np.int64)) != g.out_elems * g.out_beats:
         raise InputShapeError(f"expected has shape {want.shape} and dtype {want.dtype}; the "
-                              f"bench needs ({len(codes)}, {g.out_elems}) integer codes")
+                              f"bench needs ({len(codes)}, {g.out_elems * g.out_beats}) "
+                              "integer codes")
     if n_samples is not None:
         codes, want = codes[:n_samples], want[:n_samples]
     if len(codes) < 2:
@@ -166,7 +167,8 @@ def run_protocol_bench(rtl_dir: str | Path, inputs: Any, expected: Any, work_dir
     report_file = run_dir / "bench_report.json"
     report_file.unlink(missing_ok=True)
     np.save(run_dir / "inputs.npy", codes)
-    np.save(run_dir / "expected.npy", want.reshape(len(want), g.out_elems).astype(np.int64))
+    np.save(run_dir / "expected.npy",
+            want.reshape(len(want), g.out_elems * g.out_beats).astype(np.int64))
     config = run_dir / "bench_config.json"
     config.write_text(json.dumps({
         "geometry": g.to_dict(), "inputs": str(run_dir / "inputs.npy"),
