@@ -75,3 +75,23 @@ def test_conv_graph_round_trips_through_json() -> None:
     assert repr(again) == repr(graph)
     x = torch.from_numpy(input_codes(graph, 3, seed=9))
     assert torch.equal(execute(again, x)["output"], execute(graph, x)["output"])
+
+
+def test_checker_refuses_inconsistent_windows() -> None:
+    from dataclasses import replace
+
+    from kiln.errors import KilnError
+    from kiln.ir import Graph, check_graph
+
+    graph = Chain((6, 6, 2), seed=10).conv(3, (3, 3)).pool((2, 2), (2, 2)).pad((1, 0, 0, 0)) \
+        .graph()
+    nodes = list(graph.nodes)
+    for index, change, message in [
+        (1, {"shape": (3, 4, 3)}, "gives"),
+        (1, {"weight": graph.nodes[1].weight[:9]}, "do not fit"),  # type: ignore[attr-defined]
+        (2, {"shape": (2, 2, 4)}, "channels"),
+        (3, {"shape": (2, 2, 3)}, "pads"),
+    ]:
+        broken = [*nodes[:index], replace(nodes[index], **change), *nodes[index + 1:]]
+        with pytest.raises(KilnError, match=message):
+            check_graph(Graph("g", tuple(broken), io_type="io_stream"))

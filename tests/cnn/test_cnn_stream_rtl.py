@@ -25,6 +25,7 @@ GRAPHS: dict[str, Callable[[], Graph]] = {
     .conv(4, (1, 1)).graph(),
     "maxpool": lambda: Chain((6, 6, 2), 5).pool((2, 2), (2, 2)).graph(),
     "maxpool1d_overlap": lambda: Chain((8, 2), 6).pool((1, 3), (1, 2)).graph(),
+    "global_maxpool": lambda: Chain((3, 4, 2), 12).pool((3, 4), (1, 1)).graph(),
     "same_conv2d": lambda: Chain((4, 5, 2), 7).pad((1, 1, 1, 1)).conv(2, (3, 3)).graph(),
     "same_conv1d_twice": lambda: Chain((6, 2), 8).pad((0, 0, 1, 2)).conv(2, (1, 4))
     .pad((0, 0, 1, 2)).conv(1, (1, 4)).graph(),

@@ -45,7 +45,7 @@ class WindowGeometry:
         return (self.kernel[0] - 1) * self.cols + self.kernel[1]
 
 
-def _counter(m: Module, name: str, size: int, step: Expr, clk: Signal, rst_n: Signal
+def wrap_counter(m: Module, name: str, size: int, step: Expr, clk: Signal, rst_n: Signal
              ) -> tuple[Signal, Expr]:
     """A counter 0..size-1 that advances on ``step`` and wraps; returns it and its last-value
     flag."""
@@ -83,8 +83,8 @@ def emit_window(name: str, g: WindowGeometry, comment: str) -> Module:
     out_valid = m.output("out_valid")
     y = m.output("y", g.window_pixels * g.pixel_bits)
     take = m.wire("take", ce.expr & in_valid.expr).expr
-    col, last_col = _counter(m, "col", g.cols, take, clk, rst_n)
-    row, _ = _counter(m, "row", g.rows, take & last_col, clk, rst_n)
+    col, last_col = wrap_counter(m, "col", g.cols, take, clk, rst_n)
+    row, _ = wrap_counter(m, "row", g.rows, take & last_col, clk, rst_n)
     taps = [m.reg(f"px_{k}", g.pixel_bits) for k in range(g.span)]
     for k, tap in enumerate(taps):
         m.sync(tap, x.expr if k == 0 else taps[k - 1].expr, clk, take)

@@ -34,10 +34,16 @@ from kiln.ir import (
     check_graph,
     spatial,
 )
-from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux, width_for
+from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux
 from kiln.rtl._design import TOP, RtlDesign, RtlMeta
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
-from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
+from kiln.rtl._linebuffer import (
+    PadGeometry,
+    WindowGeometry,
+    emit_pad,
+    emit_window,
+    wrap_counter,
+)
 from kiln.rtl._requantize import Value, requantize
 from kiln.rtl._tables import emit_lut, emit_softmax
 
@@ -195,12 +201,7 @@ def _top(graph: Graph, stages: list[_Stage], out_pixels: int) -> Module:
     m.assign(m_tvalid, rst_n.expr & valid)
     m.assign(m_tdata, data)
     # Output pixel counter: tlast on the last pixel of every frame.
-    bits = width_for(0, max(out_pixels - 1, 1), False)
-    count = m.reg("out_pixel", bits)
-    is_last = count.expr.eq(const(out_pixels - 1, bits, False))
-    nxt = mux(is_last, const(0, bits, False), count.expr + const(1, bits, False))
-    m.sync(count, nxt, clk, m_tready.expr & valid,
-           reset=(rst_n.expr.logical_not(), const(0, bits, False)))
+    _, is_last = wrap_counter(m, "out_pixel", out_pixels, m_tready.expr & valid, clk, rst_n)
     m.assign(m_tlast, is_last)
     return m
 
