@@ -32,8 +32,8 @@ def _within(deadline: float, compute: Callable[[], dict[str, Any]]
             ) -> Callable[[], dict[str, Any]]:
     def guarded() -> dict[str, Any]:
         if time.monotonic() > deadline:
-            raise BudgetSpent("not run: this run's hardware budget is spent; re-run "
-                              "`python -m bench.run --only hardware` to add it (cached)")
+            raise BudgetSpent("not run: this run's tool budget was spent; the next run of "
+                              "this family adds it (tool results are cached)")
         return compute()
     return guarded
 

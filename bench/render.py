@@ -232,8 +232,8 @@ def scaling_section(out: Output, result: Row) -> str:
              "Compile time is "
              "kiln.compile plus the emulator build, from scratch; throughput is the emulator's "
              f"on {result['samples']} random samples. synth_xilinx runs only up to W = "
-             f"{result['synth_max_width']}: wider layers would take most of the 30-minute "
-             "budget in yosys alone (64x32 multipliers take 5-7 minutes here)"
+             f"{result['synth_max_width']}: yosys on wider layers would take most of the "
+             "30-minute budget by itself"
              + (f"; one run starts at most {result['synth_budget_s']:.0f} s of new synthesis "
                 "(results are cached by RTL, so later runs add the rest)."
                 if "synth_budget_s" in result else "."),

@@ -50,9 +50,14 @@ def test_brevitas_cnn_rtl_is_bit_exact_on_every_level(digits_data, tmp_path: Pat
     art = kiln.compile(QONNX_FILE, out, io_type="io_stream")
     assert art.manifest.io_type == "io_stream" and art.manifest.reference_bit_exact
     assert art.manifest.input_shape == [8, 8, 1]
+    assert art.manifest.input_layout == "channels_first"
     _, x_test, _, y_test = digits_data
-    # The artifact's input is the hardware's channels-last pixel stream.
-    report = verify(out, x=np.moveaxis(images(x_test), 1, -1), labels=y_test)
+    # Images as PyTorch lays them out, (n, 1, 8, 8); the runtime streams them channels-last.
+    x = images(x_test)
+    report = verify(out, x=x, labels=y_test)
     assert (report.samples, report.rtl_vs_hls_mismatches, report.rtl_vs_cpu_mismatches,
             report.rtl_vs_reference_mismatches) == (450, 0, 0, 0)
     assert report.passed and report.accuracy == 407 / 450
+    rt = kiln.load(out)
+    assert np.array_equal(rt.predict(x, device="cpu", raw=True),
+                          rt.predict(np.moveaxis(x, 1, -1), device="cpu", raw=True))

@@ -152,6 +152,8 @@ def compile_model(model: Any, output_dir: str | Path, io_type: str = "io_paralle
             "qkeras" if frontend.is_quantized(source.model) else "keras"),
         reference_bit_exact=(frontend.torch_reference_is_bit_exact(source, options) if from_torch
                              else frontend.reference_is_bit_exact(source.model, options)),
+        input_layout=("channels_first" if from_torch and len(graph.input.shape) > 1
+                      else "channels_last"),
         files=_listed_files(root), hls_dir_built_at=str((root / "hls").resolve()),
     )
     manifest.write(root)

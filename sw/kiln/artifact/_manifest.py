@@ -44,6 +44,9 @@ class Manifest:
     ii: int
     framework: str
     reference_bit_exact: bool
+    # How the framework lays out one sample: "channels_first" for PyTorch image models, whose
+    # hardware input is channels-last (hls4ml's layout); the runtime accepts either.
+    input_layout: str = "channels_last"
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     hls_dir_built_at: str = ""
     format_version: int = FORMAT_VERSION

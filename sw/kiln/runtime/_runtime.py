@@ -54,12 +54,21 @@ class Runtime:
         shape = tuple(self.graph.input.shape)
         if array.dtype.kind not in "fiub":
             raise InputShapeError(f"Inputs must be numbers, not dtype {array.dtype}")
-        if array.shape == shape:
+        framework_shape = shape
+        if self.artifact.manifest.input_layout == "channels_first":
+            framework_shape = (shape[-1], *shape[:-1])
+        if array.shape in (shape, framework_shape):
             array = array[None]
+        if array.shape[1:] == framework_shape and framework_shape is not shape:
+            # PyTorch's (n, C, ...) to the hardware's (n, ..., C); where both layouts have the
+            # same shape, the framework's layout is the one meant
+            array = np.moveaxis(array, 1, -1)
         if array.shape[1:] != shape:
             raise InputShapeError(
                 f"Inputs have shape {array.shape}; model {self.graph.name!r} takes "
-                f"(n, {', '.join(map(str, shape))}) or one sample of shape {shape}"
+                f"(n, {', '.join(map(str, framework_shape))}) or one sample of shape "
+                f"{framework_shape}"
+                + (f" (channels-last {shape} is accepted too)" if framework_shape != shape else "")
             )
         values = torch.from_numpy(array.astype(np.float64)).reshape(len(array), -1)
         if torch.isnan(values).any():

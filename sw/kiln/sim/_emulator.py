@@ -209,8 +209,8 @@ class Emulator:
         if status != _OK:
             raise KilnError(
                 f"Emulator of {self.design.rtl_dir}: after {cycles} cycles the design had "
-                f"accepted {consumed} of {len(inputs)} beats and produced {produced} output "
-                "beats, then none "
+                f"accepted {consumed // g.in_beats} of {n} samples and produced "
+                f"{produced // g.out_beats} outputs, then none "
                 f"for {stall.idle_limit(self.geometry.latency)} cycles. It deadlocks or drops "
                 "samples; run kiln.sim.run_protocol_bench to see where."
             )
