@@ -31,16 +31,35 @@ from kiln.ir import (
 _PRODUCT_ELEMENTS = 1 << 24
 
 
+# float64 holds every integer below 2**53 exactly, so a matrix product whose every partial
+# sum stays below that is exact in any summation order (and runs on BLAS, not int64 loops).
+_FLOAT64_EXACT = 1 << 53
+
+
+def _exact_matmul(x: torch.Tensor, in_type: FixedType, w: torch.Tensor) -> torch.Tensor | None:
+    """``x @ w`` in float64 when no partial sum can reach 2**53, else None."""
+    x_peak = max(abs(in_type.min_code), abs(in_type.max_code))
+    if x_peak * int(w.abs().sum(dim=0).max()) >= _FLOAT64_EXACT:
+        return None
+    return torch.round(x.double() @ w.double()).long()
+
+
 def _dense(x: torch.Tensor, in_type: FixedType, node: Dense) -> torch.Tensor:
     w = torch.tensor(node.weight, device=x.device)
     acc_t = node.accum_type
     product_frac = in_type.frac + node.weight_type.frac
     acc = requantize(torch.tensor(node.bias, device=x.device), node.bias_type.frac, acc_t)
     acc = acc.expand(x.shape[0], -1).clone()
-    chunk = max(1, _PRODUCT_ELEMENTS // max(1, x.shape[0] * node.n_out))
-    for start in range(0, node.n_in, chunk):
-        products = x[:, start:start + chunk, None] * w[None, start:start + chunk, :]
-        acc += requantize(products, product_frac, acc_t).sum(dim=1)
+    # Where the accumulator keeps every fractional bit of a product, casting each product is
+    # a shift and a wrap, and wrapping commutes with the sum: one matrix product does.
+    summed = _exact_matmul(x, in_type, w) if acc_t.frac >= product_frac else None
+    if summed is not None:
+        acc += summed << (acc_t.frac - product_frac)
+    else:
+        chunk = max(1, _PRODUCT_ELEMENTS // max(1, x.shape[0] * node.n_out))
+        for start in range(0, node.n_in, chunk):
+            products = x[:, start:start + chunk, None] * w[None, start:start + chunk, :]
+            acc += requantize(products, product_frac, acc_t).sum(dim=1)
     # The accumulator wraps (checked by kiln.ir.check_graph): wrapping once at the end equals
     # wrapping after every addition.
     acc = requantize(acc, acc_t.frac, acc_t)
