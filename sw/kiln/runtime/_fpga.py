@@ -10,6 +10,7 @@ to the link's beat size (the DMA's stream width on Zynq boards).
 
 from __future__ import annotations
 
+import json
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
@@ -31,6 +32,19 @@ class TransportTimeout(DeviceError):
     """The board did not send back every result it owes within the timeout."""
 
 
+def _refuse_frames(design: KilnTop) -> None:
+    """The driver moves one beat per sample; an io_stream design's multi-beat frames would be
+    split and misread, so refuse them until the driver packs frames."""
+    meta = json.loads((design.rtl_dir / "rtl.json").read_text())
+    in_beats, out_beats = meta.get("in_beats", 1), meta.get("out_beats", 1)
+    if in_beats != 1 or out_beats != 1:
+        raise DeviceError(
+            f"The fpga device cannot run this io_stream design yet: a sample is a frame of "
+            f"{in_beats} input / {out_beats} output beats, and the driver sends one "
+            f"beat per sample. Run it on the 'fpga-sim' or 'cpu' device, or build the model "
+            f"with io_parallel.")
+
+
 @dataclass(frozen=True)
 class LinkFormat:
     """How samples travel on one link: the UART framing, each beat padded with zero bytes to
@@ -49,6 +63,7 @@ class LinkFormat:
     @classmethod
     def uart(cls, design: KilnTop) -> LinkFormat:
         """The UART bridge's beats: ``ceil(bits / 8)`` bytes each way."""
+        _refuse_frames(design)
         wire = UartFormat.from_meta(design.meta())
         return cls(wire, wire.in_bytes, wire.out_bytes)
 
@@ -56,6 +71,7 @@ class LinkFormat:
     def dma(cls, design: KilnTop) -> LinkFormat:
         """The AXI DMA's beats: one sample per beat of the DMA's (power-of-two) stream width,
         as ``hw/vivado/kiln_axis_dma_wrap.v`` connects them."""
+        _refuse_frames(design)
         widths = DmaWidths.of(design)
         return cls(UartFormat.from_meta(design.meta()), widths.in_width // 8,
                    widths.out_width // 8)
