@@ -7,8 +7,17 @@ import pytest
 
 from kiln.errors import KilnError, PrecisionError
 from kiln.fixed import FixedType
-from kiln.ir import (Cast, Dense, Graph, Input, Relu, check_graph, frozen_codes, graph_from_dict,
-                     graph_to_dict)
+from kiln.ir import (
+    Cast,
+    Dense,
+    Graph,
+    Input,
+    Relu,
+    check_graph,
+    frozen_codes,
+    graph_from_dict,
+    graph_to_dict,
+)
 
 
 def small_graph() -> Graph:

@@ -71,7 +71,9 @@ class Manifest:
             data: dict[str, Any] = json.loads(path.read_text())
             return cls(**data)
         except (json.JSONDecodeError, TypeError) as exc:
-            raise ArtifactError(f"{path} is corrupt ({exc}); recompile with `kiln compile`") from exc
+            raise ArtifactError(
+                f"{path} is corrupt ({exc}); recompile with `kiln compile`"
+            ) from exc
 
     def verify_files(self, root: Path) -> None:
         """Raise ArtifactError naming every listed file that is missing or changed."""

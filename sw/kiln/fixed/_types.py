@@ -102,7 +102,9 @@ class FixedType:
                 return cls(width, width, signed)
             integer = int(args[1])
         except (IndexError, ValueError):
-            raise PrecisionError(f"Fixed-point type {text!r} needs integer width and integer bits") from None
+            raise PrecisionError(
+                f"Fixed-point type {text!r} needs integer width and integer bits"
+            ) from None
         modes = [a.upper().removeprefix("AP_") for a in args[2:]]
         rounding = modes[0] if len(modes) > 0 else "TRN"
         overflow = modes[1] if len(modes) > 1 else "WRAP"

@@ -1,7 +1,9 @@
-"""Front end: framework models to an hls4ml ModelGraph (bit-exact types), lowered once to kiln IR."""
+"""Front end: framework models to an hls4ml ModelGraph (bit-exact types), lowered once to
+kiln IR."""
 
 from __future__ import annotations
 
+from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._keras import (
     DEFAULT_INPUT_PRECISION,
     SUPPORTED_KERAS_LAYERS,
@@ -12,7 +14,6 @@ from kiln.frontend._keras import (
     load_keras,
     reference_is_bit_exact,
 )
-from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._lower import fixed_type, lower
 from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
 from kiln.frontend._requantize import Requantized, ScaleChange, requantize_pow2

@@ -57,7 +57,7 @@ def _hash_files(paths: list[Path]) -> str:
 def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> KerasSource:
     """Accept a Keras model object, a full-model ``.h5``/``.keras`` file, or an architecture
     ``.json`` with its weights ``.h5`` (given, or ``<stem>_weights.h5`` beside it)."""
-    if not isinstance(model, (str, os.PathLike)):
+    if not isinstance(model, str | os.PathLike):
         if not hasattr(model, "layers") or not hasattr(model, "get_config"):
             raise ModelLoadError(
                 f"kiln.compile got a {type(model).__name__}, not a Keras model or a model path"
@@ -83,7 +83,8 @@ def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> Ker
                     f"Weights for {path.name} not found at {weights_path}; pass weights=PATH "
                     "(or --weights) or save them beside the json as <name>_weights.h5"
                 )
-            loaded = keras.models.model_from_json(path.read_text(), custom_objects=_custom_objects())
+            loaded = keras.models.model_from_json(path.read_text(),
+                                                  custom_objects=_custom_objects())
             loaded.load_weights(weights_path)
             files = [path, weights_path]
         else:

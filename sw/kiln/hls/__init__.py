@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
-from kiln.hls._csim import PROJECT, CSim, find_library, rebuild_library, require_gxx, write_and_compile
+from kiln.hls._csim import (
+    PROJECT,
+    CSim,
+    find_library,
+    rebuild_library,
+    require_gxx,
+    write_and_compile,
+)
 
 __all__ = ["PROJECT", "CSim", "find_library", "rebuild_library", "require_gxx", "write_and_compile"]

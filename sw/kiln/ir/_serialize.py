@@ -67,4 +67,6 @@ def graph_from_dict(data: dict[str, Any]) -> Graph:
             reuse_factor=int(data["reuse_factor"]),
         )
     except KeyError as exc:
-        raise ArtifactError(f"IR in the artifact lacks {exc}; recompile with `kiln compile`") from exc
+        raise ArtifactError(
+            f"IR in the artifact lacks {exc}; recompile with `kiln compile`"
+        ) from exc

@@ -84,7 +84,8 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
     runtime = load(root)
     source = "given inputs"
     if x is None:
-        x, source = random_inputs(runtime, samples, seed), f"{samples} random codes over the input type"
+        x = random_inputs(runtime, samples, seed)
+        source = f"{samples} random codes over the input type"
     codes = runtime.input_codes(x)
     log.info("verify %s: %d samples (%s)", runtime.graph.name, len(codes), source)
     rtl = runtime.device("fpga-sim").run(codes)
@@ -97,8 +98,9 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
     meta = runtime.artifact.manifest
     bench = None
     if protocol:
-        bench = run_protocol_bench(root / "rtl", codes[:PROTOCOL_SAMPLES], rtl.outputs[:PROTOCOL_SAMPLES],
-                                   root / "sim" / "cocotb", seed=seed)
+        bench = run_protocol_bench(root / "rtl", codes[:PROTOCOL_SAMPLES],
+                                   rtl.outputs[:PROTOCOL_SAMPLES], root / "sim" / "cocotb",
+                                   seed=seed)
     accuracy = None
     if labels is not None:
         accuracy = float((rtl.outputs.argmax(axis=1) == np.asarray(labels).reshape(-1)).mean())
@@ -116,7 +118,8 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
         ii=meta.ii, ii_measured=float(bench.ii) if bench else -1.0, accuracy=accuracy,
     )
     (root / "reports").mkdir(exist_ok=True)
-    (root / "reports" / "verification.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    report_file = root / "reports" / "verification.json"
+    report_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report
 
 
