@@ -215,21 +215,26 @@ def hls_config(model: Any, precision: str | None, input_precision: str | None,
     return config, bit_exact
 
 
-def convert(model: Any, output_dir: Path, io_type: str, reuse_factor: int,
-            precision: str | None = None, input_precision: str | None = None,
-            part: str = "xcvu9p-flga2577-2-e", clock_period: float = 5.0) -> Any:
-    """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
-    import hls4ml
-
+def check_build_options(io_type: str, reuse_factor: int) -> None:
+    """Refuse an io_type or reuse factor kiln cannot build (any front end)."""
     if io_type not in ("io_parallel", "io_stream"):
         raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
-    check_layers(model, io_type)
     if not isinstance(reuse_factor, int) or reuse_factor < 1:
         raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
     if reuse_factor != 1:
         raise KilnError(
             f"reuse_factor={reuse_factor}: kiln's RTL folds nothing yet; use reuse_factor=1"
         )
+
+
+def convert(model: Any, output_dir: Path, io_type: str, reuse_factor: int,
+            precision: str | None = None, input_precision: str | None = None,
+            part: str = "xcvu9p-flga2577-2-e", clock_period: float = 5.0) -> Any:
+    """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
+    import hls4ml
+
+    check_build_options(io_type, reuse_factor)
+    check_layers(model, io_type)
     config, bit_exact = hls_config(model, precision, input_precision, reuse_factor)
     try:
         return hls4ml.converters.convert_from_keras_model(

@@ -27,6 +27,7 @@ from kiln.errors import (
     UnsupportedLayerError,
 )
 from kiln.fixed import FixedType
+from kiln.frontend._keras import check_build_options
 from kiln.frontend._onnx import (
     PreparedOnnx,
     convert_onnx,
@@ -344,17 +345,6 @@ def prepare_torch(source: TorchSource) -> PreparedOnnx:
     return prepare_onnx(_export_onnx(source), source.input_shape, source.where, describe)
 
 
-def _check_build_options(io_type: str, reuse_factor: int) -> None:
-    if io_type not in ("io_parallel", "io_stream"):
-        raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
-    if not isinstance(reuse_factor, int) or reuse_factor < 1:
-        raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
-    if reuse_factor != 1:
-        raise KilnError(
-            f"reuse_factor={reuse_factor}: kiln's RTL folds nothing yet; use reuse_factor=1"
-        )
-
-
 def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_factor: int,
                      precision: str | None, input_precision: str | None, part: str,
                      clock_period: float) -> Any:
@@ -411,7 +401,7 @@ def convert_torch(source: TorchSource, output_dir: Path, io_type: str = "io_para
     """
     if source.kind in ("brevitas", "torch"):
         check_torch_layers(source.model, io_type)
-    _check_build_options(io_type, reuse_factor)
+    check_build_options(io_type, reuse_factor)
     if source.kind == "torch":
         return _convert_pytorch(source, output_dir, io_type, reuse_factor, precision,
                                 input_precision, part, clock_period)
