@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from models.data import digits_split
-from models.digits_mlp_brevitas import BITS, SEED, _quantizers, accuracy, predict, train
+from models.digits_mlp_brevitas import SEED, _quantizers, save_trained, train
 
 HERE = Path(__file__).resolve().parent
 STATE_FILE = HERE / "digits_cnn_brevitas.pt"
@@ -86,8 +86,6 @@ def load_model(path: Path = STATE_FILE) -> nn.Module:
 
 
 def main(out_dir: Path = HERE, epochs: int = EPOCHS) -> dict:
-    from brevitas.export import export_qonnx
-
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     start = time.monotonic()
@@ -99,24 +97,8 @@ def main(out_dir: Path = HERE, epochs: int = EPOCHS) -> dict:
     torch.manual_seed(SEED)
     qmodel = train(build_model(quantized=True), x_tr, y_tr, epochs)
 
-    state_file = out_dir / STATE_FILE.name
-    torch.save(qmodel.state_dict(), state_file)
-    if not np.array_equal(predict(load_model(state_file), x_te), predict(qmodel, x_te)):
-        raise RuntimeError("the reloaded Brevitas CNN does not reproduce the trained one")
-    export_qonnx(qmodel, torch.zeros(1, *INPUT_SHAPE), export_path=str(out_dir / QONNX_FILE.name),
-                 dynamo=False)
-    metrics = {
-        "model": "digits_cnn_brevitas",
-        "framework": "brevitas",
-        "test_samples": int(len(y_te)),
-        "float_accuracy": accuracy(float_model, x_te, y_te),
-        "quantized_accuracy": accuracy(qmodel, x_te, y_te),
-        "bits": BITS,
-        "epochs": epochs,
-        "train_seconds": round(time.monotonic() - start, 1),
-    }
-    (out_dir / METRICS_FILE.name).write_text(json.dumps(metrics, indent=2) + "\n")
-    return metrics
+    return save_trained("digits_cnn_brevitas", qmodel, float_model, load_model,
+                        torch.zeros(1, *INPUT_SHAPE), out_dir, epochs, start, x_te, y_te)
 
 
 if __name__ == "__main__":

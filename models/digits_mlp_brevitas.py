@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -128,8 +129,6 @@ def load_model(path: Path = STATE_FILE) -> nn.Module:
 
 
 def main(out_dir: Path = HERE, epochs: int = EPOCHS) -> dict:
-    from brevitas.export import export_qonnx
-
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     start = time.monotonic()
@@ -140,15 +139,24 @@ def main(out_dir: Path = HERE, epochs: int = EPOCHS) -> dict:
     torch.manual_seed(SEED)
     qmodel = train(build_model(quantized=True), x_tr, y_tr, epochs)
 
-    state_file = out_dir / STATE_FILE.name
+    return save_trained("digits_mlp_brevitas", qmodel, float_model, load_model,
+                        torch.zeros(1, 64), out_dir, epochs, start, x_te, y_te)
+
+
+def save_trained(name: str, qmodel: nn.Module, float_model: nn.Module,
+                 load: Callable[[Path], nn.Module], example: torch.Tensor, out_dir: Path,
+                 epochs: int, start: float, x_te: np.ndarray, y_te: np.ndarray) -> dict:
+    """Save a Brevitas recipe's results: the QAT model's state (checked to reload to the same
+    predictions), its QONNX export and ``<name>.metrics.json``; return the metrics."""
+    from brevitas.export import export_qonnx
+
+    state_file = out_dir / f"{name}.pt"
     torch.save(qmodel.state_dict(), state_file)
-    reloaded = load_model(state_file)
-    if not np.array_equal(predict(reloaded, x_te), predict(qmodel, x_te)):
-        raise RuntimeError("the reloaded Brevitas model does not reproduce the trained one")
-    export_qonnx(qmodel, torch.zeros(1, 64), export_path=str(out_dir / QONNX_FILE.name),
-                 dynamo=False)
+    if not np.array_equal(predict(load(state_file), x_te), predict(qmodel, x_te)):
+        raise RuntimeError(f"the reloaded {name} does not reproduce the trained model")
+    export_qonnx(qmodel, example, export_path=str(out_dir / f"{name}.onnx"), dynamo=False)
     metrics = {
-        "model": "digits_mlp_brevitas",
+        "model": name,
         "framework": "brevitas",
         "test_samples": int(len(y_te)),
         "float_accuracy": accuracy(float_model, x_te, y_te),
@@ -157,7 +165,7 @@ def main(out_dir: Path = HERE, epochs: int = EPOCHS) -> dict:
         "epochs": epochs,
         "train_seconds": round(time.monotonic() - start, 1),
     }
-    (out_dir / METRICS_FILE.name).write_text(json.dumps(metrics, indent=2) + "\n")
+    (out_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 
