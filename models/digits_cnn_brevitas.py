@@ -27,7 +27,6 @@ from models.digits_mlp_brevitas import SEED, _quantizers, save_trained, train
 HERE = Path(__file__).resolve().parent
 STATE_FILE = HERE / "digits_cnn_brevitas.pt"
 QONNX_FILE = HERE / "digits_cnn_brevitas.onnx"
-METRICS_FILE = HERE / "digits_cnn_brevitas.metrics.json"
 
 INPUT_SHAPE = (1, 8, 8)  # channels, height, width
 FILTERS = 8

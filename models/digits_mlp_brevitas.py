@@ -27,7 +27,6 @@ from models.data import digits_split
 HERE = Path(__file__).resolve().parent
 STATE_FILE = HERE / "digits_mlp_brevitas.pt"
 QONNX_FILE = HERE / "digits_mlp_brevitas.onnx"
-METRICS_FILE = HERE / "digits_mlp_brevitas.metrics.json"
 
 BITS = 6
 SEED = 1234
