@@ -24,6 +24,7 @@ W_T = FixedType(4, 1, True)
 ACC_T = FixedType(18, 9, True)
 OUT_T = FixedType(8, 4, True, "RND", "SAT")
 RELU_T = FixedType(6, 3, False, "RND_CONV", "SAT")
+AVG_T = FixedType(5, 1, True, "RND", "SAT")
 
 
 class Chain:
@@ -65,12 +66,20 @@ class Chain:
         self.nodes.append(Relu(f"relu{len(self.nodes)}", self.last.name, self.last.shape, RELU_T))
         return self
 
-    def pool(self, kernel: tuple[int, int], stride: tuple[int, int]) -> Chain:
+    def pool(self, kernel: tuple[int, int], stride: tuple[int, int],
+             average_in: FixedType | None = None) -> Chain:
+        """Max pooling, or average pooling summing in ``average_in``."""
         rows, cols, channels = spatial(self.last.shape)
         out = ((rows - kernel[0]) // stride[0] + 1, (cols - kernel[1]) // stride[1] + 1)
         shape = (*out, channels) if len(self.last.shape) == 3 else (out[1], channels)
-        self.nodes.append(Pool(f"pool{len(self.nodes)}", self.last.name, shape,
-                               self.last.out_type, kernel=kernel, stride=stride))
+        name = f"pool{len(self.nodes)}"
+        if average_in is None:
+            node = Pool(name, self.last.name, shape, self.last.out_type, kernel=kernel,
+                        stride=stride)
+        else:
+            node = Pool(name, self.last.name, shape, AVG_T, kernel=kernel, stride=stride,
+                        op="average", accum_type=average_in)
+        self.nodes.append(node)
         return self
 
     def pad(self, pads: tuple[int, int, int, int]) -> Chain:

@@ -7,8 +7,9 @@ import pytest
 import torch
 from tests.cnn.graphs import Chain, input_codes
 
-from kiln.fixed import execute, requantize
+from kiln.fixed import FixedType, execute, requantize
 from kiln.ir import Conv, Pool, graph_from_dict, graph_to_dict, spatial
+from kiln.rtl._stream import reciprocal
 
 
 def _loop_reference(x: np.ndarray, in_shape: tuple[int, ...], node: Conv | Pool) -> np.ndarray:
@@ -52,6 +53,44 @@ def test_pool_equals_loops() -> None:
         assert np.array_equal(got[k], _loop_reference(x[k], graph.input.shape, graph.nodes[1]))
 
 
+@pytest.mark.parametrize(("kernel", "stride", "accum"), [
+    ((2, 2), (2, 2), FixedType(10, 4)),  # hls4ml's inferred accumulator: exact
+    ((2, 3), (1, 2), FixedType(6, 3, True, "RND")),  # rounds each element, wraps the sum
+    ((6, 7), (1, 1), FixedType(9, 5, False)),  # global, unsigned: negatives wrap
+])
+def test_average_pool_equals_loops(kernel: tuple[int, int], stride: tuple[int, int],
+                                   accum: FixedType) -> None:
+    graph = Chain((6, 7, 2), seed=7).pool(kernel, stride, accum).graph()
+    node, in_t = graph.nodes[1], graph.input.out_type
+    x = input_codes(graph, 6, seed=8)
+    got = execute(graph, torch.from_numpy(x))["output"].numpy()
+    rows, cols, channels = spatial(graph.input.shape)
+    out_rows, out_cols, _ = spatial(node.shape)
+    n = kernel[0] * kernel[1]
+    for k in range(len(x)):
+        image = x[k].reshape(rows, cols, channels)
+        want = []
+        for r in range(out_rows):
+            for c in range(out_cols):
+                window = image[r * stride[0]:r * stride[0] + kernel[0],
+                               c * stride[1]:c * stride[1] + kernel[1]].reshape(-1, channels)
+                for ch in range(channels):
+                    elems = requantize(torch.from_numpy(window[:, ch]), in_t.frac, accum)
+                    total = int(requantize(elems.sum().reshape(1), accum.frac, accum)[0])
+                    quotient = abs(total) // n * (1 if total >= 0 else -1)
+                    want.append(int(requantize(torch.tensor([quotient]), accum.frac,
+                                               node.out_type)[0]))
+        assert got[k].tolist() == want
+
+
+@pytest.mark.parametrize("divisor", [3, 5, 7, 9, 12, 25, 49, 100])
+def test_reciprocal_divides_exactly(divisor: int) -> None:
+    bits = 12
+    factor, shift = reciprocal(divisor, bits)
+    a = np.arange(1 << bits, dtype=np.int64)
+    assert np.array_equal((a * factor) >> shift, a // divisor)
+
+
 def test_pad_surrounds_with_zero_codes() -> None:
     graph = Chain((2, 3, 2), seed=5).pad((1, 2, 0, 1)).graph()
     x = input_codes(graph, 1, seed=6)
@@ -91,6 +130,9 @@ def test_checker_refuses_inconsistent_windows() -> None:
         (1, {"weight": graph.nodes[1].weight[:9]}, "do not fit"),  # type: ignore[attr-defined]
         (2, {"shape": (2, 2, 4)}, "channels"),
         (3, {"shape": (2, 2, 3)}, "pads"),
+        (2, {"op": "min"}, "op 'min'"),
+        (2, {"op": "average", "accum_type": FixedType(12, 4, True, "TRN", "SAT")},
+         "'pool2': accumulator .* saturates"),
     ]:
         broken = [*nodes[:index], replace(nodes[index], **change), *nodes[index + 1:]]
         with pytest.raises(KilnError, match=message):

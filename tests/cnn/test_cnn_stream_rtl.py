@@ -13,7 +13,7 @@ import torch
 from tests.cnn.graphs import Chain, input_codes
 
 from kiln.errors import UnsupportedLayerError
-from kiln.fixed import execute
+from kiln.fixed import FixedType, execute
 from kiln.ir import Graph, Softmax
 from kiln.rtl import emit_rtl, write_rtl
 
@@ -26,6 +26,14 @@ GRAPHS: dict[str, Callable[[], Graph]] = {
     "maxpool": lambda: Chain((6, 6, 2), 5).pool((2, 2), (2, 2)).graph(),
     "maxpool1d_overlap": lambda: Chain((8, 2), 6).pool((1, 3), (1, 2)).graph(),
     "global_maxpool": lambda: Chain((3, 4, 2), 12).pool((3, 4), (1, 1)).graph(),
+    # A divide by 4 that is a shift, truncating toward zero: the accumulator has no more
+    # fractional bits than the input (hls4ml's inferred one has 2 more, so never truncates).
+    "avgpool": lambda: Chain((6, 6, 2), 13).pool((2, 2), (2, 2), FixedType(8, 4)).graph(),
+    # Divide by 3 (a multiply); an accumulator that drops a fractional bit (RND) and wraps.
+    "avgpool1d_narrow": lambda: Chain((8, 2), 14).pool((1, 3), (1, 2),
+                                                       FixedType(6, 3, True, "RND")).graph(),
+    "global_avgpool": lambda: Chain((3, 4, 3), 15).pool((3, 4), (1, 1),
+                                                        FixedType(12, 6)).graph(),
     "same_conv2d": lambda: Chain((4, 5, 2), 7).pad((1, 1, 1, 1)).conv(2, (3, 3)).graph(),
     "same_conv1d_twice": lambda: Chain((6, 2), 8).pad((0, 0, 1, 2)).conv(2, (1, 4))
     .pad((0, 0, 1, 2)).conv(1, (1, 4)).graph(),

@@ -85,8 +85,14 @@ def _conv(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
 def _pool(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
           node: Pool) -> torch.Tensor:
     channels = spatial(in_shape)[2]
-    windows = _windows(x, in_shape, node).reshape(-1, node.kernel[0] * node.kernel[1], channels)
-    y = requantize(windows.max(dim=1).values, in_type.frac, node.out_type)
+    windows = _windows(x, in_shape, node)
+    if node.op == "average":
+        sums = _dense(windows, in_type, node.window_sum(channels))
+        quotient = torch.div(sums, node.window_size, rounding_mode="trunc")
+        y = requantize(quotient, node.accum_type.frac, node.out_type)
+    else:
+        maxima = windows.reshape(-1, node.window_size, channels).max(dim=1).values
+        y = requantize(maxima, in_type.frac, node.out_type)
     return y.reshape(x.shape[0], -1)
 
 

@@ -24,7 +24,8 @@ STREAM_KERAS_LAYERS = (
     "Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
     "QDepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D",
     "QSeparableConv2D", "MaxPooling1D", "MaxPooling2D", "Reshape", "ZeroPadding1D",
-    "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "AveragePooling1D",
+    "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
 )
 # Default for a model whose input carries no quantizer: hls4ml's default model precision.
 DEFAULT_INPUT_PRECISION = "fixed<16,6>"

@@ -9,6 +9,7 @@ import numpy as np
 from kiln.errors import PrecisionError, UnsupportedLayerError
 from kiln.fixed import FixedType
 from kiln.ir import (
+    POOL_OPS,
     Cast,
     Conv,
     Dense,
@@ -26,8 +27,9 @@ from kiln.ir import (
 SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax",
                         "Activation (sigmoid, tanh)", "Conv1D", "Conv2D", "DepthwiseConv1D",
                         "DepthwiseConv2D", "PointwiseConv1D", "PointwiseConv2D",
-                        "Pooling1D (max)", "Pooling2D (max)", "GlobalPooling1D (max)",
-                        "GlobalPooling2D (max)", "ZeroPadding1D", "ZeroPadding2D",
+                        "Pooling1D (max, average)", "Pooling2D (max, average)",
+                        "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
+                        "ZeroPadding1D", "ZeroPadding2D",
                         "Reshape",
                         "Flatten")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
@@ -141,18 +143,21 @@ def _conv(layer: Any, source: str) -> Conv:
 
 def _pool(layer: Any, source: str, previous: Node) -> Pool:
     op = str(layer.get_attr("pool_op")).lower()
-    if op != "max":
+    if op not in POOL_OPS:
         raise UnsupportedLayerError(
-            f"Layer {layer.name!r}: {op} pooling is not built by kiln's stream RTL yet; use "
-            "MaxPooling or GlobalMaxPooling."
+            f"Layer {layer.name!r}: {op} pooling is not built by kiln's stream RTL; use max "
+            "or average pooling."
         )
     if layer.class_name.startswith("Global"):  # one window: the whole image
         rows, cols, _ = spatial(previous.shape)
         kernel, stride = (rows, cols), (1, 1)
     else:
         kernel, stride = _window(layer)
+    # Max pooling compares input codes; only an average sums, in the layer's accumulator.
+    accum = _type_of(layer, "accum_t") if op == "average" else Pool.accum_type
     return Pool(name=layer.name, source=source, shape=_out_shape(layer),
-                out_type=_result_type(layer), kernel=kernel, stride=stride)
+                out_type=_result_type(layer), kernel=kernel, stride=stride, op=op,
+                accum_type=accum)
 
 
 def _pad(layer: Any, source: str) -> Pad:

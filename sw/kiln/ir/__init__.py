@@ -5,6 +5,7 @@ from __future__ import annotations
 from kiln.ir._check import check_graph
 from kiln.ir._nodes import (
     NODE_KINDS,
+    POOL_OPS,
     Cast,
     Conv,
     Dense,
@@ -23,6 +24,7 @@ from kiln.ir._serialize import graph_from_dict, graph_to_dict
 
 __all__ = [
     "NODE_KINDS",
+    "POOL_OPS",
     "Cast",
     "Conv",
     "Dense",

@@ -6,7 +6,19 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.errors import KilnError, PrecisionError
-from kiln.ir._nodes import Conv, Dense, Graph, Input, Lut, Node, Pad, Pool, Softmax, spatial
+from kiln.ir._nodes import (
+    POOL_OPS,
+    Conv,
+    Dense,
+    Graph,
+    Input,
+    Lut,
+    Node,
+    Pad,
+    Pool,
+    Softmax,
+    spatial,
+)
 
 
 def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
@@ -17,9 +29,10 @@ def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
         )
 
 
-def _check_wrapping(node: Dense | Conv) -> None:
-    _in_range(node.name, "weight", node.weight, node.weight_type)
-    _in_range(node.name, "bias", node.bias, node.bias_type)
+def _check_wrapping(node: Dense | Conv | Pool) -> None:
+    if not isinstance(node, Pool):
+        _in_range(node.name, "weight", node.weight, node.weight_type)
+        _in_range(node.name, "bias", node.bias, node.bias_type)
     if node.accum_type.overflow != "WRAP":
         raise PrecisionError(
             f"Layer {node.name!r}: accumulator {node.accum_type} saturates; kiln builds "
@@ -49,6 +62,10 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
         _check_wrapping(node)
     elif out_channels != channels:
         raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
+    elif node.op not in POOL_OPS:
+        raise KilnError(f"Pool {node.name!r}: op {node.op!r} is not one of {POOL_OPS}")
+    elif node.op == "average":
+        _check_wrapping(node)
 
 
 def _check_pad(node: Pad, previous: Node) -> None:

@@ -163,14 +163,40 @@ class Conv(Node):
                      accum_type=self.accum_type)
 
 
+POOL_OPS = ("max", "average")
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Pool(Node):
-    """Max pooling over ``kernel`` windows every ``stride`` pixels, per channel ('valid'),
-    as hls4ml's io_stream pooling: ``y = cast_out(max(window))``. Shapes as :class:`Conv`."""
+    """Max or average pooling over ``kernel`` windows every ``stride`` pixels, per channel
+    ('valid'), as hls4ml's io_stream pooling. Shapes as :class:`Conv`; a global pooling is one
+    window over the whole image.
+
+    ``op="max"``: ``y = cast_out(max(window))``. ``op="average"``: every element is cast to
+    ``accum_type``, summed there (wrapping), divided by the window size truncating toward
+    zero at the accumulator's LSB (ap_fixed's ``/ int``), then ``y = cast_out(quotient)``.
+    """
 
     kind: ClassVar[str] = "pool"
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
+    op: str = "max"
+    accum_type: FixedType = FixedType(32, 16)
+
+    @property
+    def window_size(self) -> int:
+        return self.kernel[0] * self.kernel[1]
+
+    def window_sum(self, channels: int) -> Dense:
+        """The Dense layer that sums each channel over a flattened window into
+        ``accum_type``: weight 1 from (element k, channel c) to output c. Its products are
+        cast to the accumulator and summed wrapping, as hls4ml sums a pooling window."""
+        weight = np.tile(np.eye(channels, dtype=np.int64), (self.window_size, 1))
+        one = FixedType(2, 2)
+        return Dense(name=self.name, source=self.source, shape=(channels,),
+                     out_type=self.accum_type, weight=frozen_codes(weight),
+                     bias=frozen_codes(np.zeros(channels, dtype=np.int64)), weight_type=one,
+                     bias_type=one, accum_type=self.accum_type)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -34,7 +34,7 @@ from kiln.ir import (
     check_graph,
     spatial,
 )
-from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux
+from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux, width_for
 from kiln.rtl._design import TOP, RtlDesign, RtlMeta
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import (
@@ -102,6 +102,63 @@ def _emit_max(node: Pool, in_type: FixedType, channels: int, name: str) -> Layer
     return LayerRtl(m, 1)
 
 
+def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
+    """(factor, shift) with ``floor(a * factor / 2**shift) == a // divisor`` for every
+    ``0 <= a < 2**bits`` (Granlund and Montgomery): with ``log = ceil(log2 divisor)``,
+    ``factor = ceil(2**(bits + log) / divisor)`` overshoots ``a / divisor`` by less than
+    ``2**-log <= 1 / divisor``, too little to reach the next integer. A power of two is a
+    plain shift."""
+    log = (divisor - 1).bit_length()
+    if divisor == 1 << log:
+        return 1, log
+    shift = bits + log
+    return -(-(1 << shift) // divisor), shift
+
+
+def _emit_divide(node: Pool, channels: int, name: str) -> LayerRtl:
+    """``cast_out(sum / window size)`` per channel, the quotient truncated toward zero at the
+    accumulator's LSB as ap_fixed divides by an int; a multiply by the reciprocal, registered:
+    latency 1."""
+    acc, n = node.accum_type, node.window_size
+    factor, shift = reciprocal(n, acc.width)
+    # The quotient: one bit wider than the sum (so -min / 1 would fit), same binary point.
+    quotient_t = FixedType(acc.width + 1, acc.width + 1 - acc.frac, True, "TRN_ZERO", "WRAP")
+    m = Module(name, f"kiln.rtl: layer {node.name!r} (average pool {node.kernel}: sum / {n}), "
+                     f"{channels} x {acc} -> {node.out_type}.\nGenerated; do not edit.")
+    clk = m.input("clk")
+    ce = m.input("ce")
+    x = m.input("x", channels * acc.width)
+    y = m.output("y", channels * node.out_type.width)
+    outputs: list[Expr] = []
+    lo, hi = acc.min_code, acc.max_code
+    for ch in range(channels):
+        total = x.ref().sub(ch * acc.width, acc.width, acc.signed)
+        if factor == 1:
+            scaled = Value.of(total, acc.frac + shift)
+        else:
+            width = width_for(lo * factor, hi * factor, True)
+            product = m.wire(f"scaled_{ch}", total.cast(width, True) * const(factor, width, True))
+            scaled = Value(product.ref(), acc.frac + shift, lo * factor, hi * factor)
+        quotient = m.wire(f"quotient_{ch}", requantize(m, scaled, quotient_t, f"quotient_{ch}"))
+        exact = Value(quotient.ref(), acc.frac, -(-lo // n), hi // n)  # lo <= 0 <= hi
+        cast = requantize(m, exact, node.out_type, f"y_{ch}")
+        outputs.append(m.register(f"y_{ch}", cast, clk, ce.expr).expr)
+    m.assign(y, concat(*reversed(outputs)))
+    return LayerRtl(m, 1)
+
+
+def _pool_stages(node: Pool, previous: Node, name: str) -> list[_Stage]:
+    """Line buffer, then max (one stage) or sum (a Dense) and divide."""
+    channels = spatial(previous.shape)[2]
+    window = _window_stage(name, previous, node.kernel, node.stride, f"pool {node.name!r}")
+    if node.op == "max":
+        layer = _emit_max(node, previous.out_type, channels, name)
+        return [window, _Stage(layer.module, layer.latency)]
+    total = emit_dense(node.window_sum(channels), previous.out_type, f"{name}_sum")
+    divide = _emit_divide(node, channels, name)
+    return [window, _Stage(total.module, total.latency), _Stage(divide.module, divide.latency)]
+
+
 def _per_pixel(node: Node) -> Node:
     """The node applied to one pixel (its channels)."""
     return dataclasses.replace(node, shape=(spatial(node.shape)[2],))
@@ -122,9 +179,7 @@ def _stages(node: Node, previous: Node, name: str) -> list[_Stage]:
         return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
                 _Stage(layer.module, layer.latency)]
     if isinstance(node, Pool):
-        layer = _emit_max(node, in_type, spatial(previous.shape)[2], name)
-        return [_window_stage(name, previous, node.kernel, node.stride, f"pool {node.name!r}"),
-                _Stage(layer.module, layer.latency)]
+        return _pool_stages(node, previous, name)
     if isinstance(node, Dense):
         layer = emit_dense(node, in_type, name)
         rows, cols, _ = spatial(previous.shape)
