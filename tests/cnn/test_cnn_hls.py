@@ -42,8 +42,12 @@ def test_small_keras_cnn_equals_hls_csim(tmp_path: Path) -> None:
 def _avg_model_2d() -> object:
     from tensorflow import keras
 
-    inp = keras.Input(shape=(6, 6, 2))
-    x = keras.layers.Conv2D(3, 2, activation="relu", name="conv")(inp)
+    inp = keras.Input(shape=(8, 8, 2))
+    x = keras.layers.Conv2D(3, 2, name="conv")(inp)
+    bn = keras.layers.BatchNormalization(name="bn")  # hls4ml folds it into the conv
+    x = keras.layers.Activation("relu", name="relu")(bn(x))
+    bn.set_weights([np.array([1.5, 0.7, 1.2]), np.array([0.2, -0.1, 0.3]),
+                    np.array([0.1, -0.2, 0.0]), np.array([2.0, 0.5, 1.0])])
     x = keras.layers.AveragePooling2D(2, name="avg")(x)
     x = keras.layers.Conv2D(3, 1, name="mix")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gavg")(x)
@@ -66,8 +70,9 @@ def _avg_model_1d() -> object:
                                                  (_avg_model_1d, "fixed<10,4,RND>")])
 def test_average_pooling_equals_hls_csim(make: object, precision: str, icarus,
                                          tmp_path: Path) -> None:
-    """Average and global average pooling (divides by 4, 36, 3 and 4 pixels; signed sums
-    that truncate toward zero) equal hls4ml's C simulation in kiln.fixed and in the RTL."""
+    """Average and global average pooling (divides by 4, 9, 3 and 4 pixels; signed sums
+    that truncate toward zero), and a BatchNormalization folded into its conv, equal
+    hls4ml's C simulation in kiln.fixed and in the RTL."""
     from tensorflow import keras
 
     from kiln import frontend, hls
