@@ -28,13 +28,16 @@ class BudgetSpent(Exception):
     """A tool run was not started because the family's time budget is spent."""
 
 
-def _within(deadline: float, compute: Callable[[], dict[str, Any]]
+def _within(deadline: float, timeout_s: float, compute: Callable[[float], dict[str, Any]]
             ) -> Callable[[], dict[str, Any]]:
+    """``compute(timeout)`` with a timeout that ends by ``deadline``: no tool run started by
+    a family outlasts its budget."""
     def guarded() -> dict[str, Any]:
-        if time.monotonic() > deadline:
+        left = deadline - time.monotonic()
+        if left <= 0:
             raise BudgetSpent("not run: this run's tool budget was spent; the next run of "
                               "this family adds it (tool results are cached)")
-        return compute()
+        return compute(min(timeout_s, left))
     return guarded
 
 #: hls4ml's published resource numbers for these models, with their source. Nothing is
@@ -63,17 +66,17 @@ def xilinx_resources(artifact_dir: Any, timeout_s: float, deadline: float = floa
 
     key = (XILINX_FAMILY, plan_estimate(artifact_dir, XILINX_FAMILY).digest(),
            require_tool("yosys").version)
-    return cached("synth_xilinx", key, _within(deadline, lambda: estimate_resources(
-        artifact_dir, XILINX_FAMILY, timeout_s=timeout_s).to_dict()["resources"]))
+    return cached("synth_xilinx", key, _within(deadline, timeout_s, lambda t: estimate_resources(
+        artifact_dir, XILINX_FAMILY, timeout_s=t).to_dict()["resources"]))
 
 
 def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[str, Any], bool]:
     from kiln.flows import FitError, build_bitstream, plan_bitstream
 
-    def build() -> dict[str, Any]:
+    def build(timeout: float) -> dict[str, Any]:
         try:
             report = build_bitstream(artifact_dir, ECP5_BOARD, allow_timing_fail=True,
-                                     timeout_s=timeout_s).to_dict()
+                                     timeout_s=timeout).to_dict()
         except FitError as exc:  # a fact about the design, so it is cached too
             return {"fits": False, "error": str(exc).splitlines()[0]}
         util = report["utilisation"]
@@ -86,7 +89,7 @@ def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[st
 
     plan = plan_bitstream(artifact_dir, ECP5_BOARD)
     return cached("ecp5", (ECP5_BOARD, plan.digest(), *_versions(plan)),
-                  _within(deadline, build))
+                  _within(deadline, timeout_s, build))
 
 
 def _versions(plan: Any) -> list[str]:
