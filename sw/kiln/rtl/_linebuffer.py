@@ -123,6 +123,19 @@ class PadGeometry:
         """Padding pixels after the last image pixel of a frame."""
         return self.pads[3] + self.pads[1] * self.out_cols
 
+    @property
+    def fifo_depth(self) -> int:
+        """Input pixels the stage buffers while it emits padding: a frame's padding, up to
+        :data:`MAX_PAD_FIFO`, so stages upstream keep moving instead of being held."""
+        top, bottom, left, right = self.pads
+        per_frame = (top + bottom) * self.out_cols + (left + right) * self.rows
+        return max(1, min(per_frame, MAX_PAD_FIFO))
+
+
+#: Most pixels a padding stage's input FIFO holds (2D images with padding rows would
+#: otherwise buffer whole rows; past this the stage holds the stages before it instead).
+MAX_PAD_FIFO = 8
+
 
 def _outside(position: Expr, before: int, size: int) -> Expr:
     """``position < before or position >= before + size`` (a padding row or column)."""
@@ -134,14 +147,36 @@ def _outside(position: Expr, before: int, size: int) -> Expr:
     return reduce_or(concat(*terms))
 
 
+def _fifo(m: Module, depth: int, x: Signal, push: Expr, pop: Expr, clk: Signal,
+          rst_n: Signal) -> tuple[Expr, Expr, Expr]:
+    """A ``depth``-entry FIFO of ``x``-wide words: entry 0 is the head, later entries shift
+    down on ``pop``; ``push`` writes behind the last entry. Returns (head, not empty, full)."""
+    bits = width_for(0, depth, False)
+    count = m.reg("fifo_count", bits)
+    one = const(1, bits, False)
+    m.sync(count, mux(push, mux(pop, count.expr, count.expr + one),
+                      mux(pop, count.expr - one, count.expr)),
+           clk, push | pop, reset=(rst_n.expr.logical_not(), const(0, bits, False)))
+    # Where a pushed word lands: behind the last entry, one place lower when popping too.
+    slot = m.wire("fifo_slot", mux(pop, count.expr - one, count.expr)).expr
+    entries = [m.reg(f"fifo_{k}", x.width) for k in range(depth)]
+    for k, entry in enumerate(entries):
+        lands = push & slot.eq(const(k, bits, False))
+        shifted = entries[k + 1].expr if k + 1 < depth else entry.expr
+        m.sync(entry, mux(lands, x.expr, shifted), clk, lands | pop)
+    full = count.expr.eq(const(depth, bits, False))
+    empty = count.expr.eq(const(0, bits, False))
+    return entries[0].expr, ~empty, full
+
+
 def emit_pad(name: str, g: PadGeometry, channels: int, in_type: FixedType,
              out_type: FixedType, comment: str) -> Module:
     """A module with ports clk, rst_n, ce, in_valid, x, hold, out_valid, y that emits the
     padded frame, one pixel per cycle of ``ce``: image pixels (cast to ``out_type``) as they
-    come, padding pixels (zero codes) on its own. The first pixel of a frame waits for the
-    first input pixel, so an idle stream stays idle. ``hold`` is high while a valid input
-    pixel must wait (the stage is emitting padding): the stages before it must not advance.
-    Latency 1.
+    come, padding pixels (zero codes) on its own. Image pixels wait in a FIFO of
+    ``g.fifo_depth`` while padding goes out; ``hold`` is high while it is full (the stages
+    before must not advance then). The first pixel of a frame waits for the first image
+    pixel, so an idle stream stays idle. Latency 2: into the FIFO, out of the register.
     """
     m = Module(name, comment)
     clk = m.input("clk")
@@ -160,9 +195,16 @@ def emit_pad(name: str, g: PadGeometry, channels: int, in_type: FixedType,
     padding = m.wire("padding", _outside(row.expr, top, g.rows) |
                      _outside(col.expr, left, g.cols)).expr
     started = m.wire("started", reduce_or(concat(row.expr, col.expr))).expr
-    emit = m.wire("emit", (padding & (started | in_valid.expr)) |
-                  (~padding & in_valid.expr)).expr
-    m.assign(hold, padding & in_valid.expr)
+    full = m.net("full", 1)
+    m.assign(hold, full.expr)
+    push = m.wire("push", ce.expr & in_valid.expr & ~full.expr).expr
+    pixel_ready = m.net("pixel_ready", 1)
+    pop = m.wire("pop", ce.expr & ~padding & pixel_ready.expr).expr
+    head, not_empty, is_full = _fifo(m, g.fifo_depth, x, push, pop, clk, rst_n)
+    m.assign(full, is_full)
+    m.assign(pixel_ready, not_empty)
+    emit = m.wire("emit", (padding & (started | pixel_ready.expr)) |
+                  (~padding & pixel_ready.expr)).expr
     step = ce.expr & emit
     last_col = col.expr.eq(const(g.out_cols - 1, col_bits, False))
     last_row = row.expr.eq(const(g.out_rows - 1, row_bits, False))
@@ -174,9 +216,10 @@ def emit_pad(name: str, g: PadGeometry, channels: int, in_type: FixedType,
     m.sync(valid, emit, clk, ce.expr, reset=(rst_n.expr.logical_not(), const(0, 1, False)))
     m.assign(out_valid, valid.expr)
     zero = const(requantize_const(0, in_type.frac, out_type), out_type.width, out_type.signed)
+    head_net = m.wire("head", head)
     outputs = []
     for ch in range(channels):
-        element = x.ref().sub(ch * in_type.width, in_type.width, in_type.signed)
+        element = head_net.ref().sub(ch * in_type.width, in_type.width, in_type.signed)
         cast = requantize(m, Value.of(element, in_type.frac), out_type, f"c_{ch}")
         outputs.append(m.register(f"y_{ch}", mux(padding, zero, cast), clk, ce.expr).expr)
     m.assign(y, concat(*reversed(outputs)))

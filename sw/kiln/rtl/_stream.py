@@ -173,7 +173,7 @@ def _stages(node: Node, previous: Node, name: str) -> list[_Stage]:
                    f"left, right) of {rows}x{cols}x{channels} {in_type} pixels.\n"
                    "Generated; do not edit.")
         module = emit_pad(name, g, channels, in_type, node.out_type, comment)
-        return [_Stage(module, 1, "pad", g.trailing)]
+        return [_Stage(module, 2, "pad", g.trailing)]
     if isinstance(node, Conv):
         layer = emit_dense(node.window_dense(), in_type, name)
         return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
