@@ -44,8 +44,13 @@ def test_same_padding_and_pooling_are_accepted_in_io_stream() -> None:
     inp = keras.Input(shape=(8, 8, 1))
     x = keras.layers.Conv2D(2, 3, padding="same", name="conv")(inp)
     x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.AveragePooling2D(2, name="avg")(x)
     out = keras.layers.Dense(3, name="fc")(keras.layers.Flatten(name="flat")(x))
     check_layers(keras.Model(inp, out), "io_stream")
+    seq = keras.Input(shape=(8, 2))
+    y = keras.layers.AveragePooling1D(2, name="avg1d")(seq)
+    y = keras.layers.GlobalAveragePooling1D(name="gavg")(y)
+    check_layers(keras.Model(seq, keras.layers.Dense(2, name="fc")(y)), "io_stream")
 
 
 def test_conv_needs_io_stream() -> None:
