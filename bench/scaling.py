@@ -22,7 +22,7 @@ WIDTH_SWEEP_BITS = 8
 BITS = (4, 8, 16)
 BIT_SWEEP_WIDTH = 16
 SYNTH_MAX_WIDTH = 32
-SYNTH_BUDGET_S = 300.0  # new synthesis runs one sweep may start (cached ones always count)
+SYNTH_BUDGET_S = 200.0  # new synthesis runs one sweep may start (cached ones always count)
 QUICK_POINTS = (("width", 8, 4),)
 
 
