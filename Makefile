@@ -39,7 +39,7 @@ lint: setup
 # their output when their inputs are unchanged). `make estimate [FAMILY=xc7]`: yosys
 # synth_xilinx counts in build/<name>/reports/resources.json.
 BOARD ?= ulx3s-85f
-MODEL ?= models/digits_mlp.h5
+MODEL ?= models/digits_mlp_small.h5
 ARTIFACT ?= build/$(basename $(notdir $(MODEL)))
 FAMILY ?= xcup
 

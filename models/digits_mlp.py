@@ -19,31 +19,33 @@ BITS = 6
 SEED = 1234
 
 
-def build_model(quantized: bool = True):  # type: ignore[no-untyped-def]
-    """The digits MLP; with ``quantized=False`` the same topology in float Keras."""
+def build_model(quantized: bool = True, hidden: tuple[int, ...] = (32, 32), bits: int = BITS,
+                name: str = "digits_mlp"):  # type: ignore[no-untyped-def]
+    """The digits MLP (64 inputs, ``hidden`` ReLU layers, 10 logits); with
+    ``quantized=False`` the same topology in float Keras."""
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     from tensorflow import keras
 
     layers = keras.layers
     inp = keras.Input(shape=(64,), name="pixels")
     if not quantized:
-        x = layers.Dense(32, activation="relu", name="fc1")(inp)
-        x = layers.Dense(32, activation="relu", name="fc2")(x)
+        x = inp
+        for k, width in enumerate(hidden, start=1):
+            x = layers.Dense(width, activation="relu", name=f"fc{k}")(x)
         out = layers.Dense(10, name="logits")(x)
-        return keras.Model(inp, out, name="digits_mlp_float")
+        return keras.Model(inp, out, name=f"{name}_float")
 
     def weights() -> dict:
-        q = quantized_bits(BITS, 0, alpha=1)
-        return {"kernel_quantizer": q, "bias_quantizer": quantized_bits(BITS, 0, alpha=1)}
+        q = quantized_bits(bits, 0, alpha=1)
+        return {"kernel_quantizer": q, "bias_quantizer": quantized_bits(bits, 0, alpha=1)}
 
     # Pixels are 0..16; the data loader scales them by 1/16, which ufixed<6,1> holds exactly.
     x = QActivation(quantized_bits(6, 1, keep_negative=False, alpha=1), name="input_q")(inp)
-    x = QDense(32, name="fc1", **weights())(x)
-    x = QActivation(quantized_relu(BITS, 2), name="relu1")(x)
-    x = QDense(32, name="fc2", **weights())(x)
-    x = QActivation(quantized_relu(BITS, 2), name="relu2")(x)
+    for k, width in enumerate(hidden, start=1):
+        x = QDense(width, name=f"fc{k}", **weights())(x)
+        x = QActivation(quantized_relu(bits, 2), name=f"relu{k}")(x)
     out = QDense(10, name="logits", **weights())(x)
-    return keras.Model(inp, out, name="digits_mlp")
+    return keras.Model(inp, out, name=name)
 
 
 def train(model, x, y, epochs: int):  # type: ignore[no-untyped-def]
@@ -62,7 +64,8 @@ def accuracy(model, x, y) -> float:  # type: ignore[no-untyped-def]
     return float((model.predict(x, verbose=0).argmax(axis=1) == y).mean())
 
 
-def main(out_dir: Path = HERE, epochs: int = 60) -> dict:
+def main(out_dir: Path = HERE, epochs: int = 60, name: str = "digits_mlp",
+         hidden: tuple[int, ...] = (32, 32), bits: int = BITS) -> dict:
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import tensorflow as tf
 
@@ -71,19 +74,19 @@ def main(out_dir: Path = HERE, epochs: int = 60) -> dict:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     x_tr, x_te, y_tr, y_te = digits_split()
 
-    float_model = train(build_model(quantized=False), x_tr, y_tr, epochs)
+    float_model = train(build_model(False, hidden, bits, name), x_tr, y_tr, epochs)
     tf.keras.utils.set_random_seed(SEED)
-    qmodel = train(build_model(quantized=True), x_tr, y_tr, epochs)
+    qmodel = train(build_model(True, hidden, bits, name), x_tr, y_tr, epochs)
     metrics = {
-        "model": "digits_mlp",
+        "model": name,
         "test_samples": int(len(y_te)),
         "float_accuracy": accuracy(float_model, x_te, y_te),
         "quantized_accuracy": accuracy(qmodel, x_te, y_te),
-        "bits": BITS,
+        "bits": bits,
         "epochs": epochs,
     }
-    qmodel.save(out_dir / "digits_mlp.h5")
-    (out_dir / "digits_mlp.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    qmodel.save(out_dir / f"{name}.h5")
+    (out_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
 

@@ -48,6 +48,9 @@ class ShippedModel:
 SHIPPED = (
     ShippedModel("digits_mlp", HERE / "digits_mlp.h5",
                  "QKeras 64-32-32-10 MLP, 6-bit, sklearn digits", _digits_test),
+    ShippedModel("digits_mlp_small", HERE / "digits_mlp_small.h5",
+                 "QKeras 64-16-10 MLP, 4-bit, sklearn digits (the `make bitstream` default)",
+                 _digits_test),
     ShippedModel("jet_mlp", EXAMPLE_MODELS / "qkeras_3layer.json",
                  "hls4ml jet tagger 16-64-32-32-5, 6-bit QKeras, softmax"),
     ShippedModel("digits_cnn", HERE / "digits_cnn.h5",
