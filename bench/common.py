@@ -74,14 +74,25 @@ def error_row(exc: Exception, **fields: Any) -> dict[str, Any]:
     return {**fields, "error": error_text(exc)}
 
 
+def _cache_path(kind: str, key: tuple[str, ...]) -> Path:
+    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
+    return CACHE / f"{kind}-{digest}.json"
+
+
+def lookup(kind: str, key: tuple[str, ...]) -> dict[str, Any] | None:
+    """The cached result for ``kind`` and ``key``, or None."""
+    path = _cache_path(kind, key)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 def cached(kind: str, key: tuple[str, ...], compute: Callable[[], dict[str, Any]]
            ) -> tuple[dict[str, Any], bool]:
     """``compute()``'s result, stored in ``build/bench/cache`` under ``kind`` and a hash of
     ``key``; True when it was already there."""
-    digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:32]
-    path = CACHE / f"{kind}-{digest}.json"
-    if path.is_file():
-        return json.loads(path.read_text()), True
+    found = lookup(kind, key)
+    if found is not None:
+        return found, True
+    path = _cache_path(kind, key)
     value = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n")

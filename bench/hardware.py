@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import Settings, cached, error_row, error_text, log
+from bench.common import Settings, cached, error_row, error_text, log, lookup
 from bench.models import BenchModel
 
 FAMILY = "hardware"
@@ -82,8 +82,15 @@ def xilinx_resources(artifact_dir: Any, timeout_s: float, deadline: float = floa
         artifact_dir, XILINX_FAMILY, timeout_s=t).to_dict()["resources"]))
 
 
+def _ecp5_key(artifact_dir: Any) -> tuple[str, ...]:
+    from kiln.flows import plan_bitstream
+
+    plan = plan_bitstream(artifact_dir, ECP5_BOARD)
+    return (ECP5_BOARD, plan.digest(), *_versions(plan))
+
+
 def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[str, Any], bool]:
-    from kiln.flows import FitError, build_bitstream, plan_bitstream
+    from kiln.flows import FitError, build_bitstream
 
     def build(timeout: float) -> dict[str, Any]:
         try:
@@ -99,9 +106,7 @@ def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[st
                                 default=None),
                 "seconds": report["seconds"]}
 
-    plan = plan_bitstream(artifact_dir, ECP5_BOARD)
-    return cached("ecp5", (ECP5_BOARD, plan.digest(), *_versions(plan)),
-                  _within(deadline, timeout_s, build))
+    return cached("ecp5", _ecp5_key(artifact_dir), _within(deadline, timeout_s, build))
 
 
 def _versions(plan: Any) -> list[str]:
@@ -141,6 +146,10 @@ def measure(model: BenchModel, ecp5: bool, timeout_s: float, deadline: float
         row["ecp5"] = {"fits": False, "error": f"not attempted: synth_xilinx needs {luts:,} "
                        f"LUT6, more than the {ECP5_LUT4:,} LUT4 of the LFE5U-85F"}
         return row
+    known = lookup("ecp5", _ecp5_key(artifact.path))
+    if known is not None:  # measured before: a result or a fit failure
+        row["ecp5"], row["ecp5_cached"] = known, True
+        return row
     if luts > ECP5_PNR_MAX_LUT6:
         row["ecp5"] = {"fits": None, "error": f"not attempted: {luts:,} LUT6 in synth_xilinx; "
                        "ECP5 place and route of designs this size did not finish within an "
@@ -162,7 +171,7 @@ def _rtl_bytes(model: BenchModel) -> int:
 
 def run(models: tuple[BenchModel, ...], settings: Settings) -> dict[str, Any]:
     quick = settings.quick
-    timeout_s = 120.0 if quick else 900.0
+    timeout_s = 120.0 if quick else 1800.0
     budget_s = settings.budget(QUICK_BUDGET_S if quick else BUDGET_S)
     deadline = time.monotonic() + budget_s
     # Smallest designs first, so the budget buys as many results as it can; the table keeps
