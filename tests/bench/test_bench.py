@@ -136,7 +136,9 @@ def test_cache_computes_once_per_key(tmp_path: Path, monkeypatch: pytest.MonkeyP
         calls.append(1)
         return {"LUT": 7}
 
+    assert common.lookup("synth", ("a", "b")) is None
     assert common.cached("synth", ("a", "b"), compute) == ({"LUT": 7}, False)
+    assert common.lookup("synth", ("a", "b")) == {"LUT": 7}
     assert common.cached("synth", ("a", "b"), compute) == ({"LUT": 7}, True)
     assert common.cached("synth", ("a", "c"), compute) == ({"LUT": 7}, False)
     assert len(calls) == 2
