@@ -354,7 +354,10 @@ def render(out: Output) -> Path:
         "throughput`); `--render-only` rebuilds the page from the result files.",
         "Anchors: throughput against hls4ml's C simulation; compile time against hls4ml's "
         "write + compile; hardware beside hls4ml's published numbers; runtime against the "
-        "framework model's own predict.",
+        "framework model's own predict. Every engine runs on one thread (torch and "
+        "TensorFlow are pinned to one, like Verilator's emulator and hls4ml's C simulation), "
+        "so the rates compare one core each and hold steady when another job shares the "
+        "machine.",
     ]
     if first is not None:
         parts.append(machine_section(first))

@@ -43,13 +43,20 @@ def _models(family: str, quick: bool, names: list[str] | None) -> tuple[BenchMod
 
 
 def _warm_imports() -> None:
-    """Import the heavy frameworks before any timing, so no measurement pays for them."""
+    """Import the heavy frameworks before any timing, so no measurement pays for them, and
+    run torch and TensorFlow on one thread each: the Verilator emulator and hls4ml's C
+    simulation use one, and with two threads on two cores a framework's rate swung about 5x
+    whenever another job held a core."""
     import hls4ml  # noqa: F401
     import qkeras  # noqa: F401
-    import tensorflow  # noqa: F401
-    import torch  # noqa: F401
+    import tensorflow
+    import torch
 
     import kiln.frontend  # noqa: F401
+
+    torch.set_num_threads(1)
+    tensorflow.config.threading.set_intra_op_parallelism_threads(1)
+    tensorflow.config.threading.set_inter_op_parallelism_threads(1)
 
 
 def main(argv: list[str] | None = None) -> int:
