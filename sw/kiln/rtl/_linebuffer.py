@@ -6,8 +6,8 @@ newest pixel is the bottom-right corner of a window, the whole window sits at fi
 Row and column counters mark the pixels that complete a window (on the stride grid); the
 window is handed on, registered, with a valid bit. A window over the whole image (kernel =
 image) is how a flatten before a Dense layer collects a frame. Zero padding is a stage of
-its own (:func:`emit_pad`) that emits more pixels than it takes and holds the stages before
-it meanwhile.
+its own (:func:`emit_pad`) that emits more pixels than it takes, buffering image pixels in
+a small FIFO meanwhile and holding the stages before it when that is full.
 """
 
 from __future__ import annotations
