@@ -1,21 +1,37 @@
 """kiln.fixed equals hls4ml's io_stream C simulation on conv settings the shipped models do
 not cover: 'same' padding in 2D, stride 2, SeparableConv2D (hls4ml splits it into depthwise
-and pointwise), global max pooling."""
+and pointwise), global max pooling, average and global average pooling, a folded
+BatchNormalization."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
 
+def _lower_and_simulate(model: Any, precision: str, tmp_path: Path, seed: int
+                        ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The model's kiln graph, 300 random input codes, and hls4ml's C simulation of them."""
+    from kiln import frontend, hls
+
+    converted = frontend.convert(model, tmp_path / "hls", "io_stream", 1, precision=precision)
+    graph = frontend.lower(converted, "small", "io_stream", 1)
+    csim = hls.CSim(hls.write_and_compile(converted), graph.input.out_type,
+                    graph.output.out_type, graph.input.size, graph.output.size)
+    t = graph.input.out_type
+    codes = np.random.default_rng(seed).integers(t.min_code, t.max_code + 1,
+                                                 size=(300, graph.input.size))
+    return graph, codes, csim.run(codes)
+
+
 @pytest.mark.slow
 def test_small_keras_cnn_equals_hls_csim(tmp_path: Path) -> None:
     from tensorflow import keras
 
-    from kiln import frontend, hls
     from kiln.fixed import execute
 
     keras.utils.set_random_seed(5)
@@ -25,15 +41,7 @@ def test_small_keras_cnn_equals_hls_csim(tmp_path: Path) -> None:
     x = keras.layers.SeparableConv2D(3, 2, activation="relu", name="sep")(x)
     x = keras.layers.GlobalMaxPooling2D(name="gmax")(x)
     model = keras.Model(inp, keras.layers.Dense(3, name="fc")(x))
-    converted = frontend.convert(model, tmp_path / "hls", "io_stream", 1,
-                                 precision="fixed<12,5>")
-    graph = frontend.lower(converted, "small", "io_stream", 1)
-    csim = hls.CSim(hls.write_and_compile(converted), graph.input.out_type,
-                    graph.output.out_type, graph.input.size, graph.output.size)
-    t = graph.input.out_type
-    codes = np.random.default_rng(0).integers(t.min_code, t.max_code + 1,
-                                              size=(300, graph.input.size))
-    want = csim.run(codes)
+    graph, codes, want = _lower_and_simulate(model, "fixed<12,5>", tmp_path, seed=0)
     assert np.array_equal(execute(graph, torch.from_numpy(codes))["output"].numpy(), want)
     assert [n.kind for n in graph.nodes] == ["input", "pad", "conv", "relu", "conv", "conv",
                                              "conv", "relu", "pool", "dense"]
@@ -75,22 +83,14 @@ def test_average_pooling_equals_hls_csim(make: object, precision: str, icarus,
     hls4ml's C simulation in kiln.fixed and in the RTL."""
     from tensorflow import keras
 
-    from kiln import frontend, hls
     from kiln.fixed import execute
     from kiln.rtl import emit_rtl, write_rtl
     from kiln.sim import run_icarus
 
     keras.utils.set_random_seed(6)
     model = make()  # type: ignore[operator]
-    converted = frontend.convert(model, tmp_path / "hls", "io_stream", 1, precision=precision)
-    graph = frontend.lower(converted, "avg", "io_stream", 1)
+    graph, codes, want = _lower_and_simulate(model, precision, tmp_path, seed=1)
     assert [n.op for n in graph.nodes if n.kind == "pool"] == ["average", "average"]
-    csim = hls.CSim(hls.write_and_compile(converted), graph.input.out_type,
-                    graph.output.out_type, graph.input.size, graph.output.size)
-    t = graph.input.out_type
-    codes = np.random.default_rng(1).integers(t.min_code, t.max_code + 1,
-                                              size=(300, graph.input.size))
-    want = csim.run(codes)
     assert len(np.unique(want)) > 20  # outputs that vary, not a constant
     assert np.array_equal(execute(graph, torch.from_numpy(codes))["output"].numpy(), want)
     write_rtl(emit_rtl(graph), tmp_path / "rtl")
