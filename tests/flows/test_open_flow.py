@@ -82,14 +82,15 @@ def test_fit_error_names_the_resource_and_what_to_change() -> None:
     text = str(err)
     assert "does not fit iCE40UP5K-SG48 on icebreaker" in text
     assert "ICESTORM_LC 9012/5280 (171%)" in text
-    assert "reuse factor" in text and "precision" in text and "--board bigger-board" in text
+    assert "precision" in text and "pruning" in text and "--board bigger-board" in text
+    assert "reuse" not in text  # folding is refused by kiln compile, so never advised
     assert fit_error_from_log("Info: all fine\n", "b", "d") is None
 
 
 @pytest.mark.slow
 def test_too_big_for_the_part_stops_placement_early(tmp_path: Path) -> None:
     art = make_artifact(tmp_path / "big", TOO_BIG)  # 6144 flip-flops: UP5K has 5280 cells
-    with pytest.raises(FitError, match=r"ICESTORM_LC 66\d\d/5280 .*reuse factor") as info:
+    with pytest.raises(FitError, match=r"ICESTORM_LC 66\d\d/5280 .*precision") as info:
         build_bitstream(art, "icebreaker")
     assert "stopped early" in str(info.value.__cause__)
 

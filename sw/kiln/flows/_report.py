@@ -26,8 +26,9 @@ __all__ = [
     "timing_error",
 ]
 
-ADVICE = ("a larger reuse factor (fewer multipliers, `kiln compile --reuse-factor R`), a "
-          "narrower precision (`--precision`), fewer or smaller layers, or a bigger part")
+# Folding (reuse factor > 1) is refused by kiln compile today, so it is not offered here.
+ADVICE = ("a narrower precision (`--precision`, or fewer bits in the QAT quantizers), fewer "
+          "or smaller layers, more pruning, or a bigger part")
 _UTIL_LINE = re.compile(r"^\s*(?:Info:\s*)?\s*([A-Za-z_][A-Za-z0-9_]*):\s+(\d+)\s*/\s*(\d+)\s+"
                         r"(\d+)%", re.MULTILINE)
 _FIT_WORDS = re.compile(r"no BELs remaining|Unable to place cell|not enough|exceeds|too many|"
@@ -198,6 +199,6 @@ def timing_error(report: BitstreamReport) -> TimingError:
                      f"{c.constraint_mhz:g} MHz" for c in failed)
     return TimingError(
         f"Timing fails on {report.board} ({report.device}): {what}. The longest paths are "
-        f"in the layers' adder trees: re-compile with a larger reuse factor or a narrower "
-        f"precision, or a faster part or lower clock; pass allow_timing_fail=True "
+        f"in the layers' adder trees: re-compile with a narrower precision or smaller "
+        f"layers, or use a faster part or lower clock; pass allow_timing_fail=True "
         f"(`--allow-timing-fail`) to pack the bitstream anyway.")
