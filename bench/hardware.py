@@ -89,7 +89,8 @@ def _ecp5_key(artifact_dir: Any) -> tuple[str, ...]:
     return (ECP5_BOARD, plan.digest(), *_versions(plan))
 
 
-def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[str, Any], bool]:
+def _ecp5(artifact_dir: Any, key: tuple[str, ...], timeout_s: float, deadline: float
+          ) -> tuple[dict[str, Any], bool]:
     from kiln.flows import FitError, build_bitstream
 
     def build(timeout: float) -> dict[str, Any]:
@@ -106,7 +107,7 @@ def _ecp5(artifact_dir: Any, timeout_s: float, deadline: float) -> tuple[dict[st
                                 default=None),
                 "seconds": report["seconds"]}
 
-    return cached("ecp5", _ecp5_key(artifact_dir), _within(deadline, timeout_s, build))
+    return cached("ecp5", key, _within(deadline, timeout_s, build))
 
 
 def _versions(plan: Any) -> list[str]:
@@ -146,7 +147,8 @@ def measure(model: BenchModel, ecp5: bool, timeout_s: float, deadline: float
         row["ecp5"] = {"fits": False, "error": f"not attempted: synth_xilinx needs {luts:,} "
                        f"LUT6, more than the {ECP5_LUT4:,} LUT4 of the LFE5U-85F"}
         return row
-    known = lookup("ecp5", _ecp5_key(artifact.path))
+    key = _ecp5_key(artifact.path)
+    known = lookup("ecp5", key)
     if known is not None:  # measured before: a result or a fit failure
         row["ecp5"], row["ecp5_cached"] = known, True
         return row
@@ -157,7 +159,7 @@ def measure(model: BenchModel, ecp5: bool, timeout_s: float, deadline: float
                        "bitstream` on it where time allows"}
         return row
     try:
-        row["ecp5"], row["ecp5_cached"] = _ecp5(artifact.path, timeout_s, deadline)
+        row["ecp5"], row["ecp5_cached"] = _ecp5(artifact.path, key, timeout_s, deadline)
     except (kiln.KilnError, BudgetSpent) as exc:
         row["ecp5"] = {"fits": None, "error": error_text(exc)}
     return row

@@ -43,20 +43,34 @@ def _models(family: str, quick: bool, names: list[str] | None) -> tuple[BenchMod
 
 
 def _warm_imports() -> None:
-    """Import the heavy frameworks before any timing, so no measurement pays for them, and
-    run torch and TensorFlow on one thread each: the Verilator emulator and hls4ml's C
-    simulation use one, and with two threads on two cores a framework's rate swung about 5x
-    whenever another job held a core."""
+    """Import the heavy frameworks before any timing, so no measurement pays for them."""
     import hls4ml  # noqa: F401
     import qkeras  # noqa: F401
-    import tensorflow
-    import torch
+    import tensorflow  # noqa: F401
+    import torch  # noqa: F401
 
     import kiln.frontend  # noqa: F401
 
+
+def _prepare_frameworks() -> None:
+    """Before any timing: frameworks imported, and on one thread each."""
+    _warm_imports()
+    _one_thread_each()
+
+
+def _one_thread_each() -> None:
+    """Run torch and TensorFlow on one thread each, as the Verilator emulator and hls4ml's C
+    simulation run: with two threads on two cores a framework's rate swung about 5x whenever
+    another job held a core."""
+    import tensorflow
+    import torch
+
     torch.set_num_threads(1)
-    tensorflow.config.threading.set_intra_op_parallelism_threads(1)
-    tensorflow.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tensorflow.config.threading.set_intra_op_parallelism_threads(1)
+        tensorflow.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already ran in this process (e.g. under pytest)
+        log.warning("TensorFlow was initialised before the bench: its thread count stays")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(args.quick, args.tool_budget_s)
     invocation = " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])])
     if not args.render_only:
-        _warm_imports()
+        _prepare_frameworks()
         start = time.perf_counter()
         for family in args.only or FAMILIES:
             started = time.perf_counter()

@@ -12,13 +12,12 @@ by a depthwise 3x3 followed by a pointwise 1x1 convolution.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from models.data import digits_split
-from models.digits_mlp import accuracy, train
+from models.digits_mlp import deterministic_tensorflow, train_and_save
 
 HERE = Path(__file__).resolve().parent
 
@@ -83,31 +82,11 @@ def build_model(name: str = "digits_cnn", quantized: bool = True):  # type: igno
 
 
 def main(out_dir: Path = HERE, epochs: int = 40) -> list[dict]:
-    os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
-    import tensorflow as tf
-
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    deterministic_tensorflow()
     x_tr, x_te, y_tr, y_te = digits_split()
-    x_tr, x_te = images(x_tr), images(x_te)
-    results = []
-    for name in VARIANTS:
-        tf.keras.utils.set_random_seed(SEED)
-        float_model = train(build_model(name, quantized=False), x_tr, y_tr, epochs)
-        tf.keras.utils.set_random_seed(SEED)
-        qmodel = train(build_model(name, quantized=True), x_tr, y_tr, epochs)
-        metrics = {
-            "model": name,
-            "test_samples": int(len(y_te)),
-            "float_accuracy": accuracy(float_model, x_te, y_te),
-            "quantized_accuracy": accuracy(qmodel, x_te, y_te),
-            "bits": BITS,
-            "epochs": epochs,
-        }
-        qmodel.save(out_dir / f"{name}.h5")
-        (out_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        results.append(metrics)
-    return results
+    data = (images(x_tr), images(x_te), y_tr, y_te)
+    return [train_and_save(name, lambda quantized, name=name: build_model(name, quantized),
+                           data, epochs, BITS, out_dir) for name in VARIANTS]
 
 
 if __name__ == "__main__":

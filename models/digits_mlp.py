@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from models.data import digits_split
 
@@ -64,19 +68,26 @@ def accuracy(model, x, y) -> float:  # type: ignore[no-untyped-def]
     return float((model.predict(x, verbose=0).argmax(axis=1) == y).mean())
 
 
-def main(out_dir: Path = HERE, epochs: int = 60, name: str = "digits_mlp",
-         hidden: tuple[int, ...] = (32, 32), bits: int = BITS) -> dict:
+def deterministic_tensorflow() -> None:
+    """Deterministic ops on one thread each: a recipe retrains to the same model."""
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(SEED)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
-    x_tr, x_te, y_tr, y_te = digits_split()
 
-    float_model = train(build_model(False, hidden, bits, name), x_tr, y_tr, epochs)
+
+def train_and_save(name: str, build: Callable[[bool], Any], data: tuple[np.ndarray, ...],
+                   epochs: int, bits: int, out_dir: Path) -> dict:
+    """Train ``build(quantized=False)`` and ``build(quantized=True)`` from the same seed, save
+    the quantized one as ``name.h5`` with both accuracies in ``name.metrics.json``."""
+    import tensorflow as tf
+
+    x_tr, x_te, y_tr, y_te = data
     tf.keras.utils.set_random_seed(SEED)
-    qmodel = train(build_model(True, hidden, bits, name), x_tr, y_tr, epochs)
+    float_model = train(build(False), x_tr, y_tr, epochs)
+    tf.keras.utils.set_random_seed(SEED)
+    qmodel = train(build(True), x_tr, y_tr, epochs)
     metrics = {
         "model": name,
         "test_samples": int(len(y_te)),
@@ -88,6 +99,13 @@ def main(out_dir: Path = HERE, epochs: int = 60, name: str = "digits_mlp",
     qmodel.save(out_dir / f"{name}.h5")
     (out_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+def main(out_dir: Path = HERE, epochs: int = 60, name: str = "digits_mlp",
+         hidden: tuple[int, ...] = (32, 32), bits: int = BITS) -> dict:
+    deterministic_tensorflow()
+    return train_and_save(name, lambda quantized: build_model(quantized, hidden, bits, name),
+                          digits_split(), epochs, bits, out_dir)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,7 @@ def test_runner_writes_a_result_file_per_family(tmp_path: Path,
 
     monkeypatch.setattr(run, "FAMILIES",
                         {"compile_time": SimpleNamespace(FAMILY="compile_time", run=fake_run)})
-    monkeypatch.setattr(run, "_warm_imports", lambda: None)
+    monkeypatch.setattr(run, "_prepare_frameworks", lambda: None)
     monkeypatch.setattr(common, "machine", lambda: MACHINE)
     assert run.main(["--quick", "--out", str(tmp_path), "--tool-budget-s", "5"]) == 0
     assert seen == [(("mlp_w8_b4",), Settings(quick=True, tool_budget_s=5.0))]

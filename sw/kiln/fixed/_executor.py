@@ -87,7 +87,7 @@ def _pool(x: torch.Tensor, in_type: FixedType, in_shape: tuple[int, ...],
     channels = spatial(in_shape)[2]
     windows = _windows(x, in_shape, node)
     if node.op == "average":
-        sums = _dense(windows, in_type, node.window_sum(channels))
+        sums = _dense(windows, in_type, node.window_sum())
         quotient = torch.div(sums, node.window_size, rounding_mode="trunc")
         y = requantize(quotient, node.accum_type.frac, node.out_type)
     else:

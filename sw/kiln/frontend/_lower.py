@@ -154,10 +154,9 @@ def _pool(layer: Any, source: str, previous: Node) -> Pool:
     else:
         kernel, stride = _window(layer)
     # Max pooling compares input codes; only an average sums, in the layer's accumulator.
-    accum = _type_of(layer, "accum_t") if op == "average" else Pool.accum_type
+    accum = {"accum_type": _type_of(layer, "accum_t")} if op == "average" else {}
     return Pool(name=layer.name, source=source, shape=_out_shape(layer),
-                out_type=_result_type(layer), kernel=kernel, stride=stride, op=op,
-                accum_type=accum)
+                out_type=_result_type(layer), kernel=kernel, stride=stride, op=op, **accum)
 
 
 def _pad(layer: Any, source: str) -> Pad:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.errors import KilnError, PrecisionError
+from kiln.fixed._types import FixedType
 from kiln.ir._nodes import (
     POOL_OPS,
     Conv,
@@ -21,24 +22,27 @@ from kiln.ir._nodes import (
 )
 
 
-def _in_range(name: str, what: str, codes: np.ndarray, t: object) -> None:
-    lo, hi = t.min_code, t.max_code  # type: ignore[attr-defined]
+def _in_range(name: str, what: str, codes: np.ndarray, t: FixedType) -> None:
+    lo, hi = t.min_code, t.max_code
     if codes.size and (codes.min() < lo or codes.max() > hi):
         raise PrecisionError(
             f"Layer {name!r}: {what} codes [{codes.min()}, {codes.max()}] exceed type {t}"
         )
 
 
-def _check_wrapping(node: Dense | Conv | Pool) -> None:
-    if not isinstance(node, Pool):
-        _in_range(node.name, "weight", node.weight, node.weight_type)
-        _in_range(node.name, "bias", node.bias, node.bias_type)
-    if node.accum_type.overflow != "WRAP":
+def _check_accumulator(name: str, accum_type: FixedType) -> None:
+    if accum_type.overflow != "WRAP":
         raise PrecisionError(
-            f"Layer {node.name!r}: accumulator {node.accum_type} saturates; kiln builds "
+            f"Layer {name!r}: accumulator {accum_type} saturates; kiln builds "
             "wrapping accumulators only. Give the layer an accum precision with WRAP overflow "
             "(hls4ml's default)."
         )
+
+
+def _check_weighted(node: Dense | Conv) -> None:
+    _in_range(node.name, "weight", node.weight, node.weight_type)
+    _in_range(node.name, "bias", node.bias, node.bias_type)
+    _check_accumulator(node.name, node.accum_type)
 
 
 def _check_window(node: Conv | Pool, previous: Node) -> None:
@@ -59,13 +63,13 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
                 f"Conv {node.name!r}: weight {node.weight.shape} / bias {node.bias.shape} do "
                 f"not fit a {kr}x{kc} window of {channels} channels and {out_channels} outputs"
             )
-        _check_wrapping(node)
+        _check_weighted(node)
     elif out_channels != channels:
         raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
     elif node.op not in POOL_OPS:
         raise KilnError(f"Pool {node.name!r}: op {node.op!r} is not one of {POOL_OPS}")
     elif node.op == "average":
-        _check_wrapping(node)
+        _check_accumulator(node.name, node.accum_type)
 
 
 def _check_pad(node: Pad, previous: Node) -> None:
@@ -100,7 +104,7 @@ def check_graph(graph: Graph) -> Graph:
                         f"Dense {node.name!r}: weight {node.weight.shape} / bias "
                         f"{node.bias.shape} do not fit {size_in} inputs and {node.size} outputs"
                     )
-                _check_wrapping(node)
+                _check_weighted(node)
             elif isinstance(node, Conv | Pool):
                 _check_window(node, previous)
             elif isinstance(node, Pad):

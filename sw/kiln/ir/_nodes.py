@@ -187,10 +187,11 @@ class Pool(Node):
     def window_size(self) -> int:
         return self.kernel[0] * self.kernel[1]
 
-    def window_sum(self, channels: int) -> Dense:
+    def window_sum(self) -> Dense:
         """The Dense layer that sums each channel over a flattened window into
         ``accum_type``: weight 1 from (element k, channel c) to output c. Its products are
         cast to the accumulator and summed wrapping, as hls4ml sums a pooling window."""
+        channels = self.shape[-1]
         weight = np.tile(np.eye(channels, dtype=np.int64), (self.window_size, 1))
         one = FixedType(2, 2)
         return Dense(name=self.name, source=self.source, shape=(channels,),

@@ -154,7 +154,7 @@ def _pool_stages(node: Pool, previous: Node, name: str) -> list[_Stage]:
     if node.op == "max":
         layer = _emit_max(node, previous.out_type, channels, name)
         return [window, _Stage(layer.module, layer.latency)]
-    total = emit_dense(node.window_sum(channels), previous.out_type, f"{name}_sum")
+    total = emit_dense(node.window_sum(), previous.out_type, f"{name}_sum")
     divide = _emit_divide(node, channels, name)
     return [window, _Stage(total.module, total.latency), _Stage(divide.module, divide.latency)]
 
