@@ -7,11 +7,27 @@ RTL or kiln's integer model, and whose ``compare`` says whether they agree bit f
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from kiln.errors import KilnError
+
 __version__ = "0.1.0"
 
-from kiln.artifact import Artifact  # noqa: E402
-from kiln.artifact import compile_model as compile  # noqa: E402
-from kiln.errors import KilnError  # noqa: E402
-from kiln.runtime import Runtime, load  # noqa: E402
-
 __all__ = ["Artifact", "KilnError", "Runtime", "__version__", "compile", "load"]
+
+# The top-level API pulls in the front ends (TensorFlow, torch, hls4ml): load it on first
+# use, so that importing a stage package (kiln.ir, kiln.rtl, kiln.sim) stays light.
+_API = {
+    "Artifact": ("kiln.artifact", "Artifact"),
+    "compile": ("kiln.artifact", "compile_model"),
+    "Runtime": ("kiln.runtime", "Runtime"),
+    "load": ("kiln.runtime", "load"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'kiln' has no attribute {name!r}")
+    module, attr = _API[name]
+    return getattr(importlib.import_module(module), attr)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiln.fixed import FixedType
 from kiln.ir import (
     Conv,
     Dense,
+    FixedType,
     Graph,
     Input,
     Node,

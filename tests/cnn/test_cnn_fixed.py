@@ -7,8 +7,8 @@ import pytest
 import torch
 from tests.cnn.graphs import Chain, input_codes
 
-from kiln.fixed import FixedType, execute, requantize
-from kiln.ir import Conv, Pool, graph_from_dict, graph_to_dict, spatial
+from kiln.fixed import execute, requantize
+from kiln.ir import Conv, FixedType, Pool, graph_from_dict, graph_to_dict, spatial
 from kiln.rtl._stream import reciprocal
 
 

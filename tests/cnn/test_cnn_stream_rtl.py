@@ -13,8 +13,8 @@ import torch
 from tests.cnn.graphs import Chain, input_codes
 
 from kiln.errors import UnsupportedLayerError
-from kiln.fixed import FixedType, execute
-from kiln.ir import Graph, Softmax
+from kiln.fixed import execute
+from kiln.ir import FixedType, Graph, Softmax
 from kiln.rtl import emit_rtl, write_rtl
 
 GRAPHS: dict[str, Callable[[], Graph]] = {

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiln.fixed import FixedType
+from kiln.ir import FixedType
 
 
 def hls_templates() -> Path:

@@ -13,9 +13,8 @@ import numpy as np
 import torch
 from ap_harness import Case, cpp_type
 
-from kiln.fixed import FixedType, softmax_stable_defaults, softmax_tables
-from kiln.fixed._tables import LUT_IN_RANGE, lut_table
-from kiln.ir import Lut, Softmax
+from kiln.fixed import lut_table, softmax_stable_defaults, softmax_tables
+from kiln.ir import LUT_IN_RANGE, FixedType, Lut, Softmax
 
 F = FixedType
 RS = ("RND", "SAT")  # hls4ml's softmax table/accum modes

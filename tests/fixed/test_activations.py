@@ -10,8 +10,9 @@ import torch
 from nnet_cases import LUTS, SOFTMAXES, LutConfig, SoftmaxConfig, as_tensor
 
 from kiln.errors import PrecisionError
-from kiln.fixed import FixedType, lut_codes, softmax_codes
+from kiln.fixed import lut_codes, softmax_codes
 from kiln.fixed._activations import reduce_tree
+from kiln.ir import FixedType
 
 
 def _first_mismatches(x: np.ndarray, kiln: np.ndarray, cpp: np.ndarray) -> str:

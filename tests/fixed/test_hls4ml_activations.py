@@ -12,7 +12,6 @@ import numpy as np
 import torch
 
 from kiln.fixed import (
-    FixedType,
     from_float,
     lut_codes,
     lut_table,
@@ -20,8 +19,7 @@ from kiln.fixed import (
     softmax_stable_defaults,
     softmax_tables,
 )
-from kiln.fixed._tables import LUT_IN_RANGE
-from kiln.ir import Lut, Softmax
+from kiln.ir import LUT_IN_RANGE, FixedType, Lut, Softmax
 
 
 def _type(layer: Any, attr: str) -> FixedType:

@@ -13,7 +13,8 @@ import pytest
 import torch
 from ap_harness import Case, build, cpp_type
 
-from kiln.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, from_float, requantize
+from kiln.fixed import from_float, requantize
+from kiln.ir import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 MODES = list(itertools.product(ROUNDING_MODES, OVERFLOW_MODES))
 

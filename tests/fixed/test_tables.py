@@ -7,8 +7,8 @@ import pytest
 from nnet_cases import LUTS, SOFTMAXES, LutConfig, SoftmaxConfig
 
 from kiln.errors import PrecisionError
-from kiln.fixed import FixedType, softmax_inv_table, softmax_stable_defaults, softmax_tables
-from kiln.fixed._tables import ceillog2, lut_table
+from kiln.fixed import lut_table, softmax_inv_table, softmax_stable_defaults, softmax_tables
+from kiln.ir import FixedType, ceillog2
 
 
 def _diff(kiln: np.ndarray, cpp: np.ndarray) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from kiln.errors import KilnError, PrecisionError
-from kiln.fixed import FixedType
+from kiln.ir import FixedType
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from kiln.errors import UnsupportedLayerError
-from kiln.fixed import FixedType, lut_table, softmax_exp_table, softmax_inv_table
+from kiln.fixed import lut_table, softmax_exp_table, softmax_inv_table
 from kiln.frontend._lower_tables import lower_lut, lower_softmax
-from kiln.ir import Lut, Softmax
+from kiln.ir import FixedType, Lut, Softmax
 
 F = FixedType
 RS = F(18, 8, True, "RND", "SAT")

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from kiln.errors import KilnError, PrecisionError
-from kiln.fixed import FixedType
 from kiln.ir import (
     Cast,
     Dense,
+    FixedType,
     Graph,
     Input,
     Relu,

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from kiln.errors import ArtifactError
-from kiln.fixed import FixedType
-from kiln.ir import Cast, Graph, Input
+from kiln.ir import Cast, FixedType, Graph, Input
 from kiln.rtl import RtlMeta, emit_rtl, write_rtl
 
 F = FixedType

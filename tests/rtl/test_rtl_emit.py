@@ -8,8 +8,7 @@ from typing import ClassVar
 import pytest
 
 from kiln.errors import KilnError, UnsupportedLayerError
-from kiln.fixed import FixedType
-from kiln.ir import NODE_KINDS, Cast, Dense, Graph, Input, Node, Relu, frozen_codes
+from kiln.ir import NODE_KINDS, Cast, Dense, FixedType, Graph, Input, Node, Relu, frozen_codes
 from kiln.rtl import emit_rtl, supported_kinds
 from kiln.rtl._emit import EMITTERS
 

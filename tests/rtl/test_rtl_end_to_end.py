@@ -11,8 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from kiln.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, execute
-from kiln.ir import Cast, Dense, Graph, Input, Node, Relu, check_graph, frozen_codes
+from kiln.fixed import execute
+from kiln.ir import (
+    OVERFLOW_MODES,
+    ROUNDING_MODES,
+    Cast,
+    Dense,
+    FixedType,
+    Graph,
+    Input,
+    Node,
+    Relu,
+    check_graph,
+    frozen_codes,
+)
 from kiln.rtl import emit_rtl, write_rtl
 
 HERE = Path(__file__).parent

@@ -8,8 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from kiln.fixed import FixedType
-from kiln.ir import Cast, Dense, Relu, frozen_codes
+from kiln.ir import Cast, Dense, FixedType, Relu, frozen_codes
 from kiln.rtl._builder import Expr
 from kiln.rtl._layers import (
     ADDER_LEVELS_PER_STAGE,

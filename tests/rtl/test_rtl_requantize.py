@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from kiln.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedType, requantize
+from kiln.fixed import requantize
+from kiln.ir import OVERFLOW_MODES, ROUNDING_MODES, FixedType
 from kiln.rtl._builder import Module, concat
 from kiln.rtl._requantize import Value, is_wiring
 from kiln.rtl._requantize import requantize as rtl_requantize

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from kiln.fixed import FixedType, execute, lut_table, softmax_stable_defaults, softmax_tables
-from kiln.ir import Graph, Input, Lut, Softmax, frozen_codes
+from kiln.fixed import execute, lut_table, softmax_stable_defaults, softmax_tables
+from kiln.ir import FixedType, Graph, Input, Lut, Softmax, frozen_codes
 from kiln.rtl import emit_rtl, write_rtl
 from kiln.rtl._tables import emit_lut, emit_softmax
 

@@ -1,9 +1,10 @@
-"""Fixed-point types and kiln's bit-exact integer reference (ap_fixed semantics)."""
+"""kiln's bit-exact integer reference (ap_fixed semantics) on torch: the living definition
+every back end is checked against. ``FixedType`` itself lives in :mod:`kiln.ir`."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from kiln.fixed._activations import lut_codes, softmax_codes
+from kiln.fixed._executor import execute
 from kiln.fixed._quantize import from_float, overflow, requantize, to_float
 from kiln.fixed._tables import (
     lut_table,
@@ -14,13 +15,8 @@ from kiln.fixed._tables import (
     softmax_tables,
     tanh_table,
 )
-from kiln.fixed._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 __all__ = [
-    "FixedType",
-    "MAX_WIDTH",
-    "OVERFLOW_MODES",
-    "ROUNDING_MODES",
     "execute",
     "from_float",
     "lut_codes",
@@ -36,18 +32,3 @@ __all__ = [
     "tanh_table",
     "to_float",
 ]
-
-# These read kiln.ir, which itself needs FixedType: import them on first use.
-_LAZY = {
-    "execute": "kiln.fixed._executor",
-    "lut_codes": "kiln.fixed._activations",
-    "softmax_codes": "kiln.fixed._activations",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kiln.fixed' has no attribute {name!r}")

@@ -11,9 +11,7 @@ import torch
 
 from kiln.errors import PrecisionError
 from kiln.fixed._quantize import requantize
-from kiln.fixed._tables import LUT_IN_RANGE, ceillog2
-from kiln.fixed._types import FixedType
-from kiln.ir._nodes import Lut, Softmax
+from kiln.ir import LUT_IN_RANGE, FixedType, Lut, Softmax, ceillog2
 
 __all__ = ["lut_codes", "reduce_tree", "softmax_codes", "table_index"]
 

@@ -10,11 +10,11 @@ import torch
 
 from kiln.errors import UnsupportedLayerError
 from kiln.fixed._quantize import requantize
-from kiln.fixed._types import FixedType
 from kiln.ir import (
     Cast,
     Conv,
     Dense,
+    FixedType,
     Graph,
     Input,
     Lut,

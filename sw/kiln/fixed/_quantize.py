@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from kiln.fixed._types import FixedType
+from kiln.ir import FixedType
 
 
 def _round(q: torch.Tensor, above: torch.Tensor, half: torch.Tensor, exact: torch.Tensor,

@@ -21,11 +21,9 @@ import torch
 
 from kiln.errors import PrecisionError
 from kiln.fixed._quantize import from_float
-from kiln.fixed._types import FixedType
+from kiln.ir import LUT_IN_RANGE, SOFTMAX_IMPLEMENTATIONS, FixedType, ceillog2
 
 __all__ = [
-    "LUT_IN_RANGE",
-    "ceillog2",
     "lut_table",
     "sigmoid_table",
     "softmax_exp_table",
@@ -35,10 +33,6 @@ __all__ = [
     "tanh_table",
 ]
 
-# Half-width of the input interval each Lut table spans (nnet_activation.h): sigmoid's table
-# covers [-8, 8), tanh's [-4, 4).
-LUT_IN_RANGE = {"sigmoid": 8, "tanh": 4}
-SOFTMAX_IMPLEMENTATIONS = ("stable", "latency")
 
 
 @functools.cache
@@ -66,11 +60,6 @@ def _map_float(name: str, values: np.ndarray) -> np.ndarray:
 def _to_codes(values: np.ndarray, t: FixedType) -> np.ndarray:
     """ap_fixed's conversion from float/double (both go through double), as int64 codes."""
     return from_float(torch.from_numpy(values.astype(np.float64)), t).numpy()
-
-
-def ceillog2(x: int) -> int:
-    """nnet::ceillog2: the address bits of a table of ``x`` entries (1 for x <= 2)."""
-    return 1 if x <= 2 else 1 + ceillog2((x + 1) // 2)
 
 
 def _check_size(table_size: int, what: str) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from kiln.errors import InputShapeError, KilnError
-from kiln.fixed import FixedType
 from kiln.frontend._onnx import _fold, _with_batch, fix_input_shape, layer_and_role, quiet, run_onnx
 from kiln.frontend._torch import _export_onnx, load_torch
+from kiln.ir import FixedType
 
 # Operators whose initializer inputs are parameters: (input index, role).
 _PARAMETERS = {"MatMul": ((1, "weight"),), "Gemm": ((1, "weight"), (2, "bias")),

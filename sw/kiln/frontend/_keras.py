@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError, ModelLoadError, PrecisionError, UnsupportedLayerError
-from kiln.fixed import FixedType
+from kiln.ir import FixedType
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
-from kiln.fixed import FixedType
 from kiln.ir import (
     POOL_OPS,
     Cast,
     Conv,
     Dense,
+    FixedType,
     Graph,
     Input,
     Node,

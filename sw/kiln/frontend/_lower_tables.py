@@ -11,9 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from kiln.errors import UnsupportedLayerError
-from kiln.fixed import FixedType, lut_table, softmax_stable_defaults, softmax_tables
-from kiln.fixed._tables import LUT_IN_RANGE, SOFTMAX_IMPLEMENTATIONS
-from kiln.ir import Lut, Node, Softmax, frozen_codes
+from kiln.fixed import lut_table, softmax_stable_defaults, softmax_tables
+from kiln.ir import (
+    LUT_IN_RANGE,
+    SOFTMAX_IMPLEMENTATIONS,
+    FixedType,
+    Lut,
+    Node,
+    Softmax,
+    frozen_codes,
+)
 
 # The name hls4ml gives a type attribute nobody configured; its softmax template then uses
 # exp_table_t for inv_inp_t.

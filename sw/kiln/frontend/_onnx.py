@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from kiln.errors import InputShapeError, KilnError, PrecisionError, UnsupportedLayerError
-from kiln.fixed import FixedType
+from kiln.ir import FixedType
 
 log = logging.getLogger(__name__)
 

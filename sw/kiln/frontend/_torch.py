@@ -26,7 +26,6 @@ from kiln.errors import (
     PrecisionError,
     UnsupportedLayerError,
 )
-from kiln.fixed import FixedType
 from kiln.frontend._keras import check_build_options
 from kiln.frontend._onnx import (
     PreparedOnnx,
@@ -38,6 +37,7 @@ from kiln.frontend._onnx import (
     quiet,
     suggest_quantizer,
 )
+from kiln.ir import FixedType
 
 log = logging.getLogger(__name__)
 

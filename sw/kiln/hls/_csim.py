@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from kiln.errors import ArtifactError, KilnError, ToolMissingError
-from kiln.fixed import FixedType, from_float, to_float
+from kiln.fixed import from_float, to_float
+from kiln.ir import FixedType
 
 log = logging.getLogger(__name__)
 PROJECT = "kiln_model"

@@ -1,11 +1,14 @@
-"""kiln's typed, frozen IR: the only model representation the back ends read."""
+"""kiln's typed, frozen IR: the fixed-point type and the layer nodes, the only model
+representation the back ends read. Imports neither torch nor hls4ml."""
 
 from __future__ import annotations
 
 from kiln.ir._check import check_graph
 from kiln.ir._nodes import (
+    LUT_IN_RANGE,
     NODE_KINDS,
     POOL_OPS,
+    SOFTMAX_IMPLEMENTATIONS,
     Cast,
     Conv,
     Dense,
@@ -17,17 +20,25 @@ from kiln.ir._nodes import (
     Pool,
     Relu,
     Softmax,
+    ceillog2,
     frozen_codes,
     spatial,
 )
 from kiln.ir._serialize import graph_from_dict, graph_to_dict
+from kiln.ir._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 __all__ = [
+    "LUT_IN_RANGE",
+    "MAX_WIDTH",
     "NODE_KINDS",
+    "OVERFLOW_MODES",
     "POOL_OPS",
+    "ROUNDING_MODES",
+    "SOFTMAX_IMPLEMENTATIONS",
     "Cast",
     "Conv",
     "Dense",
+    "FixedType",
     "Graph",
     "Input",
     "Lut",
@@ -36,6 +47,7 @@ __all__ = [
     "Pool",
     "Relu",
     "Softmax",
+    "ceillog2",
     "check_graph",
     "frozen_codes",
     "graph_from_dict",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.errors import KilnError, PrecisionError
-from kiln.fixed._types import FixedType
 from kiln.ir._nodes import (
     POOL_OPS,
     Conv,
@@ -20,6 +19,7 @@ from kiln.ir._nodes import (
     Softmax,
     spatial,
 )
+from kiln.ir._types import FixedType
 
 
 def _in_range(name: str, what: str, codes: np.ndarray, t: FixedType) -> None:

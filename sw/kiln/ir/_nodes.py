@@ -12,7 +12,17 @@ from typing import ClassVar
 
 import numpy as np
 
-from kiln.fixed._types import FixedType
+from kiln.ir._types import FixedType
+
+# Half-width of the input interval each Lut table spans (nnet_activation.h): sigmoid's table
+# covers [-8, 8), tanh's [-4, 4).
+LUT_IN_RANGE = {"sigmoid": 8, "tanh": 4}
+SOFTMAX_IMPLEMENTATIONS = ("stable", "latency")
+
+
+def ceillog2(x: int) -> int:
+    """nnet::ceillog2: the address bits of a table of ``x`` entries (1 for x <= 2)."""
+    return 1 if x <= 2 else 1 + ceillog2((x + 1) // 2)
 
 
 def frozen_codes(values: object) -> np.ndarray:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from kiln.errors import ArtifactError
-from kiln.fixed._types import FixedType
 from kiln.ir._nodes import NODE_KINDS, Graph, Node, frozen_codes
+from kiln.ir._types import FixedType
 
 _KINDS = {cls.kind: cls for cls in NODE_KINDS}
 

@@ -13,12 +13,12 @@ import re
 from collections.abc import Callable
 
 from kiln.errors import KilnError, UnsupportedLayerError
-from kiln.fixed import FixedType
 from kiln.ir import (
     NODE_KINDS,
     Cast,
     Conv,
     Dense,
+    FixedType,
     Graph,
     Input,
     Lut,

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.fixed import FixedType
-from kiln.ir import Cast, Dense, Node, Relu
+from kiln.ir import Cast, Dense, FixedType, Node, Relu
 from kiln.rtl._builder import (
     Expr,
     Module,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.fixed import FixedType
+from kiln.ir import FixedType
 from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux, reduce_or, width_for
 from kiln.rtl._requantize import Value, requantize, requantize_const
 

@@ -7,12 +7,12 @@ range of the input codes prunes comparisons that can never fire and keeps widths
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
-from kiln.fixed import FixedType
-from kiln.fixed import requantize as fixed_requantize
+from kiln.ir import FixedType
 from kiln.rtl._builder import Expr, Module, Ref, concat, const, mux, reduce_or, width_for
 
 Bit = Expr | bool
@@ -163,7 +163,18 @@ def is_wiring(frac: int, lo: int, hi: int, signed: bool, t: FixedType) -> bool:
 
 def requantize_const(code: int, frac: int, t: FixedType) -> int:
     """``kiln.fixed.requantize`` of one constant code (biases, constant outputs)."""
-    return int(fixed_requantize(torch.tensor([code], dtype=torch.int64), frac, t)[0])
+    return requantize_consts([code], frac, t)[0]
+
+
+def requantize_consts(codes: Sequence[int] | np.ndarray, frac: int, t: FixedType) -> list[int]:
+    """``kiln.fixed.requantize`` of constant codes (table entries, biases)."""
+    # kiln.fixed runs on torch: load it only when a design is emitted, so that importing
+    # kiln.rtl stays free of torch.
+    import torch
+
+    from kiln.fixed import requantize
+
+    return [int(c) for c in requantize(torch.tensor(codes, dtype=torch.int64), frac, t).tolist()]
 
 
 def requantize(m: Module, v: Value, t: FixedType, name: str) -> Expr:

@@ -18,11 +18,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from kiln.errors import KilnError, UnsupportedLayerError
-from kiln.fixed import FixedType
 from kiln.ir import (
     Cast,
     Conv,
     Dense,
+    FixedType,
     Graph,
     Input,
     Lut,

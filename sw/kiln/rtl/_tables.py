@@ -12,13 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from kiln.errors import UnsupportedLayerError
-from kiln.fixed import FixedType
-from kiln.fixed import requantize as fixed_requantize
-from kiln.fixed._tables import SOFTMAX_IMPLEMENTATIONS, ceillog2
-from kiln.ir import Lut, Softmax
+from kiln.ir import SOFTMAX_IMPLEMENTATIONS, FixedType, Lut, Softmax, ceillog2
 from kiln.rtl._builder import Expr, Module, const, mux, width_for
 from kiln.rtl._layers import (
     ADDER_LEVELS_PER_STAGE,
@@ -29,7 +25,13 @@ from kiln.rtl._layers import (
     _shift_add,
     _skeleton,
 )
-from kiln.rtl._requantize import Value, is_wiring, requantize, requantize_const
+from kiln.rtl._requantize import (
+    Value,
+    is_wiring,
+    requantize,
+    requantize_const,
+    requantize_consts,
+)
 
 # Comparator or saturating-adder levels of a reduce tree between pipeline registers.
 TREE_LEVELS_PER_STAGE = ADDER_LEVELS_PER_STAGE
@@ -39,7 +41,7 @@ TreeOp = Callable[[Module, Value, Value, str], Value]
 
 
 def _cast_table(codes: np.ndarray, frac: int, t: FixedType) -> list[int]:
-    return fixed_requantize(torch.tensor(codes, dtype=torch.int64), frac, t).tolist()
+    return requantize_consts(codes, frac, t)
 
 
 def _register(m: Module, p: _Ports, v: Value, name: str) -> Value:
