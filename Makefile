@@ -33,6 +33,7 @@ bench-quick: setup
 
 lint: setup
 	$(VENV)/bin/ruff check sw tests models sim bench
+	$(VENV)/bin/mypy
 
 # `make bitstream [BOARD=icebreaker] [MODEL=path/to/model.h5]`: compile the model into
 # build/<name> and build its bitstream in build/<name>/bitstream/BOARD (both steps reuse

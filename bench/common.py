@@ -131,12 +131,12 @@ def _tool_versions() -> dict[str, str]:
         except Exception:  # not installed
             out[package] = "absent"
     try:
-        from kiln.sim import find_verilator
+        from kiln.tools import find_verilator
 
         out["verilator"] = find_verilator().version
     except Exception as exc:  # recorded, not fatal: the families say what they could not run
         out["verilator"] = f"absent ({type(exc).__name__})"
-    from kiln.flows import require_tool
+    from kiln.tools import require_tool
 
     for tool in ("yosys", "nextpnr-ecp5"):
         try:

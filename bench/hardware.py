@@ -74,7 +74,8 @@ def xilinx_resources(artifact_dir: Any, timeout_s: float, deadline: float = floa
     Raises:
         BudgetSpent: not cached, and ``deadline`` (``time.monotonic()``) has passed.
     """
-    from kiln.flows import estimate_resources, plan_estimate, require_tool
+    from kiln.flows import estimate_resources, plan_estimate
+    from kiln.tools import require_tool
 
     key = (XILINX_FAMILY, plan_estimate(artifact_dir, XILINX_FAMILY).digest(),
            require_tool("yosys").version)

@@ -160,11 +160,9 @@ def framework_predictor(model: BenchModel, artifact: Any) -> Callable[[np.ndarra
                 return module(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
         return forward
 
-    from kiln.artifact import SOURCE_FILE
-    from kiln.frontend import load_keras
+    from kiln.frontend import open_source
 
-    keras_model = load_keras(artifact.path / SOURCE_FILE).model
-    return lambda x: keras_model.predict(x, batch_size=1024, verbose=0)
+    return open_source(artifact.path / "model", artifact.manifest.framework).reference()
 
 
 @functools.cache
@@ -174,17 +172,14 @@ def hls4ml_build(model: BenchModel) -> tuple[Any, float]:
     simulation with g++). Built once per process into ``build/bench/hls4ml/<name>``;
     returns the ModelGraph and the seconds it took."""
     from kiln import frontend
+    from kiln.compiler import BuildOptions
 
     out = BUILD / "hls4ml" / model.name
     shutil.rmtree(out, ignore_errors=True)
     options = dict(model.options)
+    build = BuildOptions(precision=options.get("precision"))
     start = time.perf_counter()
-    if model.framework == "brevitas":
-        graph = frontend.convert_torch(frontend.load_torch(model.load()), out,
-                                       precision=options.get("precision"))
-    else:
-        keras_model = frontend.load_keras(model.load(), options.get("weights")).model
-        graph = frontend.convert(keras_model, out, "io_parallel", 1,
-                                 precision=options.get("precision"))
+    source = frontend.load_source(model.load(), build, options.get("weights"))
+    graph = source.convert(out, build)
     graph.compile()
     return graph, time.perf_counter() - start

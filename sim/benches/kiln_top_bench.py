@@ -25,6 +25,8 @@ from cocotb.clock import Clock
 from cocotb.task import Task
 from cocotb.triggers import FallingEdge, RisingEdge
 
+from kiln.artifact import TopContract, pack_beats, unpack_beats
+
 Dut = Any  # cocotb's handle to kiln_top; its ports are attributes found at run time
 CONFIG_ENV = "KILN_BENCH_CONFIG"
 RESET_CYCLES = 4
@@ -35,7 +37,7 @@ DRAIN_CYCLES = 16
 class BenchConfig:
     """What the Python side asked for (read from $KILN_BENCH_CONFIG)."""
 
-    geometry: dict[str, Any]
+    contract: TopContract
     inputs: Path
     expected: Path
     report: Path
@@ -46,39 +48,20 @@ class BenchConfig:
     @classmethod
     def from_env(cls) -> BenchConfig:
         data = json.loads(Path(os.environ[CONFIG_ENV]).read_text())
-        return cls(geometry=data["geometry"], inputs=Path(data["inputs"]),
+        return cls(contract=TopContract.from_dict(data["contract"]), inputs=Path(data["inputs"]),
                    expected=Path(data["expected"]), report=Path(data["report"]),
                    seed=int(data["seed"]), in_gap=float(data["in_gap"]),
                    out_gap=float(data["out_gap"]))
 
 
-@dataclass(frozen=True)
-class Geometry:
-    """Beat layout and timing: rtl.json, checked against the DUT's port widths."""
-
-    in_elems: int
-    in_width: int
-    out_elems: int
-    out_width: int
-    out_signed: bool
-    latency: int
-    ii: int
-    in_beats: int = 1  # beats per frame (io_stream: pixels); 1 for io_parallel
-    out_beats: int = 1
-    timing_exact: bool = True  # False: rtl.json's latency and II are ideals, only measured
-
-    @classmethod
-    def of(cls, dut: Dut, meta: dict[str, Any]) -> Geometry:
-        g = cls(int(meta["in_elems"]), int(meta["in_width"]), int(meta["out_elems"]),
-                int(meta["out_width"]), bool(meta["out_signed"]), int(meta["latency"]),
-                int(meta["ii"]), int(meta.get("in_beats", 1)), int(meta.get("out_beats", 1)),
-                bool(meta.get("timing_exact", True)))
-        in_bits, out_bits = len(dut.s_axis_tdata), len(dut.m_axis_tdata)
-        if (in_bits, out_bits) != (g.in_elems * g.in_width, g.out_elems * g.out_width):
-            raise AssertionError(
-                f"kiln_top has {in_bits}-bit s_axis_tdata and {out_bits}-bit m_axis_tdata; "
-                f"rtl.json implies {g.in_elems * g.in_width} and {g.out_elems * g.out_width}")
-        return g
+def check_ports(dut: Dut, g: TopContract) -> TopContract:
+    """``g`` (rtl.json), after checking it against the DUT's port widths."""
+    in_bits, out_bits = len(dut.s_axis_tdata), len(dut.m_axis_tdata)
+    if (in_bits, out_bits) != (g.in_bits, g.out_bits):
+        raise AssertionError(
+            f"kiln_top has {in_bits}-bit s_axis_tdata and {out_bits}-bit m_axis_tdata; "
+            f"rtl.json implies {g.in_bits} and {g.out_bits}")
+    return g
 
 
 class Model:
@@ -86,16 +69,14 @@ class Model:
     in input order. Packs inputs into beats and unpacks output beats into codes. A sample is
     a frame of ``in_beats`` input and ``out_beats`` output beats; ``expected`` is per beat."""
 
-    def __init__(self, config: BenchConfig, g: Geometry) -> None:
+    def __init__(self, config: BenchConfig, g: TopContract) -> None:
         self.g = g
         self.inputs = np.load(config.inputs).astype(np.int64).reshape(-1, g.in_elems)
         self.expected = np.load(config.expected).astype(np.int64).reshape(-1, g.out_elems)
         if len(self.inputs) * g.out_beats != len(self.expected) * g.in_beats:
             raise AssertionError(f"{len(self.inputs)} input beats but {len(self.expected)} "
                                  "expected output beats")
-        mask = (1 << g.in_width) - 1
-        self.beats = [sum((int(c) & mask) << (i * g.in_width) for i, c in enumerate(row))
-                      for row in self.inputs.tolist()]
+        self.beats = pack_beats(self.inputs, g.in_width)
 
     def __len__(self) -> int:
         """Samples (frames)."""
@@ -106,11 +87,8 @@ class Model:
         return len(self.expected)
 
     def unpack(self, beat: int) -> list[int]:
-        w, mask = self.g.out_width, (1 << self.g.out_width) - 1
-        codes = [(beat >> (i * w)) & mask for i in range(self.g.out_elems)]
-        if self.g.out_signed:
-            codes = [c - (1 << w) if c >> (w - 1) else c for c in codes]
-        return codes
+        return [int(c) for c in unpack_beats([beat], self.g.out_elems, self.g.out_width,
+                                             self.g.out_signed)[0]]
 
 
 class CycleCounter:
@@ -317,7 +295,7 @@ class Testbench:
                  in_gap: float, out_gap: float) -> None:
         self.dut = dut
         self.config = BenchConfig.from_env()
-        self.g = Geometry.of(dut, self.config.geometry)
+        self.g = check_ports(dut, self.config.contract)
         self.model = Model(self.config, self.g)
         self.checker = Checker(self.model)
         self.rng = random.Random(self.config.seed * 1009 + seed_offset)

@@ -1,10 +1,10 @@
 """cocotb bench for the UART board top (``hw/uart/kiln_uart_top.v``) around a ``kiln_top``.
 
-Run by kiln.flows.run_uart_bench through kiln.sim's cocotb runner; $KILN_UART_BENCH_CONFIG
-names a JSON file with the design's rtl.json geometry, the input and expected output codes
+Run by kiln.sim.run_uart_bench through kiln.sim's cocotb runner; $KILN_UART_BENCH_CONFIG
+names a JSON file with the design's contract (rtl.json), the input and expected output codes
 (.npy), the UART bit time in clock cycles, the bridge's partial-sample timeout and where to
-write the per-test report. The wire format is kiln.flows' (pack_samples / unpack_outputs),
-the same code the runtime's serial transport uses.
+write the per-test report. The wire format is kiln.artifact.WireFormat, the same code the
+runtime's serial transport uses.
 
 The driver bit-bangs ``uart_rx`` with Timer waits of one bit time; the monitor decodes
 ``uart_tx`` (falling edge of the start bit, then each bit sampled at its middle).
@@ -30,7 +30,7 @@ from cocotb.clock import Clock
 from cocotb.handle import SimHandleBase
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 
-from kiln.flows import MAX_IN_FLIGHT, UartFormat
+from kiln.artifact import MAX_IN_FLIGHT, TopContract, WireFormat
 
 CONFIG_ENV = "KILN_UART_BENCH_CONFIG"
 CLOCK_NS = 10
@@ -51,7 +51,7 @@ SERIAL = _serial_mode()
 class BenchConfig:
     """What the Python side asked for."""
 
-    meta: dict[str, Any]
+    contract: TopContract
     inputs: Path
     expected: Path
     report: Path
@@ -61,8 +61,9 @@ class BenchConfig:
     @classmethod
     def from_env(cls) -> BenchConfig:
         data = json.loads(Path(os.environ[CONFIG_ENV]).read_text())
-        return cls(data["meta"], Path(data["inputs"]), Path(data["expected"]),
-                   Path(data["report"]), int(data["clks_per_bit"]), int(data["timeout_cycles"]))
+        return cls(TopContract.from_dict(data["contract"]), Path(data["inputs"]),
+                   Path(data["expected"]), Path(data["report"]), int(data["clks_per_bit"]),
+                   int(data["timeout_cycles"]))
 
     @property
     def bit_ns(self) -> int:
@@ -119,7 +120,7 @@ class Model:
     """The expected output codes (computed outside: kiln.fixed, or a numpy reference)."""
 
     def __init__(self, cfg: BenchConfig) -> None:
-        self.fmt = UartFormat.from_meta(cfg.meta)
+        self.fmt = WireFormat.of(cfg.contract)
         self.inputs = np.load(cfg.inputs)
         self.expected = np.load(cfg.expected)
 

@@ -20,7 +20,7 @@ __all__ = ["Artifact", "KilnError", "Runtime", "__version__", "compile", "load"]
 # use, so that importing a stage package (kiln.ir, kiln.rtl, kiln.sim) stays light.
 _API = {
     "Artifact": ("kiln.artifact", "Artifact"),
-    "compile": ("kiln.artifact", "compile_model"),
+    "compile": ("kiln.compiler", "compile_model"),
     "Runtime": ("kiln.runtime", "Runtime"),
     "load": ("kiln.runtime", "load"),
 }

@@ -9,6 +9,7 @@ __all__ = [
     "ModelLoadError",
     "InputShapeError",
     "ToolMissingError",
+    "ToolFailedError",
     "ArtifactError",
     "DeviceError",
 ]
@@ -36,6 +37,18 @@ class InputShapeError(KilnError):
 
 class ToolMissingError(KilnError):
     """An external tool (verilator, iverilog, g++, vivado, ...) is not installed."""
+
+
+class ToolFailedError(KilnError):
+    """An external tool ran and failed; the message has the tail of its output.
+
+    Attributes:
+        output: everything the tool wrote (stdout and stderr together).
+    """
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 class ArtifactError(KilnError):

@@ -17,9 +17,11 @@ def _lower_and_simulate(model: Any, precision: str, tmp_path: Path, seed: int
                         ) -> tuple[Any, np.ndarray, np.ndarray]:
     """The model's kiln graph, 300 random input codes, and hls4ml's C simulation of them."""
     from kiln import frontend, hls
+    from kiln.compiler import BuildOptions
 
-    converted = frontend.convert(model, tmp_path / "hls", "io_stream", 1, precision=precision)
-    graph = frontend.lower(converted, "small", "io_stream", 1)
+    options = BuildOptions(io_type="io_stream", precision=precision)
+    converted = frontend.convert(model, tmp_path / "hls", options)
+    graph = frontend.lower(converted, "small", options)
     csim = hls.CSim(hls.write_and_compile(converted), graph.input.out_type,
                     graph.output.out_type, graph.input.size, graph.output.size)
     t = graph.input.out_type

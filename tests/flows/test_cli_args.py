@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kiln.errors import KilnError
-from kiln.flows import (
+from kiln.cli._flows import (
     add_bitstream_arguments,
     add_estimate_arguments,
     add_program_arguments,
     bitstream_command,
     program_command,
 )
+from kiln.errors import KilnError
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,14 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kiln.flows import (
-    KilnTop,
-    UartFormat,
-    plan_bitstream,
-    run_uart_bench,
-    simulated_serial_board,
-)
+from kiln.artifact import TopSources, WireFormat
+from kiln.flows import plan_bitstream
 from kiln.runtime import Driver, LinkFormat, SerialTransport
+from kiln.sim import run_uart_bench, simulated_serial_board
 
 
 @pytest.mark.slow
@@ -35,11 +31,11 @@ def test_digits_over_the_uart_bridge(digits_artifact: Any, digits_data: Any,
     assert report.tests["windowed_stream"]["received"] == 8
     # the runtime's serial driver, through the same Verilator build
     with simulated_serial_board(digits_artifact.path, tmp_path / "bench") as board:
-        design = KilnTop.load(digits_artifact.path)
+        design = TopSources.load(digits_artifact.path)
         with SerialTransport(board.url, LinkFormat.uart(design)) as port:
             np.testing.assert_array_equal(Driver(port, timeout_s=60).run(codes), want)
     assert board.report is not None and board.report.passed, board.report
-    fmt = UartFormat.from_meta({"in_elems": 64, "in_width": 6, "in_signed": True,
+    fmt = WireFormat.from_meta({"in_elems": 64, "in_width": 6, "in_signed": True,
                                 "out_elems": 10, "out_width": 16, "out_signed": True})
     assert (fmt.in_bytes, fmt.out_bytes) == (48, 20)
     plan = plan_bitstream(digits_artifact.path, "ulx3s-85f")

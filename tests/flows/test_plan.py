@@ -146,7 +146,7 @@ def test_execute_local_caches_by_digest_and_tool(tmp_path: Path,
 
 def test_a_failing_step_says_what_and_where(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from kiln.flows import ToolFailedError
+    from kiln.errors import ToolFailedError
 
     monkeypatch.setenv("KILN_YOSYS", str(_fake_tool(tmp_path / "yosys", "echo boom; exit 3")))
     plan = BuildPlan("toy", (), (Step("yosys", (), "fake synthesis", "yosys.out"),))
@@ -165,7 +165,7 @@ def test_a_step_can_be_stopped_by_its_output(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from kiln.flows import ToolFailedError
+    from kiln.errors import ToolFailedError
     from kiln.flows._report import over_capacity
 
     fake = _fake_tool(tmp_path / "yosys",

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from kiln.errors import ArtifactError, KilnError, ToolMissingError
-from kiln.flows import BoardNotFoundError, program, require_tool
+from kiln.flows import BoardNotFoundError, program
+from kiln.tools import require_tool
 
 
 def _built(artifact: Path, board: str, name: str, timing_met: bool = True) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from flow_helpers import tiny_reference
 
 from kiln.errors import InputShapeError
-from kiln.flows import UART_BENCH_TESTS, run_uart_bench
+from kiln.sim import UART_BENCH_TESTS, run_uart_bench
 
 pytestmark = pytest.mark.verilator
 

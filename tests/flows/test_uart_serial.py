@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from flow_helpers import tiny_reference
 
-from kiln.flows import KilnTop, simulated_serial_board
+from kiln.artifact import TopSources
 from kiln.runtime import Driver, LinkFormat, SerialTransport
+from kiln.sim import simulated_serial_board
 
 pytestmark = pytest.mark.verilator
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.verilator
 def _drive(artifact: Path, codes: np.ndarray, work: Path) -> tuple[np.ndarray, dict]:
     """Run ``codes`` through the runtime's serial driver into the simulated board."""
     with simulated_serial_board(artifact, work) as board:
-        with SerialTransport(board.url, LinkFormat.uart(KilnTop.load(artifact))) as port:
+        with SerialTransport(board.url, LinkFormat.uart(TopSources.load(artifact))) as port:
             got = Driver(port, timeout_s=60).run(codes)
     assert board.report is not None and board.report.passed, board.report
     return got, board.report.tests["serial_link"]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from flow_helpers import STUB, make_artifact
 
+from kiln.artifact import TopSources
 from kiln.errors import KilnError, ToolMissingError
-from kiln.flows import DmaWidths, KilnTop, TimingError, build_bitstream, plan_bitstream
+from kiln.flows import DmaWidths, TimingError, build_bitstream, plan_bitstream
 
 pytestmark = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh is not installed")
 
@@ -123,12 +124,12 @@ def test_vendor_flow_end_to_end_with_a_fake_vivado(tiny_artifact: Path,
 
 def test_dma_widths(tmp_path: Path) -> None:
     art = make_artifact(tmp_path / "a")
-    assert DmaWidths.of(KilnTop.load(art)) == DmaWidths(32, 32)
+    assert DmaWidths.of(TopSources.load(art)) == DmaWidths(32, 32)
     meta = json.loads((art / "rtl" / "rtl.json").read_text())
     meta.update(in_elems=64, in_width=16, out_elems=10, out_width=16)
     (art / "rtl" / "rtl.json").write_text(json.dumps(meta))
-    assert DmaWidths.of(KilnTop.load(art)) == DmaWidths(1024, 256)
+    assert DmaWidths.of(TopSources.load(art)) == DmaWidths(1024, 256)
     meta.update(in_elems=65)
     (art / "rtl" / "rtl.json").write_text(json.dumps(meta))
     with pytest.raises(KilnError, match="at most 1024 bits"):
-        DmaWidths.of(KilnTop.load(art))
+        DmaWidths.of(TopSources.load(art))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from kiln import frontend
+from kiln.compiler import BuildOptions
 from kiln.errors import InputShapeError, KilnError
 from kiln.fixed import execute, from_float, to_float
 from kiln.frontend import convert_torch, infer_fixed_point, load_torch, run_onnx
@@ -35,8 +36,9 @@ def test_inferred_types_hold_the_data_and_are_built_bit_exactly(  # type: ignore
     assert (inferred.float_accuracy, inferred.fixed_accuracy) == (1346 / 1347, 1345 / 1347)
 
     source = load_torch(inferred.model)
-    assert source.kind == "qonnx" and torch_reference_is_bit_exact(source, {})
-    graph = frontend.lower(convert_torch(source, tmp_path), "inferred")
+    assert source.kind == "qonnx" and torch_reference_is_bit_exact(source, BuildOptions())
+    graph = frontend.lower(convert_torch(source, tmp_path, BuildOptions()), "inferred",
+                           BuildOptions())
     reference = run_onnx(inferred.model, x_test)
     out_type = graph.output.out_type
     reference_codes = from_float(torch.from_numpy(reference), out_type).numpy()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kiln import frontend, hls
+from kiln.compiler import BuildOptions
 from kiln.errors import ModelLoadError, PrecisionError, UnsupportedLayerError
 from kiln.fixed import execute, from_float, to_float
 from kiln.ir import Dense, Input, Relu
@@ -16,8 +17,8 @@ from kiln.ir import Dense, Input, Relu
 
 @pytest.fixture(scope="module")
 def digits_hls(digits_model, tmp_path_factory):  # type: ignore[no-untyped-def]
-    model_graph = frontend.convert(digits_model, tmp_path_factory.mktemp("hls"), "io_parallel", 1)
-    graph = frontend.lower(model_graph, "digits_mlp")
+    model_graph = frontend.convert(digits_model, tmp_path_factory.mktemp("hls"), BuildOptions())
+    graph = frontend.lower(model_graph, "digits_mlp", BuildOptions())
     library = hls.write_and_compile(model_graph)
     csim = hls.CSim(library, graph.input.out_type, graph.output.out_type,
                     graph.input.size, graph.output.size)
@@ -82,9 +83,9 @@ def test_float_model_needs_a_precision(tmp_path: Path) -> None:
     inp = keras.Input((4,))
     model = keras.Model(inp, keras.layers.Dense(2)(inp), name="plain")
     with pytest.raises(PrecisionError, match="float model.*precision="):
-        frontend.convert(model, tmp_path, "io_parallel", 1)
+        frontend.convert(model, tmp_path, BuildOptions())
     with pytest.raises(PrecisionError, match="'fixed<a,3>'"):
-        frontend.convert(model, tmp_path, "io_parallel", 1, precision="fixed<a,3>")
+        frontend.convert(model, tmp_path, BuildOptions(precision="fixed<a,3>"))
 
 
 def test_missing_and_corrupt_model_files(tmp_path: Path) -> None:

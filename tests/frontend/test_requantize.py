@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from kiln import frontend
+from kiln.compiler import BuildOptions
 from kiln.errors import KilnError, PrecisionError
 from kiln.fixed import execute, from_float, to_float
 from kiln.frontend import convert_torch, load_torch, requantize_pow2, run_onnx
@@ -44,7 +45,7 @@ def float_scaled_mlp() -> nn.Module:
 def test_float_scales_are_refused_with_the_way_out(float_scaled_mlp, tmp_path: Path) -> None:
     with pytest.raises(PrecisionError, match=r"layer '1' \(QuantLinear\) weight_quant "
                        r"Int8WeightPerTensorFloat: scale .*requantize_pow2"):
-        convert_torch(load_torch(float_scaled_mlp, (64,)), tmp_path)
+        convert_torch(load_torch(float_scaled_mlp, (64,)), tmp_path, BuildOptions())
 
 
 def test_requantized_model_is_built_bit_exactly_and_its_cost_reported(  # type: ignore[no-untyped-def]
@@ -62,7 +63,9 @@ def test_requantized_model_is_built_bit_exactly_and_its_cost_reported(  # type: 
     assert result.predictions_changed == 115 / 450
     assert "accuracy 0.6556 -> 0.8711" in str(result)
 
-    graph = frontend.lower(convert_torch(load_torch(result.model), tmp_path), "requantized")
+    options = BuildOptions()
+    graph = frontend.lower(convert_torch(load_torch(result.model), tmp_path, options),
+                           "requantized", options)
     reference = run_onnx(result.model, x_test)
     codes = from_float(torch.from_numpy(x_test.astype(np.float64)), graph.input.out_type)
     kiln_codes = execute(graph, codes)["output"].numpy()

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from kiln import frontend, hls
+from kiln.compiler import BuildOptions
 from kiln.errors import InputShapeError, ModelLoadError, PrecisionError, UnsupportedLayerError
 from kiln.fixed import execute, from_float, to_float
 from kiln.frontend._onnx import run_onnx
@@ -30,8 +31,9 @@ qnn = pytest.importorskip("brevitas.nn")
 
 
 def _build(source: Any, out: Path, name: str, **options: Any) -> tuple[Graph, hls.CSim]:
-    model_graph = convert_torch(source, out, "io_parallel", 1, **options)
-    graph = frontend.lower(model_graph, name)
+    build = BuildOptions(**options)
+    model_graph = convert_torch(source, out, build)
+    graph = frontend.lower(model_graph, name, build)
     library = hls.write_and_compile(model_graph)
     return graph, hls.CSim(library, graph.input.out_type, graph.output.out_type,
                            graph.input.size, graph.output.size)
@@ -82,8 +84,8 @@ def test_brevitas_lowering_shape_and_types(brevitas_hls) -> None:  # type: ignor
     # The input quantizer (scale 1/32, 6 bits, unsigned) is the input type; no cast remains.
     assert str(graph.input.out_type) == "ufixed<6,1,RND_CONV,SAT>"
     assert str(graph.nodes[1].weight_type) == "fixed<6,1,RND_CONV,SAT_SYM>"  # narrow range
-    assert torch_reference_is_bit_exact(source, {})
-    assert not torch_reference_is_bit_exact(source, {"input_precision": "fixed<8,2>"})
+    assert torch_reference_is_bit_exact(source, BuildOptions())
+    assert not torch_reference_is_bit_exact(source, BuildOptions(input_precision="fixed<8,2>"))
 
 
 def test_brevitas_hls_and_executor_agree_on_every_test_sample(  # type: ignore[no-untyped-def]
@@ -114,9 +116,10 @@ def test_qonnx_file_gives_the_same_graph_and_reference(  # type: ignore[no-untyp
     module_source, graph, _ = brevitas_hls
     source = load_torch(QONNX_FILE)
     assert source.kind == "qonnx" and source.files == (QONNX_FILE,)
-    from_file = frontend.lower(convert_torch(source, tmp_path / "hls"), "digits_brevitas")
+    from_file = frontend.lower(convert_torch(source, tmp_path / "hls", BuildOptions()),
+                               "digits_brevitas", BuildOptions())
     assert _same_graph(from_file, graph)
-    assert torch_reference_is_bit_exact(source, {})
+    assert torch_reference_is_bit_exact(source, BuildOptions())
     saved = save_torch_source(module_source, tmp_path / "model" / "source.onnx")
     x_test = digits_data[1]
     assert np.array_equal(run_onnx(saved, x_test), predict(brevitas_model, x_test))
@@ -131,7 +134,7 @@ def plain_model() -> nn.Module:
 def test_plain_torch_executor_equals_hls(  # type: ignore[no-untyped-def]
         plain_model, digits_data, tmp_path: Path) -> None:
     source = load_torch(plain_model, (64,))
-    assert source.kind == "torch" and not torch_reference_is_bit_exact(source, {})
+    assert source.kind == "torch" and not torch_reference_is_bit_exact(source, BuildOptions())
     graph, csim = _build(source, tmp_path / "hls", "plain", precision="fixed<8,3>")
     assert str(graph.input.out_type) == "fixed<8,3,TRN,WRAP>"
     assert str(graph.nodes[1].weight_type) == "fixed<8,3,TRN,WRAP>"
@@ -146,17 +149,18 @@ def test_plain_torch_executor_equals_hls(  # type: ignore[no-untyped-def]
     torch.jit.save(torch.jit.script(plain_model), script)
     scripted = load_torch(script, (64,))
     assert scripted.kind == "torchscript"
-    from_script = frontend.lower(convert_torch(scripted, tmp_path / "hls_ts",
-                                               precision="fixed<8,3>"), "plain")
+    options = BuildOptions(precision="fixed<8,3>")
+    from_script = frontend.lower(convert_torch(scripted, tmp_path / "hls_ts", options), "plain",
+                                 options)
     assert _same_graph(from_script, graph)
 
 
 def test_float_model_needs_a_precision(plain_model, tmp_path: Path) -> None:
     source = load_torch(plain_model, (64,))
     with pytest.raises(PrecisionError, match="float.*precision="):
-        convert_torch(source, tmp_path)
+        convert_torch(source, tmp_path, BuildOptions())
     with pytest.raises(PrecisionError, match="'fixed<a,3>'"):
-        convert_torch(source, tmp_path, precision="fixed<a,3>")
+        convert_torch(source, tmp_path, BuildOptions(precision="fixed<a,3>"))
 
 
 def test_unsupported_layers_are_named(tmp_path: Path) -> None:
@@ -171,20 +175,21 @@ def test_unsupported_layers_are_named(tmp_path: Path) -> None:
 
     with pytest.raises(UnsupportedLayerError, match=r"'conv' of type Conv1d .*convolutional "
                        r"network.*io_type='io_stream' only"):
-        convert_torch(load_torch(Net(), (1, 8)), tmp_path, precision="fixed<8,3>")
+        convert_torch(load_torch(Net(), (1, 8)), tmp_path, BuildOptions(precision="fixed<8,3>"))
     quant = nn.Sequential(qnn.QuantConv1d(1, 2, 3), nn.Flatten())
     with pytest.raises(UnsupportedLayerError, match=r"'0' of type QuantConv1d"):
-        convert_torch(load_torch(quant, (1, 8)), tmp_path)
+        convert_torch(load_torch(quant, (1, 8)), tmp_path, BuildOptions())
     gelu = nn.Sequential(nn.Linear(4, 4), nn.GELU())
     for io_type in ("io_parallel", "io_stream"):
         with pytest.raises(UnsupportedLayerError, match=r"'1' of type GELU is not supported.*"
                            r"Supported: Linear, ReLU.*io_stream' also Conv1d"):
-            convert_torch(load_torch(gelu, (4,)), tmp_path, io_type, precision="fixed<8,3>")
+            convert_torch(load_torch(gelu, (4,)), tmp_path,
+                          BuildOptions(io_type=io_type, precision="fixed<8,3>"))
     # Operators are checked too, in files kiln only sees as ONNX.
     script = tmp_path / "leaky.pt"
     torch.jit.save(torch.jit.script(nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU())), script)
     with pytest.raises(UnsupportedLayerError, match=r"'1'.*LeakyRelu.*Supported ONNX"):
-        convert_torch(load_torch(script, (4,)), tmp_path, precision="fixed<8,3>")
+        convert_torch(load_torch(script, (4,)), tmp_path, BuildOptions(precision="fixed<8,3>"))
 
 
 def test_channels_first_cnn_is_converted_channels_last_for_io_stream(tmp_path: Path) -> None:
@@ -201,10 +206,10 @@ def test_channels_first_cnn_is_converted_channels_last_for_io_stream(tmp_path: P
                                       "layer 'conv2' (ONNX node '/conv2/Conv') (Conv)",
                                       "ONNX node '/Flatten' (Flatten)")
     with pytest.raises(UnsupportedLayerError, match=r"'conv1' of type QuantConv2d .*io_stream"):
-        convert_torch(source, tmp_path)
+        convert_torch(source, tmp_path, BuildOptions())
     with pytest.raises(UnsupportedLayerError, match=r"layer 'conv1' \(ONNX node '/conv1/Conv'\)"
                        r" \(Conv\) belongs to a convolutional network"):
-        convert_torch(load_torch(QONNX_FILE), tmp_path)
+        convert_torch(load_torch(QONNX_FILE), tmp_path, BuildOptions())
 
 
 def test_dynamic_shapes_are_refused(tmp_path: Path) -> None:
@@ -221,13 +226,13 @@ def test_dynamic_shapes_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InputShapeError, match="input_shape=.*--input-shape"):
         load_torch(Flat())
     with pytest.raises(InputShapeError, match=r"node 'size' .*dynamic shape"):
-        convert_torch(load_torch(Flat(), (8, 8)), tmp_path, precision="fixed<8,3>")
+        convert_torch(load_torch(Flat(), (8, 8)), tmp_path, BuildOptions(precision="fixed<8,3>"))
     exported = tmp_path / "dynamic.onnx"
     torch.onnx.export(nn.Sequential(nn.Linear(64, 10)), (torch.zeros(1, 64),), str(exported),
                       dynamo=False, input_names=["pixels"],
                       dynamic_axes={"pixels": {0: "batch", 1: "features"}})
     with pytest.raises(InputShapeError, match=r"'pixels' has shape \['batch', 'features'\]"):
-        convert_torch(load_torch(exported), tmp_path, precision="fixed<8,3>")
+        convert_torch(load_torch(exported), tmp_path, BuildOptions(precision="fixed<8,3>"))
     assert load_torch(exported, (64,)).input_shape == (64,)
 
 
@@ -241,13 +246,13 @@ def test_non_power_of_two_scales_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PrecisionError, match=r"layer '1' \(QuantLinear\) weight_quant "
                        r"Int8WeightPerTensorFloat: scale .* not a power of two.*"
                        r"Int8WeightPerTensorFixedPoint"):
-        convert_torch(load_torch(model, (8,)), tmp_path)
+        convert_torch(load_torch(model, (8,)), tmp_path, BuildOptions())
     per_channel = nn.Sequential(qnn.QuantLinear(8, 4, bias=False,
                                                 weight_quant=Int8WeightPerChannelFixedPoint))
     with torch.no_grad():
         per_channel[0].weight.mul_(torch.tensor([[1.0], [4.0], [16.0], [64.0]]))
     with pytest.raises(PrecisionError, match="per-channel scales"):
-        convert_torch(load_torch(per_channel, (8,)), tmp_path)
+        convert_torch(load_torch(per_channel, (8,)), tmp_path, BuildOptions())
 
 
 def test_float_parameters_of_a_brevitas_model_need_a_precision(tmp_path: Path) -> None:
@@ -257,8 +262,8 @@ def test_float_parameters_of_a_brevitas_model_need_a_precision(tmp_path: Path) -
                                           weight_quant=Int8WeightPerTensorFixedPoint))
     source = load_torch(model, (8,))
     with pytest.raises(PrecisionError, match="float parameters.*bias of layer '0'"):
-        convert_torch(source, tmp_path)
-    assert not torch_reference_is_bit_exact(source, {})
+        convert_torch(source, tmp_path, BuildOptions())
+    assert not torch_reference_is_bit_exact(source, BuildOptions())
 
 
 def test_missing_and_bad_model_files(tmp_path: Path) -> None:

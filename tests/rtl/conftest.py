@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kiln.rtl import RtlMeta
+from kiln.artifact import TopContract
 
 HERE = Path(__file__).parent
 
@@ -126,7 +126,7 @@ class Event:
 class StreamBench:
     """tb_axis.v around a written kiln_top: feed it sample codes, read back its handshakes."""
 
-    def run(self, sim: Icarus | Verilator, rtl_dir: Path, meta: RtlMeta, samples: np.ndarray,
+    def run(self, sim: Icarus | Verilator, rtl_dir: Path, meta: TopContract, samples: np.ndarray,
             **params: int) -> list[Event]:
         lines = [f"{Codes.pack([int(c) for c in s], meta.in_width):x}" for s in samples]
         (rtl_dir / "in.hex").write_text("\n".join(lines) + "\n")
@@ -144,7 +144,7 @@ class StreamBench:
         return events
 
     @staticmethod
-    def outputs(events: list[Event], meta: RtlMeta) -> list[list[int]]:
+    def outputs(events: list[Event], meta: TopContract) -> list[list[int]]:
         return [Codes.unpack(e.data, meta.out_elems, meta.out_width, meta.out_signed)
                 for e in events if e.kind == "out"]
 

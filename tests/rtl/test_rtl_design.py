@@ -1,4 +1,4 @@
-"""RtlMeta and write_rtl: the files other stages read."""
+"""The design's TopContract and write_rtl: the files other stages read."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from kiln.artifact import TopContract
 from kiln.errors import ArtifactError
 from kiln.ir import Cast, FixedType, Graph, Input
-from kiln.rtl import RtlMeta, emit_rtl, write_rtl
+from kiln.rtl import emit_rtl, write_rtl
 
 F = FixedType
 
@@ -26,10 +27,10 @@ def test_meta_round_trips() -> None:
     assert data == {"top": "kiln_top", "in_elems": 3, "in_width": 6, "in_signed": True,
                     "out_elems": 3, "out_width": 4, "out_signed": False, "latency": 1, "ii": 1,
                     "in_beats": 1, "out_beats": 1, "timing_exact": True}
-    assert RtlMeta.from_dict(json.loads(json.dumps(data))) == meta
+    assert TopContract.from_dict(json.loads(json.dumps(data))) == meta
     del data["latency"]
     with pytest.raises(ArtifactError, match="latency"):
-        RtlMeta.from_dict(data)
+        TopContract.from_dict(data)
 
 
 def test_write_rtl(tmp_path: Path) -> None:

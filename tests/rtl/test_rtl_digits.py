@@ -14,10 +14,12 @@ from kiln.rtl import emit_rtl, write_rtl
 
 @pytest.fixture(scope="module")
 def digits_rtl(digits_model, tmp_path_factory):  # type: ignore[no-untyped-def]
+    from kiln.compiler import BuildOptions
     from kiln.frontend import convert, lower
 
     work = tmp_path_factory.mktemp("digits")
-    graph = lower(convert(digits_model, work / "hls", "io_parallel", 1), "digits_mlp")
+    graph = lower(convert(digits_model, work / "hls", BuildOptions()), "digits_mlp",
+                  BuildOptions())
     design = emit_rtl(graph)
     return graph, design, write_rtl(design, work / "rtl")
 

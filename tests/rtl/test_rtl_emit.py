@@ -8,9 +8,20 @@ from typing import ClassVar
 import pytest
 
 from kiln.errors import KilnError, UnsupportedLayerError
-from kiln.ir import NODE_KINDS, Cast, Dense, FixedType, Graph, Input, Node, Relu, frozen_codes
+from kiln.ir import (
+    NODE_KINDS,
+    Cast,
+    Dense,
+    FixedType,
+    Graph,
+    Input,
+    Node,
+    Pad,
+    Relu,
+    frozen_codes,
+)
 from kiln.rtl import emit_rtl, supported_kinds
-from kiln.rtl._emit import EMITTERS
+from kiln.rtl._top import PIPELINES
 
 F = FixedType
 
@@ -28,8 +39,14 @@ def _cast(name: str = "out", source: str = "in") -> Cast:
 
 
 def test_dispatch_lists_every_kind() -> None:
-    assert set(EMITTERS) == set(NODE_KINDS)
+    assert list(PIPELINES) == ["io_parallel", "io_stream"]
+    for pipeline in PIPELINES.values():
+        assert set(pipeline.emitters) == set(NODE_KINDS)
     assert supported_kinds() == ["dense", "relu", "cast", "lut", "softmax"]
+    assert supported_kinds("io_stream") == ["dense", "relu", "cast", "lut", "softmax", "conv",
+                                            "pool", "pad"]
+    with pytest.raises(KilnError, match="io_parallel, io_stream"):
+        supported_kinds("io_serial")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -48,6 +65,14 @@ def test_unsupported_layer_is_named() -> None:
     assert "dense, relu, cast, lut, softmax" in message
 
 
+def test_stream_layers_are_refused_in_io_parallel() -> None:
+    pad = Pad("pad", "in", (3, 2), F(4, 1), pads=(0, 0, 1, 1))
+    with pytest.raises(UnsupportedLayerError, match="'pad' of kind 'pad' in io_parallel"):
+        emit_rtl(_tiny(pad))
+    with pytest.raises(UnsupportedLayerError, match="io_stream: supported kinds are .*pad"):
+        emit_rtl(_tiny(Mystery("odd", "in", (2,), F(8, 1, False)), io_type="io_stream"))
+
+
 def test_refuses_what_it_cannot_build() -> None:
     with pytest.raises(KilnError, match="io_parallel"):
         emit_rtl(_tiny(_cast(), io_type="io_serial"))
@@ -63,7 +88,8 @@ def test_top_text() -> None:
     design = emit_rtl(_tiny(_cast()))
     assert list(design.files) == ["kiln_out.v", "kiln_top.v"]
     assert norm(design.files["kiln_top.v"]) == norm("""
-        // kiln.rtl: top of graph 'tiny', latency 1, II 1.
+        // kiln.rtl: top of graph 'tiny' (io_parallel), latency 1, II 1.
+        // 1 input and 1 output beat(s) per sample.
         // Generated; do not edit.
         `default_nettype none
         module kiln_top (
@@ -78,21 +104,23 @@ def test_top_text() -> None:
           input  wire m_axis_tready,
           output wire m_axis_tlast
         );
-          reg valid_q;
-          reg last_q;
-          wire ce = (m_axis_tready | (~valid_q));
+          wire out_valid;
+          wire ce = (m_axis_tready | (~out_valid));
           wire [5:0] out_y;
+          reg out_valid_q;
+          reg out_last_q;
           assign s_axis_tready = (rst_n & ce);
-          assign m_axis_tvalid = (rst_n & valid_q);
-          assign m_axis_tlast = last_q;
+          assign out_valid = out_valid_q;
+          assign m_axis_tvalid = (rst_n & out_valid_q);
           assign m_axis_tdata = out_y;
+          assign m_axis_tlast = out_last_q;
           always @(posedge clk) begin
             if (!rst_n) begin
-              valid_q <= 1'd0;
-              last_q <= 1'd0;
+              out_valid_q <= 1'd0;
+              out_last_q <= 1'd0;
             end else if (ce) begin
-              valid_q <= s_axis_tvalid;
-              last_q <= s_axis_tlast;
+              out_valid_q <= (s_axis_tvalid & rst_n);
+              out_last_q <= s_axis_tlast;
             end
           end
           kiln_out u_out (
@@ -127,8 +155,13 @@ def test_latency_is_the_sum_of_layers() -> None:
     # dense: 2 products + bias, depth 2, and its output cast (TRN, WRAP) is only wiring:
     # 1 + 2 / 2 = 2; relu 1; cast 1
     assert design.meta.latency == 4
-    assert "reg [3:0] valid_q;" in design.files["kiln_top.v"]
-    assert "valid_q <= {valid_q[2:0], s_axis_tvalid};" in design.files["kiln_top.v"]
+    top = design.files["kiln_top.v"]
+    # Each layer boundary is a stream: the valid bit (and tlast) delayed alongside each layer.
+    assert "reg [1:0] fc_1_valid_q;" in top and "reg top_2_last_q;" in top
+    assert "fc_1_valid_q <= {fc_1_valid_q[0], (s_axis_tvalid & rst_n)};" in top
+    assert "fc_1_1_valid_q <= fc_1_valid_q[1];" in top
+    assert "fc_1_1_last_q <= fc_1_last_q[1];" in top
+    assert "assign m_axis_tvalid = (rst_n & top_2_valid_q);" in top
 
 
 def test_meta_describes_the_ports() -> None:

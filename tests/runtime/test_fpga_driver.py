@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import kiln
+from kiln.artifact import TopSources
 from kiln.errors import DeviceError, InputShapeError
-from kiln.flows import KilnTop
 from kiln.runtime import (
     Driver,
     LinkFormat,
@@ -47,8 +47,8 @@ def emulator(tiny: Any) -> Emulator:
 
 
 @pytest.fixture(scope="module")
-def design(tiny: Any) -> KilnTop:
-    return KilnTop.load(tiny.path)
+def design(tiny: Any) -> TopSources:
+    return TopSources.load(tiny.path)
 
 
 def random_codes(runtime: Any, n: int, seed: int) -> np.ndarray:
@@ -64,7 +64,7 @@ def no_board(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("link", ["serial", "pynq"])
 @pytest.mark.parametrize("n", [1, 7, 1000])
-def test_round_trip_equals_fpga_sim(runtime: Any, emulator: Emulator, design: KilnTop,
+def test_round_trip_equals_fpga_sim(runtime: Any, emulator: Emulator, design: TopSources,
                                     link: str, n: int) -> None:
     codes = random_codes(runtime, n, seed=n)
     expected = runtime.device("fpga-sim").run(codes).outputs
@@ -80,7 +80,7 @@ def test_round_trip_equals_fpga_sim(runtime: Any, emulator: Emulator, design: Ki
     assert board.dropped == 0
 
 
-def test_the_simulated_link_stalls(emulator: Emulator, design: KilnTop, runtime: Any) -> None:
+def test_the_simulated_link_stalls(emulator: Emulator, design: TopSources, runtime: Any) -> None:
     """Stalls cost clock cycles: the same samples take longer than at full rate."""
     codes = random_codes(runtime, 200, seed=1)
     cycles = []
@@ -91,7 +91,7 @@ def test_the_simulated_link_stalls(emulator: Emulator, design: KilnTop, runtime:
     assert cycles[1] > cycles[0] + 100
 
 
-def test_a_sample_dropped_by_the_board_is_a_timeout(emulator: Emulator, design: KilnTop,
+def test_a_sample_dropped_by_the_board_is_a_timeout(emulator: Emulator, design: TopSources,
                                                     runtime: Any) -> None:
     """A driver that ignored the UART bridge's window would lose samples; the simulated
     board drops them as the bridge does, and the driver reports it, quickly."""
@@ -130,7 +130,7 @@ class PtyBoard:
         os.close(self._slave)
 
 
-def test_serial_transport_over_a_pty(emulator: Emulator, design: KilnTop, runtime: Any) -> None:
+def test_serial_transport_over_a_pty(emulator: Emulator, design: TopSources, runtime: Any) -> None:
     codes = random_codes(runtime, 50, seed=3)
     pty = PtyBoard(SimulatedTransport.serial(emulator, design, STALLS))
     try:
@@ -142,7 +142,7 @@ def test_serial_transport_over_a_pty(emulator: Emulator, design: KilnTop, runtim
     assert np.array_equal(got, runtime.device("fpga-sim").run(codes).outputs)
 
 
-def test_silent_serial_board_times_out(design: KilnTop, runtime: Any) -> None:
+def test_silent_serial_board_times_out(design: TopSources, runtime: Any) -> None:
     pty = PtyBoard(None)
     start = time.monotonic()
     try:
@@ -154,7 +154,7 @@ def test_silent_serial_board_times_out(design: KilnTop, runtime: Any) -> None:
     assert time.monotonic() - start < 2.0
 
 
-def test_serial_port_that_does_not_exist(design: KilnTop) -> None:
+def test_serial_port_that_does_not_exist(design: TopSources) -> None:
     with pytest.raises(DeviceError, match="Cannot open serial port '/dev/kiln-none'"):
         SerialTransport("/dev/kiln-none", LinkFormat.uart(design))
 
@@ -211,7 +211,7 @@ class FakeDma:
         self.recvchannel.idle = True
 
 
-def test_pynq_packing_with_a_fake_dma(runtime: Any, design: KilnTop) -> None:
+def test_pynq_packing_with_a_fake_dma(runtime: Any, design: TopSources) -> None:
     link = LinkFormat.dma(design)
     assert (link.in_bytes, link.out_bytes) == (8, 8)   # 36 and 33 bits in 64-bit DMA beats
     dma = FakeDma(runtime, link)
@@ -229,7 +229,7 @@ def test_pynq_packing_with_a_fake_dma(runtime: Any, design: KilnTop) -> None:
     assert FakeBuffer.freed == 6
 
 
-def test_pynq_dma_that_never_finishes_times_out(runtime: Any, design: KilnTop) -> None:
+def test_pynq_dma_that_never_finishes_times_out(runtime: Any, design: TopSources) -> None:
     link = LinkFormat.dma(design)
     pynq = PynqTransport(FakeDma(runtime, link, answers=False), fake_allocate, link)
     start = time.monotonic()
@@ -239,7 +239,7 @@ def test_pynq_dma_that_never_finishes_times_out(runtime: Any, design: KilnTop) -
     pynq.close()
 
 
-def test_pynq_needs_the_pynq_package(design: KilnTop) -> None:
+def test_pynq_needs_the_pynq_package(design: TopSources) -> None:
     with pytest.raises(DeviceError, match="needs the `pynq` package"):
         PynqTransport.load(Path("kiln.bit"), LinkFormat.dma(design))
 
@@ -266,7 +266,7 @@ class HalfTransport(Transport):
         pass
 
 
-def test_short_read_and_bad_inputs(design: KilnTop) -> None:
+def test_short_read_and_bad_inputs(design: TopSources) -> None:
     link = LinkFormat.uart(design)
     with pytest.raises(TransportTimeout, match=r"half link: .*0\.\.0 \(5 bytes\) and got 2"):
         Driver(HalfTransport(link)).run(np.zeros((2, 6), dtype=np.int64))
@@ -358,4 +358,4 @@ def test_io_stream_frames_are_refused(tiny: Any, tmp_path: Path, link: Any) -> N
     meta = json.loads((rtl / "rtl.json").read_text())
     (rtl / "rtl.json").write_text(json.dumps({**meta, "in_beats": 4, "out_beats": 1}))
     with pytest.raises(DeviceError, match="4 input / 1 output beats"):
-        link(KilnTop.load(tmp_path))
+        link(TopSources.load(tmp_path))

@@ -85,7 +85,7 @@ def test_artifact_integrity(digits_artifact, tmp_path: Path) -> None:  # type: i
 def test_manifest_contents(digits_artifact) -> None:  # type: ignore[no-untyped-def]
     manifest = json.loads((digits_artifact.path / "kiln.json").read_text())
     assert manifest["input_shape"] == [64] and manifest["output_shape"] == [10]
-    assert manifest["io_type"] == "io_parallel" and manifest["ii"] == 1
+    assert manifest["options"]["io_type"] == "io_parallel" and manifest["ii"] == 1
     assert manifest["latency"] > 0 and manifest["reference_bit_exact"] is True
     assert "rtl/kiln_top.v" in manifest["files"] and "model/kiln_ir.json" in manifest["files"]
 

@@ -12,7 +12,7 @@ from kiln.errors import ToolMissingError
 
 @pytest.fixture(scope="session")
 def verilator_tool():  # type: ignore[no-untyped-def]
-    from kiln.sim import find_verilator
+    from kiln.tools import find_verilator
 
     try:
         return find_verilator()

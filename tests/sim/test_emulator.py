@@ -17,7 +17,7 @@ pytestmark = pytest.mark.verilator
 
 
 def test_wide_signed_codes_equal_reference(wide_emulator) -> None:  # type: ignore[no-untyped-def]
-    g = wide_emulator.geometry
+    g = wide_emulator.contract
     assert (g.in_bits, g.out_bits) == (384, 448)  # VlWide ports on both sides
     x = random_codes(1, 5000, 64, 6, signed=True)
     x[0] = -32  # extreme codes: the sum -64 needs all 7 output bits
@@ -31,7 +31,7 @@ def test_wide_signed_codes_equal_reference(wide_emulator) -> None:  # type: igno
 
 def test_narrow_unsigned_codes_equal_reference(rtl_dirs, emu_cache, verilator_tool) -> None:  # type: ignore[no-untyped-def]
     emu = Emulator.build(rtl_dirs["narrow_unsigned"], emu_cache, verilator=verilator_tool)
-    assert (emu.geometry.in_bits, emu.geometry.out_bits) == (32, 36)  # IData in, QData out
+    assert (emu.contract.in_bits, emu.contract.out_bits) == (32, 36)  # IData in, QData out
     x = random_codes(2, 3000, 4, 8, signed=False)
     x[0] = 255
     result = emu.run(x.astype(np.uint8))
@@ -47,7 +47,7 @@ def test_cache_hit_skips_the_build(wide_emulator, rtl_dirs, emu_cache, verilator
     assert again.cached and again.library == library and again.key == wide_emulator.key
     assert library.stat().st_mtime_ns == mtime
     info = json.loads((library.parent / "build.json").read_text())
-    assert info["key"] == wide_emulator.key and info["geometry"]["in_elems"] == 64
+    assert info["key"] == wide_emulator.key and info["contract"]["in_elems"] == 64
     x = random_codes(3, 100, 64, 6, signed=True)
     assert np.array_equal(again.run(x).codes, pairsum(x))
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kiln.sim import Verilator
 from kiln.sim import _objcache as objcache
+from kiln.tools import Verilator
 
 FAKE = Verilator(executable=Path("/opt/verilator/bin/verilator"), root=None, version="v0")
 

@@ -12,6 +12,7 @@ import torch
 
 import kiln
 from kiln import hls
+from kiln.compiler import BuildOptions
 from kiln.fixed import from_float
 from kiln.frontend import fixed_type
 from kiln.frontend._onnx import convert_onnx
@@ -30,8 +31,8 @@ def test_brevitas_cnn_hls_io_stream_equals_brevitas(digits_data, tmp_path: Path)
     x = images(x_test)  # (450, 1, 8, 8): channels first
     prepared = prepare_torch(load_torch(model, INPUT_SHAPE))
     assert prepared.input_type is not None
-    graph = convert_onnx(prepared, tmp_path / "hls", "io_stream", 1, None, None,
-                         "xcvu9p-flga2577-2-e", 5.0, "digits CNN")
+    graph = convert_onnx(prepared, tmp_path / "hls", BuildOptions(io_type="io_stream"),
+                         "digits CNN")
     out_type = fixed_type(graph.get_output_variables()[0].type.precision, "CNN output")
     csim = hls.CSim(hls.write_and_compile(graph), prepared.input_type, out_type, 64, 10)
     # The hardware takes pixels channels-last (one beat per pixel, all its channels).
@@ -48,7 +49,8 @@ def test_brevitas_cnn_rtl_is_bit_exact_on_every_level(digits_data, tmp_path: Pat
 
     out = tmp_path / "digits_cnn_brevitas"
     art = kiln.compile(QONNX_FILE, out, io_type="io_stream")
-    assert art.manifest.io_type == "io_stream" and art.manifest.reference_bit_exact
+    assert art.manifest.build_options().io_type == "io_stream"
+    assert art.manifest.reference_bit_exact
     assert art.manifest.input_shape == [8, 8, 1]
     assert art.manifest.input_layout == "channels_first"
     _, x_test, _, y_test = digits_data

@@ -1,4 +1,5 @@
-"""kiln.json: the manifest that makes an artifact directory the contract between stages."""
+"""kiln.json, the manifest that makes an artifact directory the contract between stages, and
+:class:`Artifact`, an artifact directory opened with its manifest and IR."""
 
 from __future__ import annotations
 
@@ -6,24 +7,22 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kiln.errors import ArtifactError
+from kiln.ir import Graph, graph_from_dict
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
 
 MANIFEST = "kiln.json"
-FORMAT_VERSION = 1
+IR_FILE = "model/kiln_ir.json"
+# 2: the build options recorded whole (``options``) instead of io_type and reuse_factor.
+FORMAT_VERSION = 2
 
 
 def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def tree_digest(root: Path, relative: list[str]) -> str:
-    """One hash over named files: the content key for a stage's output."""
-    digest = hashlib.sha256()
-    for name in sorted(relative):
-        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -34,8 +33,7 @@ class Manifest:
     source_digest: str
     options_digest: str
     versions: dict[str, str]
-    io_type: str
-    reuse_factor: int
+    options: dict[str, Any]  # BuildOptions.to_dict(); read back with build_options()
     input_shape: list[int]
     output_shape: list[int]
     input_type: str
@@ -50,6 +48,12 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
     hls_dir_built_at: str = ""
     format_version: int = FORMAT_VERSION
+
+    def build_options(self) -> BuildOptions:
+        """The options the artifact was compiled with."""
+        from kiln.compiler import BuildOptions
+
+        return BuildOptions.from_dict(self.options)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
@@ -69,8 +73,14 @@ class Manifest:
             )
         try:
             data: dict[str, Any] = json.loads(path.read_text())
+            version = data.get("format_version")
+            if version != FORMAT_VERSION:
+                raise ArtifactError(
+                    f"{path} has format version {version!r}; this kiln reads version "
+                    f"{FORMAT_VERSION}. Recompile with `kiln compile`."
+                )
             return cls(**data)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise ArtifactError(
                 f"{path} is corrupt ({exc}); recompile with `kiln compile`"
             ) from exc
@@ -89,3 +99,22 @@ class Manifest:
                 f"Artifact {root} does not match its manifest: {'; '.join(problems[:8])}"
                 f"{' ...' if len(problems) > 8 else ''}. Recompile with `kiln compile`."
             )
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled model on disk: its directory, manifest and IR."""
+
+    path: Path
+    manifest: Manifest
+    graph: Graph
+
+    @classmethod
+    def open(cls, path: str | Path, check: bool = True) -> Artifact:
+        """Read ``path``'s manifest and IR; with ``check``, every listed file's hash too."""
+        root = Path(path)
+        manifest = Manifest.read(root)
+        if check:
+            manifest.verify_files(root)
+        graph = graph_from_dict(json.loads((root / IR_FILE).read_text()))
+        return cls(root, manifest, graph)

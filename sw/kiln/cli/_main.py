@@ -8,17 +8,27 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from kiln.compiler import (
+    DEFAULT_CLOCK_PERIOD,
+    DEFAULT_PART,
+    IO_TYPES,
+    BuildOptions,
+    compile_artifact,
+)
 from kiln.errors import KilnError
 
 
-def _load_array(path: str, what: str) -> np.ndarray:
+def _load_array(path: str, what: str) -> NDArray[Any]:
     if not Path(path).is_file():
         raise KilnError(f"{what} file {path} does not exist (expected a .npy array)")
     try:
-        return np.load(path)
+        array: NDArray[Any] = np.load(path)
+        return array
     except Exception as exc:
         raise KilnError(f"Cannot read {what} file {path} as .npy: {exc}") from exc
 
@@ -34,14 +44,18 @@ def _input_shape(text: str | None) -> tuple[int, ...] | None:
                         "or 1,8,8") from None
 
 
-def _compile(args: argparse.Namespace) -> int:
-    import kiln
+def _build_options(args: argparse.Namespace) -> BuildOptions:
+    """The compile arguments as BuildOptions; those not given take its defaults."""
+    given = {"io_type": args.io_type, "reuse_factor": args.reuse_factor,
+             "precision": args.precision, "input_precision": args.input_precision,
+             "part": args.part, "clock_period": args.clock_period,
+             "input_shape": _input_shape(args.input_shape)}
+    return BuildOptions(**{k: v for k, v in given.items() if v is not None})
 
-    art = kiln.compile(
-        args.model, args.output, io_type=args.io_type, reuse_factor=args.reuse_factor,
-        weights=args.weights, precision=args.precision, input_precision=args.input_precision,
-        input_shape=_input_shape(args.input_shape), force=args.force,
-    )
+
+def _compile(args: argparse.Namespace) -> int:
+    art = compile_artifact(args.model, args.output, _build_options(args), weights=args.weights,
+                           force=args.force)
     m = art.manifest
     print(f"{art.path}: {m.name} in {m.input_type} x{m.input_shape} -> out {m.output_type} "
           f"x{m.output_shape}; latency {m.latency} cycles, II {m.ii}")
@@ -99,7 +113,7 @@ def _flow_command(command: Callable[[argparse.Namespace], tuple[int, str]]
 
 
 def _add_flow_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from kiln import flows
+    from kiln.cli import _flows as flows
 
     for name, help_text, add, command in (
         ("bitstream", "artifact -> bitstream for a board (open flow or Vivado)",
@@ -128,8 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-precision", help="input type when the input has no quantizer")
     p.add_argument("--input-shape", help="PyTorch models: input shape without the batch, "
                    "channels first, e.g. 64 or 1,8,8")
-    p.add_argument("--io-type", default="io_parallel", choices=["io_parallel", "io_stream"])
-    p.add_argument("--reuse-factor", type=int, default=1)
+    p.add_argument("--io-type", choices=IO_TYPES, help="default: io_parallel")
+    p.add_argument("--reuse-factor", type=int, help="default: 1 (folding is not built yet)")
+    p.add_argument("--part", help=f"FPGA part of the HLS project (default: {DEFAULT_PART})")
+    p.add_argument("--clock-period", type=float,
+                   help=f"clock period in ns (default: {DEFAULT_CLOCK_PERIOD})")
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
     p.set_defaults(func=_compile)
 

@@ -83,7 +83,7 @@ def reduce_tree(x: torch.Tensor, op: str, t: FixedType) -> torch.Tensor:
         return x[..., 0]
     if n & (n - 1) == 0:  # a power of two is a perfect binary tree: reduce level by level
         while x.shape[-1] > 1:
-            pairs = x.unflatten(-1, (x.shape[-1] // 2, 2))
+            pairs = x.reshape(*x.shape[:-1], x.shape[-1] // 2, 2)
             x = _op(pairs[..., 0], pairs[..., 1], op, t)
         return x[..., 0]
     left = 1 << ((n - 1).bit_length() - 1)  # pow2(floorlog2(N - 1))

@@ -15,9 +15,11 @@ import ctypes
 import ctypes.util
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from kiln.errors import PrecisionError
 from kiln.fixed._quantize import from_float
@@ -51,13 +53,13 @@ def _float_fn(name: str) -> Callable[[float], float]:
     return fn  # type: ignore[no-any-return]
 
 
-def _map_float(name: str, values: np.ndarray) -> np.ndarray:
+def _map_float(name: str, values: NDArray[Any]) -> NDArray[Any]:
     """Apply libm's single-precision ``name`` (``expf``, ``tanhf``) to float32 values."""
     fn = _float_fn(name)
     return np.array([fn(float(v)) for v in values.astype(np.float32)], dtype=np.float32)
 
 
-def _to_codes(values: np.ndarray, t: FixedType) -> np.ndarray:
+def _to_codes(values: NDArray[Any], t: FixedType) -> NDArray[Any]:
     """ap_fixed's conversion from float/double (both go through double), as int64 codes."""
     return from_float(torch.from_numpy(values.astype(np.float64)), t).numpy()
 
@@ -67,14 +69,14 @@ def _check_size(table_size: int, what: str) -> None:
         raise PrecisionError(f"{what} table size must be a positive integer, not {table_size!r}")
 
 
-def _lut_inputs(table_size: int, in_range: int) -> np.ndarray:
+def _lut_inputs(table_size: int, in_range: int) -> NDArray[Any]:
     # float in_val = 2 * R * (ii - float(N) / 2.0) / float(N);  (double math, stored as float)
     ii = np.arange(table_size, dtype=np.float64)
     n = float(np.float32(table_size))
     return ((2.0 * in_range * (ii - n / 2.0)) / n).astype(np.float32)
 
 
-def sigmoid_table(table_size: int, table_type: FixedType) -> np.ndarray:
+def sigmoid_table(table_size: int, table_type: FixedType) -> NDArray[Any]:
     """Codes of ``init_sigmoid_table``: ``table_t(float(1.0 / (1 + expf(-x))))``."""
     _check_size(table_size, "Sigmoid")
     x = _lut_inputs(table_size, LUT_IN_RANGE["sigmoid"])
@@ -85,14 +87,14 @@ def sigmoid_table(table_size: int, table_type: FixedType) -> np.ndarray:
     return _to_codes(values, table_type)
 
 
-def tanh_table(table_size: int, table_type: FixedType) -> np.ndarray:
+def tanh_table(table_size: int, table_type: FixedType) -> NDArray[Any]:
     """Codes of ``init_tanh_table``: ``table_t(tanhf(x))``."""
     _check_size(table_size, "Tanh")
     x = _lut_inputs(table_size, LUT_IN_RANGE["tanh"])
     return _to_codes(_map_float("tanhf", x), table_type)
 
 
-def lut_table(function: str, table_size: int, table_type: FixedType) -> np.ndarray:
+def lut_table(function: str, table_size: int, table_type: FixedType) -> NDArray[Any]:
     """The table of a Lut activation: ``function`` is ``"sigmoid"`` or ``"tanh"``."""
     if function == "sigmoid":
         return sigmoid_table(table_size, table_type)
@@ -104,7 +106,7 @@ def lut_table(function: str, table_size: int, table_type: FixedType) -> np.ndarr
     )
 
 
-def _index_values(table_size: int, addr_type: FixedType, what: str) -> np.ndarray:
+def _index_values(table_size: int, addr_type: FixedType, what: str) -> NDArray[Any]:
     """``softmax_real_val_from_idx``: the value of ``addr_type`` whose top N bits are ``i``."""
     _check_size(table_size, what)
     n = ceillog2(table_size)
@@ -128,7 +130,7 @@ def _index_values(table_size: int, addr_type: FixedType, what: str) -> np.ndarra
 
 
 def softmax_exp_table(table_size: int, addr_type: FixedType, table_type: FixedType, *,
-                      negative: bool, exp_scale: float = 1.0) -> np.ndarray:
+                      negative: bool, exp_scale: float = 1.0) -> NDArray[Any]:
     """Codes of ``init_exp_table<addr_type>``: ``table_t(expf(±float(x_i) * exp_scale))``.
 
     ``negative`` is True for the 'stable' implementation (the table is addressed by
@@ -140,7 +142,7 @@ def softmax_exp_table(table_size: int, addr_type: FixedType, table_type: FixedTy
     return _to_codes(_map_float("expf", x), table_type)
 
 
-def softmax_inv_table(table_size: int, addr_type: FixedType, table_type: FixedType) -> np.ndarray:
+def softmax_inv_table(table_size: int, addr_type: FixedType, table_type: FixedType) -> NDArray[Any]:
     """Codes of ``init_invert_table<addr_type>``: ``table_t(1 / float(x_i))``.
 
     Entry 0 is ``1 / 0.0f = +inf``, which ap_fixed turns into the largest code under SAT and
@@ -169,7 +171,7 @@ def softmax_stable_defaults(in_type: FixedType, table_size: int) -> tuple[FixedT
 def softmax_tables(implementation: str, in_type: FixedType, *, exp_table_type: FixedType,
                    inv_table_type: FixedType, inv_inp_type: FixedType, exp_table_size: int,
                    inv_table_size: int, inp_norm_type: FixedType | None = None,
-                   exp_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                   exp_scale: float = 1.0) -> tuple[NDArray[Any], NDArray[Any]]:
     """The exp and inverse tables of hls4ml's softmax, as codes.
 
     Args:

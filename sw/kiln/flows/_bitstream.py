@@ -12,15 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kiln.errors import ToolMissingError
+from kiln.artifact import TopSources
+from kiln.errors import ToolFailedError, ToolMissingError
 from kiln.flows._board import Board, BoardError
 from kiln.flows._boards import boards, get_board
-from kiln.flows._design import KilnTop
 from kiln.flows._open import IceStorm, Trellis, bigger_boards
 from kiln.flows._plan import BuildPlan, BuildResult
 from kiln.flows._report import BitstreamReport, fit_error_from_log, timing_error
 from kiln.flows._toolchain import Toolchain
-from kiln.flows._tools import ToolFailedError
 from kiln.flows._vivado import Vivado, VivadoZynq7, VivadoZynqMP
 
 __all__ = ["TOOLCHAINS", "build_bitstream", "plan_bitstream", "report_path", "toolchain_for"]
@@ -44,12 +43,12 @@ def toolchain_for(board: str | Board, **options: Any) -> Toolchain:
     if cls is None:
         raise BoardError(f"Board {b.name}: no toolchain builds the family {b.family!r}; "
                          f"kiln has {', '.join(sorted(TOOLCHAINS))}")
-    return cls(b, **options)  # type: ignore[call-arg]
+    return cls(b, **options)
 
 
 def report_path(artifact: str | Path, board: str) -> Path:
     """Where ``build_bitstream`` writes its report: ``DIR/reports/bitstream_<board>.json``."""
-    return KilnTop.load(artifact).artifact / "reports" / f"bitstream_{board}.json"
+    return TopSources.load(artifact).artifact / "reports" / f"bitstream_{board}.json"
 
 
 def plan_bitstream(artifact: str | Path, board: str | Board, *,
@@ -61,7 +60,7 @@ def plan_bitstream(artifact: str | Path, board: str | Board, *,
         BoardError: unknown board.
     """
     return toolchain_for(board, overrides=dict(overrides or {}), seed=seed).plan(
-        KilnTop.load(artifact))
+        TopSources.load(artifact))
 
 
 def build_bitstream(artifact: str | Path, board: str | Board, *,
@@ -94,7 +93,7 @@ def build_bitstream(artifact: str | Path, board: str | Board, *,
     if issubclass(TOOLCHAINS.get(b.family, Toolchain), Vivado):
         options["allow_timing_fail"] = allow_timing_fail
     chain = toolchain_for(b, **options)
-    design = KilnTop.load(artifact)
+    design = TopSources.load(artifact)
     plan = chain.plan(design)
     root = chain.build_dir(design)
     try:
@@ -121,7 +120,7 @@ def build_bitstream(artifact: str | Path, board: str | Board, *,
     return report
 
 
-def _finish(chain: Toolchain, design: KilnTop, result: BuildResult,
+def _finish(chain: Toolchain, design: TopSources, result: BuildResult,
             plan: BuildPlan) -> BitstreamReport:
     report = chain.finish(design, result, plan)
     path = report.write(design.artifact / "reports" / f"bitstream_{chain.board.name}.json")

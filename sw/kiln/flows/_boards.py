@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 from pathlib import Path
 
+from kiln._checkout import HW_DIR_ENV, hw_dir
 from kiln.flows._board import Board, BoardError
 
 __all__ = ["board_names", "boards", "get_board", "hw_dir"]
 
-HW_DIR_ENV = "KILN_HW_DIR"
-
-
-def hw_dir() -> Path:
-    """The repository's ``hw/`` folder (board files, bridge Verilog, flow templates):
-    ``$KILN_HW_DIR``, else ``hw/`` beside ``sw/`` in the checkout kiln runs from."""
-    override = os.environ.get(HW_DIR_ENV)
-    if override:
-        return Path(override).resolve()
-    return Path(__file__).resolve().parents[3] / "hw"
 
 
 @functools.lru_cache(maxsize=4)

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kiln.artifact import TopSources
 from kiln.errors import KilnError
-from kiln.flows._design import KilnTop
 from kiln.flows._plan import BuildPlan, Step
 from kiln.flows._templates import check_hooks, render
 from kiln.flows._toolchain import kiln_version
-from kiln.flows._tools import at_least, require_tool
+from kiln.tools import at_least, require_tool
 
 __all__ = ["XILINX_FAMILIES", "ResourceEstimate", "estimate_resources", "plan_estimate"]
 
@@ -70,9 +70,9 @@ def plan_estimate(artifact: str | Path, family: str = "xcup", *,
     if family not in XILINX_FAMILIES:
         raise KilnError(f"Unknown Xilinx family {family!r} for synth_xilinx; use one of "
                         f"{', '.join(XILINX_FAMILIES)} (xcup is UltraScale+, xc7 is 7-series)")
-    design = KilnTop.load(artifact)
+    design = TopSources.load(artifact)
     hooks = check_hooks(overrides, ESTIMATE_HOOKS, "The resource estimate")
-    files = [(f"rtl/{name}", text.encode()) for name, text in design.sources]
+    files = [(f"rtl/{name}", text.encode()) for name, text in design.read_sources()]
     script = render("estimate.ys.j2", kiln_version=kiln_version(), top="kiln_top",
                     family=family, sources=[p for p, _ in files], hooks=hooks)
     files.append(("estimate.ys", script.encode()))
@@ -94,7 +94,7 @@ def estimate_resources(artifact: str | Path, family: str = "xcup", *,
         ToolFailedError: synthesis failed.
     """
     plan = plan_estimate(artifact, family, overrides=overrides)
-    design = KilnTop.load(artifact)
+    design = TopSources.load(artifact)
     yosys = require_tool("yosys", check=at_least((0, 40)), needs="synth_xilinx estimates")
     root = design.artifact / "reports" / f".estimate-{family}"
     plan.execute_local(root, tools={"yosys": yosys}, timeout_s=timeout_s)

@@ -14,18 +14,14 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from kiln.artifact import DEFAULT_BAUD, UART_SOURCES, UART_TOP, TopSources
 from kiln.flows._board import Board, BoardError, Resource
-from kiln.flows._design import KilnTop
 from kiln.flows._plan import BuildPlan, BuildResult, Step
 from kiln.flows._report import BitstreamReport, over_capacity, parse_nextpnr_report
 from kiln.flows._toolchain import Toolchain
-from kiln.flows._uart_protocol import DEFAULT_BAUD
 
 __all__ = ["IceStorm", "PinConstraint", "Trellis", "YosysNextpnr"]
 
-UART_TOP = "kiln_uart_top"
-UART_SOURCES = ("uart/kiln_uart_rx.v", "uart/kiln_uart_tx.v", "uart/kiln_uart_bridge.v",
-                "uart/kiln_uart_top.v")
 MAX_STATUS_LEDS = 4
 
 
@@ -68,7 +64,7 @@ class YosysNextpnr(Toolchain):
     def pack_args(self) -> tuple[str, ...]:
         """The packer's arguments (reading ``routed``, writing ``bitstream_name``)."""
 
-    def plan(self, design: KilnTop) -> BuildPlan:
+    def plan(self, design: TopSources) -> BuildPlan:
         pins = self.pins()
         clock_mhz = f"{self.board.clock_mhz:g}"
         params = self.top_params(design)
@@ -97,12 +93,13 @@ class YosysNextpnr(Toolchain):
         return BuildPlan(self.board.name, tuple(files), steps,
                          (self.bitstream_name, "report.json", "synth_stat.json"))
 
-    def top_params(self, design: KilnTop) -> list[tuple[str, int]]:
+    def top_params(self, design: TopSources) -> list[tuple[str, int]]:
         """``kiln_uart_top``'s parameters for this board and design."""
         leds = min(len(self.board.leds), MAX_STATUS_LEDS)
         return [
             ("CLK_HZ", round(self.board.clock_hz)), ("BAUD", self.baud),
-            ("IN_BITS", design.in_bits), ("OUT_BITS", design.out_bits), ("LEDS", leds),
+            ("IN_BITS", design.contract.in_bits), ("OUT_BITS", design.contract.out_bits),
+            ("LEDS", leds),
             ("RST_ACTIVE_LOW", int(self.reset().active_low)),
             ("LED_ACTIVE_LOW", int(self.board.leds[0][0].endswith("_n"))),
         ]
@@ -131,7 +128,7 @@ class YosysNextpnr(Toolchain):
             out.append(PinConstraint(port, res.pins[0], self.pin_options(res)))
         return out
 
-    def finish(self, design: KilnTop, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
+    def finish(self, design: TopSources, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
         util, clocks = parse_nextpnr_report(build.root / "report.json")
         return BitstreamReport(
             board=self.board.name, device=self.board.device, family=self.family,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from kiln.errors import KilnError
-from kiln.flows._tools import Tool, require_tool, run_tool
+from kiln.tools import Tool, require_tool, run_tool
 
 __all__ = ["BuildPlan", "BuildResult", "Step"]
 
@@ -25,7 +25,7 @@ STAMP = "kiln_build.json"
 
 @dataclass(frozen=True)
 class Step:
-    """One tool run: ``tool`` (a key of kiln.flows.TOOLS) with ``args``, run in the build
+    """One tool run: ``tool`` (a key of kiln.tools.TOOLS) with ``args``, run in the build
     directory; its output goes to ``log``. ``stop_if`` (not part of the digest) stops the
     tool early when an output line shows the step cannot succeed."""
 
@@ -142,8 +142,9 @@ class BuildPlan:
         for step in self.steps:
             log.info("%s: %s (%s)", self.name, step.what, step.tool)
             start = time.monotonic()
-            run_tool(found[step.tool], step.args, cwd=out, what=f"{self.name}: {step.what}",
-                     log_file=out / step.log, timeout_s=timeout_s, stop_if=step.stop_if)
+            run_tool(found[step.tool].argv(*step.args), cwd=out,
+                     what=f"{self.name}: {step.what}", log_file=out / step.log,
+                     timeout_s=timeout_s, stop_if=step.stop_if)
             seconds[step.what] = round(time.monotonic() - start, 2)
         missing = [p for p in self.products if not (out / p).is_file()]
         if missing:

@@ -7,11 +7,11 @@ import logging
 import re
 from pathlib import Path
 
-from kiln.errors import ArtifactError, KilnError, ToolMissingError
+from kiln.artifact import TopSources
+from kiln.errors import ArtifactError, KilnError, ToolFailedError, ToolMissingError
 from kiln.flows._board import Board
 from kiln.flows._boards import get_board
-from kiln.flows._design import KilnTop
-from kiln.flows._tools import ToolFailedError, require_tool, run_tool
+from kiln.tools import require_tool, run_tool
 
 __all__ = ["BoardNotFoundError", "program"]
 
@@ -55,7 +55,7 @@ def program(artifact: str | Path, board: str | Board, *, flash: bool = False,
             f"{b.title} is not programmed over JTAG by kiln: copy kiln.bit and kiln.hwh from "
             f"DIR/bitstream/{b.name}/ to the board and load them with pynq.Overlay('kiln.bit') "
             f"(kiln's PYNQ transport does this)")
-    design = KilnTop.load(artifact)
+    design = TopSources.load(artifact)
     bitstream = _bitstream(design.artifact, b)
     _check_report(design.artifact, b, force)
     tool = require_tool("openFPGALoader", needs=f"programming the {b.title}")
@@ -67,7 +67,7 @@ def program(artifact: str | Path, board: str | Board, *, flash: bool = False,
     args.append(str(bitstream))
     log.info("programming %s with %s%s", b.title, bitstream, " (flash)" if flash else "")
     try:
-        run_tool(tool, args, cwd=bitstream.parent, what=f"openFPGALoader ({b.name})",
+        run_tool(tool.argv(*args), cwd=bitstream.parent, what=f"openFPGALoader ({b.name})",
                  timeout_s=timeout_s)
     except ToolFailedError as exc:
         raise _classify(exc, b) from exc

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from kiln.artifact import TopSources
 from kiln.flows._board import Board
 from kiln.flows._boards import hw_dir
-from kiln.flows._design import KilnTop
 from kiln.flows._plan import BuildPlan, BuildResult, Step
 from kiln.flows._report import BitstreamReport
 from kiln.flows._templates import check_hooks, render
-from kiln.flows._tools import TOOLS
+from kiln.tools import TOOLS
 
 __all__ = ["Toolchain", "kiln_version"]
 
@@ -52,14 +52,14 @@ class Toolchain(ABC):
             self.overrides, self.hooks, f"The {type(self).__name__} toolchain"))
 
     @abstractmethod
-    def plan(self, design: KilnTop) -> BuildPlan:
+    def plan(self, design: TopSources) -> BuildPlan:
         """The build: files and steps. Runs nothing."""
 
     @abstractmethod
-    def finish(self, design: KilnTop, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
+    def finish(self, design: TopSources, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
         """The report of a finished build in ``build.root``."""
 
-    def build_dir(self, design: KilnTop) -> Path:
+    def build_dir(self, design: TopSources) -> Path:
         return design.artifact / "bitstream" / self.board.name
 
     # -- helpers shared by the subclasses ------------------------------------------------------
@@ -69,9 +69,9 @@ class Toolchain(ABC):
         return render(template, **{**base, **context}).encode()
 
     @staticmethod
-    def design_files(design: KilnTop, hw_files: Sequence[str]) -> list[tuple[str, bytes]]:
+    def design_files(design: TopSources, hw_files: Sequence[str]) -> list[tuple[str, bytes]]:
         """kiln_top's sources under ``rtl/`` and hand-written ``hw/`` files under ``hw/``."""
-        files = [(f"rtl/{name}", text.encode()) for name, text in design.sources]
+        files = [(f"rtl/{name}", text.encode()) for name, text in design.read_sources()]
         for rel in hw_files:
             files.append((f"hw/{Path(rel).name}", (hw_dir() / rel).read_bytes()))
         return files

@@ -11,8 +11,8 @@ from abc import abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
+from kiln.artifact import TopSources
 from kiln.errors import KilnError
-from kiln.flows._design import KilnTop
 from kiln.flows._plan import BuildPlan, BuildResult, Step
 from kiln.flows._report import BitstreamReport, ClockTiming, Utilisation
 from kiln.flows._toolchain import Toolchain
@@ -36,9 +36,10 @@ class DmaWidths:
         return max(self.in_width, self.out_width)
 
     @classmethod
-    def of(cls, design: KilnTop) -> DmaWidths:
+    def of(cls, design: TopSources) -> DmaWidths:
         widths = []
-        for what, bits in (("input", design.in_bits), ("output", design.out_bits)):
+        c = design.contract
+        for what, bits in (("input", c.in_bits), ("output", c.out_bits)):
             if bits > MAX_DMA_BITS:
                 raise KilnError(
                     f"The AXI DMA streams at most {MAX_DMA_BITS} bits per beat, and one beat "
@@ -71,7 +72,7 @@ class Vivado(Toolchain):
     def ps_config(self) -> tuple[tuple[str, str], ...]:
         """CONFIG properties of the processing system (ports used, fabric clock)."""
 
-    def plan(self, design: KilnTop) -> BuildPlan:
+    def plan(self, design: TopSources) -> BuildPlan:
         dma = DmaWidths.of(design)
         files = self.design_files(design, (WRAPPER,))
         sources = [path for path, _ in files]
@@ -81,7 +82,7 @@ class Vivado(Toolchain):
         files.append(("build.tcl", self.render(
             "vivado_zynq.tcl.j2", sources=sources, board_part=self.board.vivado_board_part or "",
             jobs=self.jobs, allow_timing_fail=int(self.allow_timing_fail),
-            ps=ps, dma=dma, in_bits=design.in_bits, out_bits=design.out_bits,
+            ps=ps, dma=dma, in_bits=design.contract.in_bits, out_bits=design.contract.out_bits,
             fabric_clock_mhz=f"{self.board.fabric_clock_mhz:g}")))
         steps = (Step("vivado", ("-mode", "batch", "-nojournal", "-log", "vivado.log",
                                  "-source", "build.tcl"),
@@ -91,7 +92,7 @@ class Vivado(Toolchain):
         return BuildPlan(self.board.name, tuple(files), steps,
                          ("kiln.bit", "kiln.hwh", "kiln_vivado.json"))
 
-    def finish(self, design: KilnTop, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
+    def finish(self, design: TopSources, build: BuildResult, plan: BuildPlan) -> BitstreamReport:
         data = json.loads((build.root / "kiln_vivado.json").read_text())
         period = 1000.0 / float(data["clock_mhz"])
         achieved = 1000.0 / max(period - float(data["wns_ns"]), 1e-3)

@@ -1,8 +1,14 @@
 """Front end: framework models to an hls4ml ModelGraph (bit-exact types), lowered once to
-kiln IR."""
+kiln IR.
+
+Each framework is a :class:`Source` (:class:`KerasSource`, :class:`TorchSource`);
+:func:`load_source` picks one for a model to compile and :func:`open_source` for the model an
+artifact saved, by the framework its manifest records.
+"""
 
 from __future__ import annotations
 
+from kiln.frontend._base import InputLayout, Reference, Source
 from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._keras import (
     DEFAULT_INPUT_PRECISION,
@@ -17,6 +23,7 @@ from kiln.frontend._keras import (
 from kiln.frontend._lower import fixed_type, lower
 from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
 from kiln.frontend._requantize import Requantized, ScaleChange, requantize_pow2
+from kiln.frontend._source import load_source, open_source, source_type
 from kiln.frontend._torch import (
     SUPPORTED_TORCH_LAYERS,
     TorchSource,
@@ -35,9 +42,12 @@ __all__ = [
     "SUPPORTED_TORCH_LAYERS",
     "Inferred",
     "InferredType",
+    "InputLayout",
     "KerasSource",
+    "Reference",
     "Requantized",
     "ScaleChange",
+    "Source",
     "TorchSource",
     "check_layers",
     "check_torch_layers",
@@ -48,11 +58,14 @@ __all__ = [
     "is_quantized",
     "is_torch_model",
     "load_keras",
+    "load_source",
     "load_torch",
     "lower",
+    "open_source",
     "reference_is_bit_exact",
     "requantize_pow2",
     "run_onnx",
     "save_torch_source",
+    "source_type",
     "torch_reference_is_bit_exact",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.errors import InputShapeError, KilnError
 from kiln.frontend._onnx import _fold, _with_batch, fix_input_shape, layer_and_role, quiet, run_onnx
@@ -53,7 +54,7 @@ class Inferred:
         return "\n".join(lines)
 
 
-def _fitting_type(values: np.ndarray, bits: int, signed: bool) -> tuple[float, FixedType]:
+def _fitting_type(values: NDArray[Any], bits: int, signed: bool) -> tuple[float, FixedType]:
     """The power-of-two scale (and its ap_fixed type) whose range just holds ``values``."""
     biggest = float(np.abs(values).max(initial=0.0))
     top = math.floor(math.log2(biggest)) + 1 if biggest > 0 else 0  # 2^top > biggest
@@ -77,7 +78,7 @@ def _insert_quant(wrapper: Any, tensor: str, consumers: list[tuple[Any, int]], n
         node.input[index] = quantized
 
 
-def _activations(model: Any, x: np.ndarray) -> dict[str, np.ndarray]:
+def _activations(model: Any, x: NDArray[Any]) -> dict[str, NDArray[Any]]:
     """Every tensor of the float model on the calibration inputs."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.core.onnx_exec import execute_onnx
@@ -126,7 +127,7 @@ def infer_fixed_point(model: Any, x: Any, input_shape: Any = None, bits: int = 8
     types = []
 
     def quantize(tensor: str, consumers: list[tuple[Any, int]], label: str, name: str,
-                 values: np.ndarray, signed: bool) -> None:
+                 values: NDArray[Any], signed: bool) -> None:
         scale, fixed = _fitting_type(values, bits, signed)
         _insert_quant(wrapper, tensor, consumers, name, scale, bits, signed)
         types.append(InferredType(label, fixed, float(np.abs(values).max(initial=0.0))))

@@ -7,10 +7,14 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln.errors import KilnError, ModelLoadError, PrecisionError, UnsupportedLayerError
+from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
 from kiln.ir import FixedType
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +37,52 @@ DEFAULT_INPUT_PRECISION = "fixed<16,6>"
 
 @dataclass(frozen=True)
 class KerasSource:
-    """A loaded Keras model and the hash of what it was loaded from."""
+    """A loaded Keras model and the hash of what it was loaded from (a :class:`Source`)."""
+
+    FRAMEWORKS: ClassVar[tuple[str, ...]] = ("qkeras", "keras")
+    SAVED_AS: ClassVar[str] = "source.h5"
 
     model: Any
     digest: str
     files: tuple[Path, ...]
+
+    @property
+    def framework(self) -> str:
+        """``qkeras`` when any layer is a QKeras layer, else ``keras``."""
+        return "qkeras" if is_quantized(self.model) else "keras"
+
+    @property
+    def input_layout(self) -> InputLayout:
+        return "channels_last"
+
+    @classmethod
+    def load(cls, model: Any, options: BuildOptions,
+             weights: str | os.PathLike[str] | None = None) -> KerasSource:
+        """:func:`load_keras`, refusing an ``input_shape`` (a Keras model has its own)."""
+        if options.input_shape is not None:
+            raise KilnError("input_shape is for PyTorch/ONNX models; a Keras model carries "
+                            "its own")
+        return load_keras(model, weights)
+
+    @classmethod
+    def open(cls, model_dir: Path) -> KerasSource:
+        return load_keras(model_dir / cls.SAVED_AS)
+
+    def save(self, model_dir: Path) -> Path:
+        path = model_dir / self.SAVED_AS
+        self.model.save(path)
+        return path
+
+    def convert(self, output_dir: Path, options: BuildOptions) -> Any:
+        return convert(self.model, output_dir, options)
+
+    def reference_is_bit_exact(self, options: BuildOptions) -> bool:
+        return reference_is_bit_exact(self.model, options)
+
+    def reference(self) -> Reference:
+        """Keras ``predict`` in batches of 1024."""
+        model = self.model
+        return lambda x: model.predict(x, verbose=0, batch_size=1024)
 
 
 def _custom_objects() -> dict[str, Any]:
@@ -123,7 +168,7 @@ def _check_window_settings(layer: Any) -> None:
 
 def check_layers(model: Any, io_type: str = "io_parallel") -> None:
     """Refuse layers kiln cannot build, naming each with its type and the supported list."""
-    supported = SUPPORTED_KERAS_LAYERS
+    supported: tuple[str, ...] = SUPPORTED_KERAS_LAYERS
     if io_type == "io_stream":
         supported = SUPPORTED_KERAS_LAYERS + STREAM_KERAS_LAYERS
     for layer in model.layers:
@@ -148,10 +193,10 @@ def _input_is_quantized(model: Any) -> bool:
     return bool(layers) and type(layers[0]).__name__ == "QActivation"
 
 
-def reference_is_bit_exact(model: Any, options: dict[str, Any]) -> bool:
+def reference_is_bit_exact(model: Any, options: BuildOptions) -> bool:
     """Whether the framework model defines every type, so kiln can demand equality with it:
     quantized, with a quantized input, and no float-only activation (softmax, sigmoid, tanh)."""
-    if options.get("input_precision") or not is_quantized(model) or not _input_is_quantized(model):
+    if options.input_precision or not is_quantized(model) or not _input_is_quantized(model):
         return False
     for layer in model.layers:
         activation = str(layer.get_config().get("activation", "")).lower()
@@ -172,7 +217,8 @@ def _type_unsigned_quantizers(model: Any, config: dict[str, Any]) -> None:
     """
     for layer in model.layers:
         quantizer = getattr(layer, "quantizer", None)  # QActivation's quantizer object
-        if type(quantizer).__name__ != "quantized_bits" or quantizer.keep_negative:
+        if (quantizer is None or type(quantizer).__name__ != "quantized_bits"
+                or quantizer.keep_negative):
             continue
         precision = config["LayerName"].get(layer.name, {}).get("Precision", {})
         if not isinstance(precision, dict) or "result" not in precision:
@@ -185,11 +231,11 @@ def _type_unsigned_quantizers(model: Any, config: dict[str, Any]) -> None:
                   exact, hls_type)
 
 
-def hls_config(model: Any, precision: str | None, input_precision: str | None,
-               reuse_factor: int) -> tuple[dict[str, Any], bool]:
+def hls_config(model: Any, options: BuildOptions) -> tuple[dict[str, Any], bool]:
     """The hls4ml configuration and whether hls4ml's ``bit_exact`` inference applies."""
     import hls4ml
 
+    precision, input_precision = options.precision, options.input_precision
     quantized = is_quantized(model)
     if not quantized and precision is None:
         raise PrecisionError(
@@ -197,14 +243,12 @@ def hls_config(model: Any, precision: str | None, input_precision: str | None,
             "was given. Train it with QKeras quantizers, or pass precision='fixed<16,6>' "
             "(kiln compile --precision) to choose a fixed-point type for every tensor."
         )
-    for text in (precision, input_precision):
-        if text is not None:
-            FixedType.parse(text)  # raises PrecisionError with the bad value quoted
     default = precision or "fixed<16,6>"
     config = hls4ml.utils.config_from_keras_model(
         model, granularity="name", backend="Vivado", default_precision=default,
-        default_reuse_factor=reuse_factor,
+        default_reuse_factor=options.default_reuse_factor,
     )
+    set_reuse_factors(config, options, f"Model {model.name!r}")
     _type_unsigned_quantizers(model, config)
     bit_exact = quantized and _input_is_quantized(model) and input_precision is None
     if not bit_exact:
@@ -216,32 +260,17 @@ def hls_config(model: Any, precision: str | None, input_precision: str | None,
     return config, bit_exact
 
 
-def check_build_options(io_type: str, reuse_factor: int) -> None:
-    """Refuse an io_type or reuse factor kiln cannot build (any front end)."""
-    if io_type not in ("io_parallel", "io_stream"):
-        raise KilnError(f"io_type must be 'io_parallel' or 'io_stream', not {io_type!r}")
-    if not isinstance(reuse_factor, int) or reuse_factor < 1:
-        raise KilnError(f"reuse_factor must be a positive integer, not {reuse_factor!r}")
-    if reuse_factor != 1:
-        raise KilnError(
-            f"reuse_factor={reuse_factor}: kiln's RTL folds nothing yet; use reuse_factor=1"
-        )
-
-
-def convert(model: Any, output_dir: Path, io_type: str, reuse_factor: int,
-            precision: str | None = None, input_precision: str | None = None,
-            part: str = "xcvu9p-flga2577-2-e", clock_period: float = 5.0) -> Any:
+def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
     import hls4ml
 
-    check_build_options(io_type, reuse_factor)
-    check_layers(model, io_type)
-    config, bit_exact = hls_config(model, precision, input_precision, reuse_factor)
+    check_layers(model, options.io_type)
+    config, bit_exact = hls_config(model, options)
     try:
         return hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(output_dir), project_name="kiln_model", backend="Vivado",
-            io_type=io_type, hls_config=config, bit_exact=bit_exact, part=part,
-            clock_period=clock_period,
+            io_type=options.io_type, hls_config=config, bit_exact=bit_exact, part=options.part,
+            clock_period=options.clock_period,
         )
     except KilnError:
         raise

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
 from kiln.ir import (
@@ -23,6 +24,9 @@ from kiln.ir import (
     frozen_codes,
     spatial,
 )
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
 
 SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax",
                         "Activation (sigmoid, tanh)", "Conv1D", "Conv2D", "DepthwiseConv1D",
@@ -66,7 +70,7 @@ def _result_type(layer: Any) -> FixedType:
     return fixed_type(layer.get_output_variable().type.precision, f"Layer {layer.name!r} result")
 
 
-def weight_codes(variable: Any, t: FixedType, where: str) -> np.ndarray:
+def weight_codes(variable: Any, t: FixedType, where: str) -> NDArray[Any]:
     """Codes of a hls4ml weight variable exactly as the C simulation loads it: hls4ml prints
     each value with the type's decimal places and ap_fixed parses that text as a double."""
     import torch
@@ -187,9 +191,11 @@ def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
     )
 
 
-def lower(model_graph: Any, name: str, io_type: str = "io_parallel",
-          reuse_factor: int = 1) -> Graph:
-    """Lower a converted hls4ml ModelGraph into a checked kiln :class:`Graph`."""
+def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
+    """Lower a ModelGraph converted with ``options`` into a checked kiln :class:`Graph`.
+
+    The graph's reuse factor is the largest of any of its layers.
+    """
     nodes: list[Node] = []
     for layer in model_graph.get_layers():
         cls = layer.class_name
@@ -217,5 +223,7 @@ def lower(model_graph: Any, name: str, io_type: str = "io_parallel",
                 f"Layer {layer.name!r} of hls4ml type {cls} is not supported by kiln's RTL. "
                 f"Supported: {', '.join(SUPPORTED_HLS_LAYERS)}."
             )
-    return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=io_type,
+    reuse_factor = max((options.reuse_for(node.name) for node in nodes),
+                       default=options.default_reuse_factor)
+    return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=options.io_type,
                              reuse_factor=reuse_factor))

@@ -17,12 +17,17 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.errors import InputShapeError, KilnError, PrecisionError, UnsupportedLayerError
+from kiln.frontend._base import set_reuse_factors
 from kiln.ir import FixedType
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +151,7 @@ def fix_input_shape(model: Any, input_shape: tuple[int, ...] | None, where: str)
     return model
 
 
-def _constant(wrapper: Any, name: str) -> np.ndarray | None:
+def _constant(wrapper: Any, name: str) -> NDArray[Any] | None:
     return None if not name else wrapper.get_initializer(name)
 
 
@@ -310,8 +315,8 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts, stream)
 
 
-def onnx_hls_config(prepared: PreparedOnnx, precision: str | None,
-                    input_precision: str | None, reuse_factor: int, where: str) -> dict[str, Any]:
+def onnx_hls_config(prepared: PreparedOnnx, options: BuildOptions,
+                    where: str) -> dict[str, Any]:
     """hls4ml configuration: quantizers define their tensors' types; ``precision`` covers float
     weights and biases (required when there are any), the input type comes from its quantizer
     or ``input_precision``."""
@@ -319,9 +324,7 @@ def onnx_hls_config(prepared: PreparedOnnx, precision: str | None,
 
     from kiln.frontend._keras import DEFAULT_INPUT_PRECISION
 
-    for text in (precision, input_precision):
-        if text is not None:
-            FixedType.parse(text)
+    precision, input_precision = options.precision, options.input_precision
     if prepared.float_params and precision is None:
         shown = ", ".join(prepared.float_params[:3])
         kind = "is a float model" if not prepared.quantized else "has float parameters"
@@ -332,10 +335,12 @@ def onnx_hls_config(prepared: PreparedOnnx, precision: str | None,
             "to choose a fixed-point type for every float tensor."
         )
     with quiet("hls4ml"):
-        config = hls4ml.utils.config_from_onnx_model(
+        config: dict[str, Any] = hls4ml.utils.config_from_onnx_model(
             prepared.model.model, granularity="name", backend="Vivado",
-            default_precision=precision or "fixed<16,6>", default_reuse_factor=reuse_factor,
+            default_precision=precision or "fixed<16,6>",
+            default_reuse_factor=options.default_reuse_factor,
         )
+    set_reuse_factors(config, options, where)
     input_name = prepared.model.graph.input[0].name
     if input_precision is not None or prepared.input_type is None:
         chosen = input_precision or precision or DEFAULT_INPUT_PRECISION
@@ -349,24 +354,23 @@ def onnx_hls_config(prepared: PreparedOnnx, precision: str | None,
     return config
 
 
-def convert_onnx(prepared: PreparedOnnx, output_dir: Path, io_type: str, reuse_factor: int,
-                 precision: str | None, input_precision: str | None, part: str,
-                 clock_period: float, where: str) -> Any:
+def convert_onnx(prepared: PreparedOnnx, output_dir: Path, options: BuildOptions,
+                 where: str) -> Any:
     """Convert a prepared (Q)ONNX model to an hls4ml ModelGraph (Vivado backend)."""
     import hls4ml
 
-    if prepared.stream_layers and io_type != "io_stream":
+    if prepared.stream_layers and options.io_type != "io_stream":
         raise UnsupportedLayerError(
             f"{where}: {prepared.stream_layers[0]} belongs to a convolutional network, which "
             "kiln builds with io_type='io_stream' only (kiln compile --io-type io_stream)."
         )
-    config = onnx_hls_config(prepared, precision, input_precision, reuse_factor, where)
+    config = onnx_hls_config(prepared, options, where)
     try:
         with quiet("hls4ml"):
             return hls4ml.converters.convert_from_onnx_model(
                 prepared.model.model, output_dir=str(output_dir), project_name="kiln_model",
-                backend="Vivado", io_type=io_type, hls_config=config, part=part,
-                clock_period=clock_period,
+                backend="Vivado", io_type=options.io_type, hls_config=config,
+                part=options.part, clock_period=options.clock_period,
             )
     except KilnError:
         raise
@@ -388,7 +392,7 @@ def _with_batch(model: Any, batch: int) -> Any:
     return model
 
 
-def run_onnx(model: str | Path | Any, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def run_onnx(model: str | Path | Any, x: NDArray[Any], batch_size: int = 4096) -> NDArray[Any]:
     """The framework reference from a (Q)ONNX ModelProto or saved file (``model/source.onnx``):
     float outputs of qonnx's executor (Quant nodes in numpy, the rest in onnxruntime), shape
     (n, outputs)."""
@@ -407,4 +411,5 @@ def run_onnx(model: str | Path | Any, x: np.ndarray, batch_size: int = 4096) -> 
         wrapper = ModelWrapper(_with_batch(model, len(chunk)))
         with quiet("qonnx"):
             outputs.append(execute_onnx(wrapper, {in_name: chunk})[out_name])
-    return np.concatenate(outputs).reshape(len(x), -1).astype(np.float64)
+    result: NDArray[Any] = np.concatenate(outputs).reshape(len(x), -1).astype(np.float64)
+    return result

@@ -15,9 +15,9 @@ import io
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln.errors import (
     InputShapeError,
@@ -26,7 +26,7 @@ from kiln.errors import (
     PrecisionError,
     UnsupportedLayerError,
 )
-from kiln.frontend._keras import check_build_options
+from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
 from kiln.frontend._onnx import (
     PreparedOnnx,
     convert_onnx,
@@ -35,9 +35,12 @@ from kiln.frontend._onnx import (
     layer_and_role,
     prepare_onnx,
     quiet,
+    run_onnx,
     suggest_quantizer,
 )
-from kiln.ir import FixedType
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +60,57 @@ _SHAPE_METHODS = ("size", "dim", "numel")
 
 @dataclass(frozen=True)
 class TorchSource:
-    """A loaded PyTorch-side model, the hash of what it was loaded from, and how to read it.
+    """A loaded PyTorch-side model, the hash of what it was loaded from, and how to read it
+    (a :class:`Source`).
 
     ``kind``: ``brevitas`` (torch.nn.Module with Brevitas layers), ``torch`` (plain
     torch.nn.Module), ``torchscript``, ``qonnx`` (ONNX with Quant nodes) or ``onnx``.
-    ``model`` is the module, or an ``onnx.ModelProto`` for the ONNX kinds.
+    ``model`` is the module, or an ``onnx.ModelProto`` for the ONNX kinds. ``prepared``: the
+    model is already the checked, cleaned, channels-last (Q)ONNX that :meth:`save` writes.
     """
+
+    FRAMEWORKS: ClassVar[tuple[str, ...]] = KINDS
+    SAVED_AS: ClassVar[str] = "source.onnx"
 
     model: Any
     digest: str
     files: tuple[Path, ...]
     kind: str
     input_shape: tuple[int, ...] | None
+    prepared: bool = False
+
+    @property
+    def framework(self) -> str:
+        return self.kind
+
+    @property
+    def input_layout(self) -> InputLayout:
+        return "channels_first"
+
+    @classmethod
+    def load(cls, model: Any, options: BuildOptions,
+             weights: str | os.PathLike[str] | None = None) -> TorchSource:
+        """:func:`load_torch` with the options' ``input_shape`` (``weights`` is for Keras)."""
+        return load_torch(model, options.input_shape)
+
+    @classmethod
+    def open(cls, model_dir: Path) -> TorchSource:
+        """The cleaned (Q)ONNX an artifact saved (``model/source.onnx``)."""
+        return replace(load_torch(model_dir / cls.SAVED_AS), prepared=True)
+
+    def save(self, model_dir: Path) -> Path:
+        return save_torch_source(self, model_dir / self.SAVED_AS)
+
+    def convert(self, output_dir: Path, options: BuildOptions) -> Any:
+        return convert_torch(self, output_dir, options)
+
+    def reference_is_bit_exact(self, options: BuildOptions) -> bool:
+        return torch_reference_is_bit_exact(self, options)
+
+    def reference(self) -> Reference:
+        """qonnx's executor on the cleaned (Q)ONNX form (:func:`run_onnx`)."""
+        model = self.model if self.prepared else prepare_torch(self).model.model
+        return lambda x: run_onnx(model, x)
 
     @property
     def name(self) -> str:
@@ -143,7 +185,8 @@ def _load_pt(path: Path) -> tuple[Any, str]:
     import torch
 
     try:
-        return torch.jit.load(str(path), map_location="cpu"), "torchscript"
+        scripted = torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call]
+        return scripted, "torchscript"
     except Exception as script_error:
         log.debug("%s is not TorchScript (%s); trying a pickled module", path, script_error)
     try:
@@ -265,7 +308,7 @@ def _check_traced(model: Any, where: str) -> str:
             f"{where}: torch.fx cannot trace forward() ({type(exc).__name__}: {exc}); kiln "
             "needs a static graph without data-dependent control flow"
         ) from exc
-    inputs = [n.name for n in graph.nodes if n.op == "placeholder"]
+    inputs: list[str] = [n.name for n in graph.nodes if n.op == "placeholder"]
     for node in graph.nodes:
         target = str(getattr(node.target, "__name__", node.target))
         shape_attr = target == "getattr" and len(node.args) > 1 and node.args[1] == "shape"
@@ -326,7 +369,8 @@ def _export_onnx(source: TorchSource) -> Any:
 
                 return export_qonnx(model, dummy, dynamo=False)
             buffer = io.BytesIO()
-            torch.onnx.export(model, (dummy,), buffer, dynamo=False)
+            torch.onnx.export(model, (dummy,), buffer,  # type: ignore[arg-type]  # a file
+                              dynamo=False)
             return onnx.load_from_string(buffer.getvalue())
     except KilnError:
         raise
@@ -345,13 +389,11 @@ def prepare_torch(source: TorchSource) -> PreparedOnnx:
     return prepare_onnx(_export_onnx(source), source.input_shape, source.where, describe)
 
 
-def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_factor: int,
-                     precision: str | None, input_precision: str | None, part: str,
-                     clock_period: float) -> Any:
+def _convert_pytorch(source: TorchSource, output_dir: Path, options: BuildOptions) -> Any:
     """A plain torch.nn.Module through hls4ml's PyTorch converter, every type ``precision``."""
     import hls4ml
 
-    where = source.where
+    where, precision = source.where, options.precision
     if precision is None:
         raise PrecisionError(
             f"{where} is a plain PyTorch (float) model and no precision was given. Train it "
@@ -359,23 +401,22 @@ def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_
             "pass precision='fixed<16,6>' (kiln compile --precision) to choose a fixed-point "
             "type for every tensor."
         )
-    for text in (precision, input_precision):
-        if text is not None:
-            FixedType.parse(text)  # raises PrecisionError with the bad value quoted
     input_name = _check_traced(source.model, where)
     try:
         with quiet("hls4ml"):
             config = hls4ml.utils.config_from_pytorch_model(
                 source.model, tuple(source.input_shape or ()), granularity="name",
                 backend="Vivado", default_precision=precision,
-                default_reuse_factor=reuse_factor, channels_last_conversion="full",
+                default_reuse_factor=options.default_reuse_factor,
+                channels_last_conversion="full",
             )
+            set_reuse_factors(config, options, where)
             layer = config.setdefault("LayerName", {}).setdefault(input_name, {})
-            layer.setdefault("Precision", {})["result"] = input_precision or precision
+            layer.setdefault("Precision", {})["result"] = options.input_precision or precision
             return hls4ml.converters.convert_from_pytorch_model(
                 source.model, output_dir=str(output_dir), project_name="kiln_model",
-                backend="Vivado", io_type=io_type, hls_config=config, part=part,
-                clock_period=clock_period,
+                backend="Vivado", io_type=options.io_type, hls_config=config,
+                part=options.part, clock_period=options.clock_period,
             )
     except KilnError:
         raise
@@ -386,10 +427,7 @@ def _convert_pytorch(source: TorchSource, output_dir: Path, io_type: str, reuse_
         ) from exc
 
 
-def convert_torch(source: TorchSource, output_dir: Path, io_type: str = "io_parallel",
-                  reuse_factor: int = 1, precision: str | None = None,
-                  input_precision: str | None = None, part: str = "xcvu9p-flga2577-2-e",
-                  clock_period: float = 5.0) -> Any:
+def convert_torch(source: TorchSource, output_dir: Path, options: BuildOptions) -> Any:
     """Convert to an hls4ml ModelGraph (Vivado backend, project ``kiln_model``) in
     ``output_dir``; lower it with :func:`kiln.frontend.lower`.
 
@@ -400,14 +438,10 @@ def convert_torch(source: TorchSource, output_dir: Path, io_type: str = "io_para
     type (default: the input quantizer's type, else ``precision``, else fixed<16,6>).
     """
     if source.kind in ("brevitas", "torch"):
-        check_torch_layers(source.model, io_type)
-    check_build_options(io_type, reuse_factor)
+        check_torch_layers(source.model, options.io_type)
     if source.kind == "torch":
-        return _convert_pytorch(source, output_dir, io_type, reuse_factor, precision,
-                                input_precision, part, clock_period)
-    prepared = prepare_torch(source)
-    return convert_onnx(prepared, output_dir, io_type, reuse_factor, precision,
-                        input_precision, part, clock_period, source.where)
+        return _convert_pytorch(source, output_dir, options)
+    return convert_onnx(prepare_torch(source), output_dir, options, source.where)
 
 
 def save_torch_source(source: TorchSource, path: Path) -> Path:
@@ -419,11 +453,11 @@ def save_torch_source(source: TorchSource, path: Path) -> Path:
     return path
 
 
-def torch_reference_is_bit_exact(source: TorchSource, options: dict[str, Any]) -> bool:
+def torch_reference_is_bit_exact(source: TorchSource, options: BuildOptions) -> bool:
     """Whether the framework model defines every type, so kiln can demand equality with it:
     Brevitas/QONNX with a quantized input, every weight and bias quantized, and no float-only
     activation (softmax, sigmoid, tanh)."""
-    if options.get("input_precision") or source.kind not in ("brevitas", "qonnx"):
+    if options.input_precision or source.kind not in ("brevitas", "qonnx"):
         return False
     prepared = prepare_torch(source)
     return (prepared.quantized and prepared.input_type is not None

@@ -7,8 +7,7 @@ from kiln.hls._csim import (
     CSim,
     find_library,
     rebuild_library,
-    require_gxx,
     write_and_compile,
 )
 
-__all__ = ["PROJECT", "CSim", "find_library", "rebuild_library", "require_gxx", "write_and_compile"]
+__all__ = ["PROJECT", "CSim", "find_library", "rebuild_library", "write_and_compile"]

@@ -4,47 +4,47 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import shutil
-import subprocess
-import time
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
-from kiln.errors import ArtifactError, KilnError, ToolMissingError
+from kiln.errors import ArtifactError, KilnError
 from kiln.fixed import from_float, to_float
 from kiln.ir import FixedType
+from kiln.tools import Tool, require_tool, run_tool
 
 log = logging.getLogger(__name__)
 PROJECT = "kiln_model"
-
-
-def require_gxx() -> str:
-    path = shutil.which("g++")
-    if path is None:
-        raise ToolMissingError(
-            "g++ is not on PATH; hls4ml's C simulation needs it. Install it with "
-            "`apt-get install g++` (make setup does)."
-        )
-    return path
+_NEEDS = "hls4ml's C simulation is built with it"
 
 
 def write_and_compile(model_graph: Any) -> Path:
-    """Write the HLS project (hls4ml writer) and build its C simulation library."""
-    require_gxx()
-    start = time.monotonic()
-    log.info("hls4ml: writing and compiling the HLS C simulation (g++) ...")
+    """Write the HLS project (hls4ml writer) and build its C simulation library (g++).
+
+    Raises:
+        ToolMissingError: g++ is not installed.
+        KilnError: hls4ml could not write the project.
+        ToolFailedError: the C simulation did not compile (the message has g++'s output).
+    """
+    gxx = require_tool("g++", needs=_NEEDS)
+    log.info("hls4ml: writing the HLS project ...")
     try:
-        model_graph.compile()
+        model_graph.write()
     except Exception as exc:
-        raise KilnError(f"hls4ml C simulation build failed: {exc}") from exc
-    log.info("hls4ml: C simulation built in %.1f s", time.monotonic() - start)
-    return find_library(Path(model_graph.config.get_output_dir()))
+        raise KilnError(f"hls4ml could not write the HLS project: {exc}") from exc
+    return _build(Path(model_graph.config.get_output_dir()), gxx)
 
 
 def find_library(hls_dir: Path) -> Path:
+    """The C simulation library in ``hls_dir/firmware`` (the last by name).
+
+    Raises:
+        ArtifactError: there is none.
+    """
     libs = sorted((hls_dir / "firmware").glob(f"{PROJECT}-*.so"))
     if not libs:
         raise ArtifactError(f"No C simulation library in {hls_dir / 'firmware'}")
@@ -53,12 +53,24 @@ def find_library(hls_dir: Path) -> Path:
 
 def rebuild_library(hls_dir: Path) -> Path:
     """Re-run hls4ml's build script: needed when the artifact moved, because the library
-    records the absolute path of its weight files."""
-    require_gxx()
+    records the absolute path of its weight files.
+
+    Raises:
+        ToolMissingError: g++ is not installed.
+        ToolFailedError: the C simulation did not compile (the message has g++'s output).
+    """
+    gxx = require_tool("g++", needs=_NEEDS)
     log.info("hls4ml: rebuilding the C simulation in %s", hls_dir)
-    result = subprocess.run(["bash", "build_lib.sh"], cwd=hls_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise KilnError(f"Rebuilding the C simulation failed:\n{result.stderr[-2000:]}")
+    return _build(hls_dir, gxx)
+
+
+def _build(hls_dir: Path, gxx: Tool) -> Path:
+    """Run hls4ml's ``build_lib.sh``, which calls ``g++`` from PATH: the one kiln found
+    (``$KILN_GXX`` included) goes first."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(gxx.path.parent), env.get("PATH", "")])
+    run_tool(["bash", "build_lib.sh"], cwd=hls_dir, env=env,
+             what="hls4ml C simulation build (g++)")
     return find_library(hls_dir)
 
 
@@ -71,7 +83,7 @@ class CSim:
         self._fn = getattr(self._lib, f"{PROJECT}_double")
         self.in_type, self.out_type, self.n_in, self.n_out = in_type, out_type, n_in, n_out
 
-    def run(self, codes: np.ndarray) -> np.ndarray:
+    def run(self, codes: NDArray[Any]) -> NDArray[Any]:
         """Integer output codes for integer input codes (n, n_in)."""
         values = np.ascontiguousarray(
             to_float(torch.from_numpy(codes.reshape(len(codes), -1)), self.in_type).numpy()

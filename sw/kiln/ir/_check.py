@@ -3,7 +3,9 @@ an input kiln must refuse, never something to build hardware from."""
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
+
+from numpy.typing import NDArray
 
 from kiln.errors import KilnError, PrecisionError
 from kiln.ir._nodes import (
@@ -22,7 +24,7 @@ from kiln.ir._nodes import (
 from kiln.ir._types import FixedType
 
 
-def _in_range(name: str, what: str, codes: np.ndarray, t: FixedType) -> None:
+def _in_range(name: str, what: str, codes: NDArray[Any], t: FixedType) -> None:
     lo, hi = t.min_code, t.max_code
     if codes.size and (codes.min() < lo or codes.max() > hi):
         raise PrecisionError(

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.ir._types import FixedType
+
+#: Integer codes (weights, biases, tables): read-only int64 arrays.
+Codes = NDArray[np.int64]
 
 # Half-width of the input interval each Lut table spans (nnet_activation.h): sigmoid's table
 # covers [-8, 8), tanh's [-4, 4).
@@ -25,7 +29,7 @@ def ceillog2(x: int) -> int:
     return 1 if x <= 2 else 1 + ceillog2((x + 1) // 2)
 
 
-def frozen_codes(values: object) -> np.ndarray:
+def frozen_codes(values: object) -> Codes:
     """An int64 read-only copy of ``values``."""
     array = np.array(values, dtype=np.int64)
     array.setflags(write=False)
@@ -74,8 +78,8 @@ class Dense(Node):
     """
 
     kind: ClassVar[str] = "dense"
-    weight: np.ndarray = field(default_factory=lambda: frozen_codes([[0]]))
-    bias: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    weight: Codes = field(default_factory=lambda: frozen_codes([[0]]))
+    bias: Codes = field(default_factory=lambda: frozen_codes([0]))
     weight_type: FixedType = FixedType(8, 1)
     bias_type: FixedType = FixedType(8, 1)
     accum_type: FixedType = FixedType(32, 16)
@@ -117,7 +121,7 @@ class Lut(Node):
     kind: ClassVar[str] = "lut"
     function: str = "sigmoid"
     in_range: int = 8
-    table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    table: Codes = field(default_factory=lambda: frozen_codes([0]))
     table_type: FixedType = FixedType(18, 8)
 
 
@@ -135,8 +139,8 @@ class Softmax(Node):
 
     kind: ClassVar[str] = "softmax"
     implementation: str = "stable"
-    exp_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
-    inv_table: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    exp_table: Codes = field(default_factory=lambda: frozen_codes([0]))
+    inv_table: Codes = field(default_factory=lambda: frozen_codes([0]))
     exp_table_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
     inv_table_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
     accum_type: FixedType = FixedType(18, 8, True, "RND", "SAT")
@@ -157,8 +161,8 @@ class Conv(Node):
     """
 
     kind: ClassVar[str] = "conv"
-    weight: np.ndarray = field(default_factory=lambda: frozen_codes([[0]]))
-    bias: np.ndarray = field(default_factory=lambda: frozen_codes([0]))
+    weight: Codes = field(default_factory=lambda: frozen_codes([[0]]))
+    bias: Codes = field(default_factory=lambda: frozen_codes([0]))
     weight_type: FixedType = FixedType(8, 1)
     bias_type: FixedType = FixedType(8, 1)
     accum_type: FixedType = FixedType(32, 16)

@@ -36,7 +36,7 @@ def node_from_dict(data: dict[str, Any]) -> Node:
             value = data[f.name]
             if f.type in ("FixedType",):
                 value = FixedType.parse(value)
-            elif f.type == "np.ndarray":
+            elif f.type == "Codes":
                 value = frozen_codes(value)
             elif f.name == "shape" or str(f.type).startswith("tuple"):
                 value = tuple(value)

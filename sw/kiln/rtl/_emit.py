@@ -1,18 +1,21 @@
-"""kiln IR graph -> Verilog: one module per layer and the AXI4-Stream top ``kiln_top``.
+"""The layer pipeline of ``kiln_top``: stages, their names, and how io_parallel builds them.
 
-The top holds a valid bit and a tlast bit per pipeline stage. The whole pipeline advances
-on ``ce = m_axis_tready | ~out_valid``: when the output holds a sample nobody takes,
-everything stalls, so nothing is dropped, duplicated or reordered. ``s_axis_tready`` is
-``rst_n & ce`` (combinational from ``m_axis_tready``). The active-low synchronous reset
-clears every valid bit; while it is asserted neither port hands anything over.
+A :class:`LayerPipeline` turns the layers of a graph into :class:`Stage` modules, one
+``emit`` function per IR node kind; kiln.rtl._top wraps the stages in the AXI4-Stream top.
+io_parallel (:data:`PARALLEL`) is a stream of one beat per sample: each layer is one stage
+over the whole sample. io_stream (kiln.rtl._stream) is a variant with one beat per pixel
+that adds line buffers and zero padding.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
 
-from kiln.errors import KilnError, UnsupportedLayerError
+from kiln.artifact import TOP
+from kiln.errors import UnsupportedLayerError
 from kiln.ir import (
     NODE_KINDS,
     Cast,
@@ -27,49 +30,60 @@ from kiln.ir import (
     Pool,
     Relu,
     Softmax,
-    check_graph,
 )
-from kiln.rtl._builder import Expr, Module, Signal, concat, const
-from kiln.rtl._design import TOP, RtlDesign, RtlMeta
+from kiln.rtl._builder import Module
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._tables import emit_lut, emit_softmax
 
-Emitter = Callable[[Node, FixedType, str], LayerRtl]
 
-# Every IR node kind, and how kiln.rtl builds it: None means not yet (Input has no module of
-# its own). A new kind gets an ``emit_<kind>(node, in_type, module_name) -> LayerRtl`` that
-# builds a module with ports clk, ce, x, y and states its latency (see kiln.rtl._layers).
-EMITTERS: dict[type[Node], Emitter | None] = {
-    Input: None,
-    Dense: emit_dense,  # type: ignore[dict-item]
-    Relu: emit_relu,  # type: ignore[dict-item]
-    Cast: emit_cast,  # type: ignore[dict-item]
-    Lut: emit_lut,  # type: ignore[dict-item]
-    Softmax: emit_softmax,  # type: ignore[dict-item]
-    Conv: None,  # io_stream only: kiln.rtl._stream
-    Pool: None,  # io_stream only: kiln.rtl._stream
-    Pad: None,  # io_stream only: kiln.rtl._stream
-}
-assert set(EMITTERS) == set(NODE_KINDS), "kiln.rtl's dispatch must list every IR node kind"
+@dataclass(frozen=True)
+class Stage:
+    """A module of the layer pipeline, between the stream into it and the stream out of it.
 
+    Its ports say how the top connects it. Every stage has ``clk``, ``ce`` (it advances: the
+    stream out of it is ready), ``x`` (the beat in) and ``y`` (the beat out). A stage with
+    ``rst_n``, ``in_valid`` and ``out_valid`` keeps its own valid bits and may drop beats (a
+    line buffer); any other stage's output is valid ``latency`` cycles of ``ce`` after its
+    input, and the top delays the valid bit (and a travelling tlast) alongside. A stage with
+    a ``hold`` output adds beats (zero padding): while ``hold`` is high, the stream into it is
+    not ready.
 
-def supported_kinds() -> list[str]:
-    """The layer kinds kiln.rtl builds (besides the input)."""
-    return [cls.kind for cls, emitter in EMITTERS.items() if emitter is not None]
+    Attributes:
+        module: The stage's module.
+        latency: Cycles of ``ce`` from a beat in to the beat out.
+        trailing: Beats the stage emits after a frame's last input beat.
+    """
 
+    module: Module
+    latency: int
+    trailing: int = 0
 
-def _emitter(node: Node) -> Emitter:
-    emitter = EMITTERS.get(type(node))
-    if emitter is None:
-        raise UnsupportedLayerError(
-            f"kiln.rtl cannot build layer {node.name!r} of kind {node.kind!r}: "
-            f"supported kinds are {', '.join(supported_kinds())} (after one input). "
-            "Remove or replace the layer, or build this model through the HLS path (kiln.hls)."
-        )
-    return emitter
+    @classmethod
+    def of(cls, layer: LayerRtl) -> Stage:
+        """The stage of a layer module (ports clk, ce, x, y)."""
+        return cls(layer.module, layer.latency)
+
+    def has(self, port: str) -> bool:
+        """Whether the stage's module has ``port``."""
+        return any(p.name == port for p in self.module.ports)
 
 
-def _module_names(nodes: list[Node]) -> list[str]:
+#: Builds a node's stages from the node (of the kind it is listed for), the node it reads,
+#: and a module name.
+StageEmitter = Callable[..., list[Stage]]
+N = TypeVar("N", bound=Node)
+
+
+def layer(emit: Callable[[N, FixedType, str], LayerRtl]) -> Callable[[N, Node, str], list[Stage]]:
+    """A layer emitter (``emit_<kind>(node, in_type, name)``) as a one-stage emitter."""
+
+    def stages(node: N, previous: Node, name: str) -> list[Stage]:
+        return [Stage.of(emit(node, previous.out_type, name))]
+
+    return stages
+
+
+def module_names(nodes: list[Node]) -> list[str]:
     """``kiln_<node name>`` as a Verilog identifier, unique (also ignoring case)."""
     names: list[str] = []
     taken = {TOP.lower()}
@@ -82,94 +96,77 @@ def _module_names(nodes: list[Node]) -> list[str]:
     return names
 
 
-def _check_buildable(graph: Graph) -> None:
-    check_graph(graph)
-    if graph.io_type != "io_parallel" or graph.reuse_factor != 1:
-        raise KilnError(
-            f"Graph {graph.name!r} is {graph.io_type} with reuse factor {graph.reuse_factor}; "
-            "kiln.rtl builds io_parallel graphs with reuse factor 1. Convert with "
-            "io_type='io_parallel' and ReuseFactor=1."
-        )
-    if len(graph.nodes) < 2:
-        raise KilnError(f"Graph {graph.name!r} has no layer after its input; nothing to build")
-    for node in graph.nodes[1:]:
-        if isinstance(node, Input):
-            raise KilnError(f"Graph {graph.name!r}: second input {node.name!r}")
-        _emitter(node)
+@dataclass(frozen=True)
+class LayerPipeline:
+    """How kiln.rtl builds the layers of one io type.
 
-
-def _shift_in(m: Module, q: Signal, bit: Expr, clk: Signal, ce: Expr, rst_n: Signal) -> None:
-    """``q <= {q[n-2:0], bit}`` on ``ce``, cleared by reset."""
-    d = concat(q.ref().bits(0, q.width - 1), bit) if q.width > 1 else bit
-    m.sync(q, d, clk, ce, reset=(rst_n.expr.logical_not(), const(0, q.width, False)))
-
-
-def _top(graph: Graph, layers: list[LayerRtl], latency: int) -> Module:
-    first, last = graph.input.out_type, graph.output.out_type
-    m = Module(TOP, f"kiln.rtl: top of graph {graph.name!r}, latency {latency}, II 1.\n"
-                    "Generated; do not edit.")
-    clk = m.input("clk")
-    rst_n = m.input("rst_n")
-    s_tdata = m.input("s_axis_tdata", graph.input.size * first.width)
-    s_tvalid = m.input("s_axis_tvalid")
-    s_tready = m.output("s_axis_tready")
-    s_tlast = m.input("s_axis_tlast")
-    m_tdata = m.output("m_axis_tdata", graph.output.size * last.width)
-    m_tvalid = m.output("m_axis_tvalid")
-    m_tready = m.input("m_axis_tready")
-    m_tlast = m.output("m_axis_tlast")
-    valid = m.reg("valid_q", latency)
-    tlast = m.reg("last_q", latency)
-    out_valid = valid.ref().msb
-    ce = m.wire("ce", m_tready.expr | ~out_valid).expr
-    m.assign(s_tready, rst_n.expr & ce)
-    m.assign(m_tvalid, rst_n.expr & out_valid)
-    m.assign(m_tlast, tlast.ref().msb)
-    _shift_in(m, valid, s_tvalid.expr, clk, ce, rst_n)
-    _shift_in(m, tlast, s_tlast.expr, clk, ce, rst_n)
-    data = s_tdata.expr
-    for layer in layers:
-        base = layer.module.name.removeprefix("kiln_")
-        y = m.net(f"{base}_y", layer.module.ports[-1].width)
-        m.instance(layer.module, f"u_{base}", clk=clk.expr, ce=ce, x=data, y=y.expr)
-        data = y.expr
-    m.assign(m_tdata, data)
-    return m
-
-
-def emit_rtl(graph: Graph) -> RtlDesign:
-    """Build the Verilog for an io_parallel kiln IR graph.
-
-    Args:
-        graph: A checked chain Input -> layers (Dense, Relu, Cast, Lut, Softmax).
-
-    Returns:
-        One file per layer module plus ``kiln_top.v``, and the metadata (port widths,
-        latency, II).
-
-    Raises:
-        UnsupportedLayerError: A layer kind kiln.rtl does not build.
-        KilnError: A graph that is not io_parallel with reuse factor 1, or has no layers.
+    Attributes:
+        io_type: The hls4ml io type.
+        emitters: Every IR node kind and the stages it builds; None: not in this io type
+            (an :class:`Input` has no stage).
+        beat: A node's output as (beats per sample, elements per beat).
+        tlast_travels: Whether ``tlast`` travels with each beat from input to output, else
+            it marks the last output beat of each frame and ``s_axis_tlast`` is ignored.
     """
-    if graph.io_type == "io_stream":
-        from kiln.rtl._stream import emit_stream_rtl
 
-        return emit_stream_rtl(graph)
-    _check_buildable(graph)
-    nodes = list(graph.nodes[1:])
-    layers = []
-    in_type = graph.input.out_type
-    for node, name in zip(nodes, _module_names(nodes), strict=True):
-        layers.append(_emitter(node)(node, in_type, name))
-        in_type = node.out_type
-    latency = sum(layer.latency for layer in layers)
-    top = _top(graph, layers, latency)
-    files = {f"{layer.module.name}.v": layer.module.emit() for layer in layers}
-    files[f"{TOP}.v"] = top.emit()
-    first, last = graph.input, graph.output
-    meta = RtlMeta(
-        in_elems=first.size, in_width=first.out_type.width, in_signed=first.out_type.signed,
-        out_elems=last.size, out_width=last.out_type.width, out_signed=last.out_type.signed,
-        latency=latency, ii=1,
-    )
-    return RtlDesign(files, meta)
+    io_type: str
+    emitters: Mapping[type[Node], StageEmitter | None]
+    beat: Callable[[Node], tuple[int, int]]
+    tlast_travels: bool
+
+    def __post_init__(self) -> None:
+        assert set(self.emitters) == set(NODE_KINDS), (
+            f"kiln.rtl's {self.io_type} dispatch must list every IR node kind")
+
+    def supported_kinds(self) -> list[str]:
+        """The layer kinds this io type builds (besides the input)."""
+        return [cls.kind for cls, emit in self.emitters.items() if emit is not None]
+
+    def emitter(self, node: Node) -> StageEmitter:
+        """The stage emitter of ``node``'s kind.
+
+        Raises:
+            UnsupportedLayerError: A kind this io type does not build.
+        """
+        emit = self.emitters.get(type(node))
+        if emit is None:
+            raise UnsupportedLayerError(
+                f"kiln.rtl cannot build layer {node.name!r} of kind {node.kind!r} in "
+                f"{self.io_type}: supported kinds are {', '.join(self.supported_kinds())} "
+                "(after one input). Remove or replace the layer, or build this model through "
+                "the HLS path (kiln.hls)."
+            )
+        return emit
+
+    def stages(self, graph: Graph) -> list[Stage]:
+        """The stages of every layer after the graph's input, in order."""
+        nodes = list(graph.nodes[1:])
+        stages: list[Stage] = []
+        previous = graph.input
+        for node, name in zip(nodes, module_names(nodes), strict=True):
+            stages += self.emitter(node)(node, previous, name)
+            previous = node
+        return stages
+
+
+def _one_beat(node: Node) -> tuple[int, int]:
+    return 1, node.size
+
+
+#: io_parallel: one beat per sample, fully unrolled layers; tlast travels with its sample.
+PARALLEL = LayerPipeline(
+    io_type="io_parallel",
+    emitters={
+        Input: None,
+        Dense: layer(emit_dense),
+        Relu: layer(emit_relu),
+        Cast: layer(emit_cast),
+        Lut: layer(emit_lut),
+        Softmax: layer(emit_softmax),
+        Conv: None,  # io_stream only
+        Pool: None,  # io_stream only
+        Pad: None,  # io_stream only
+    },
+    beat=_one_beat,
+    tlast_travels=True,
+)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from kiln.ir import FixedType
 from kiln.rtl._builder import Expr, Module, Ref, concat, const, mux, reduce_or, width_for
@@ -166,7 +167,7 @@ def requantize_const(code: int, frac: int, t: FixedType) -> int:
     return requantize_consts([code], frac, t)[0]
 
 
-def requantize_consts(codes: Sequence[int] | np.ndarray, frac: int, t: FixedType) -> list[int]:
+def requantize_consts(codes: Sequence[int] | NDArray[Any], frac: int, t: FixedType) -> list[int]:
     """``kiln.fixed.requantize`` of constant codes (table entries, biases)."""
     # kiln.fixed runs on torch: load it only when a design is emitted, so that importing
     # kiln.rtl stays free of torch.

@@ -10,8 +10,9 @@ before anything else reads it).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-import numpy as np
+from numpy.typing import NDArray
 
 from kiln.errors import UnsupportedLayerError
 from kiln.ir import SOFTMAX_IMPLEMENTATIONS, FixedType, Lut, Softmax, ceillog2
@@ -40,7 +41,7 @@ INT32 = FixedType(32, 32)  # C's int, which hls4ml's Lut index arithmetic wraps 
 TreeOp = Callable[[Module, Value, Value, str], Value]
 
 
-def _cast_table(codes: np.ndarray, frac: int, t: FixedType) -> list[int]:
+def _cast_table(codes: NDArray[Any], frac: int, t: FixedType) -> list[int]:
     return requantize_consts(codes, frac, t)
 
 

@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
-from kiln.artifact import SOURCE_FILE, TORCH_SOURCE_FILE, Artifact
+from kiln.artifact import Artifact
 from kiln.errors import DeviceError, KilnError
 
 if TYPE_CHECKING:
+    from kiln.frontend import Reference
     from kiln.runtime._fpga import Transport
-    from kiln.runtime._fpga_attach import TransportSpec
+    from kiln.runtime._fpga_boards import TransportSpec
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 class RunResult:
     """Output codes (or floats for the reference), wall time, and cycles where known."""
 
-    outputs: np.ndarray
+    outputs: NDArray[Any]
     seconds: float
     cycles: int | None = None
     exact_codes: bool = True
@@ -43,7 +45,7 @@ class Device:
     def check(self) -> None:
         """Raise DeviceError saying what is missing if this device cannot run."""
 
-    def run(self, codes: np.ndarray) -> RunResult:
+    def run(self, codes: NDArray[Any]) -> RunResult:
         """Run every sample, in batches of ``batch_size``; cycles add up where known."""
         self.check()
         start = time.perf_counter()
@@ -56,27 +58,25 @@ class Device:
             exact_codes=parts[0].exact_codes,
         )
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         raise NotImplementedError
 
 
 class ReferenceDevice(Device):
-    """The framework model: QKeras/Keras from model/source.h5, or a PyTorch/Brevitas model's
-    (Q)ONNX form from model/source.onnx; returns float outputs."""
+    """The framework model the artifact saved in model/ (QKeras/Keras, or a PyTorch/Brevitas
+    model's (Q)ONNX form), read by the front end of the manifest's framework; returns float
+    outputs."""
 
     name = "reference"
-    _model: Any = None
+    _model: Reference | None = None
 
-    def _load(self) -> Any:
-        from kiln.frontend import load_keras, run_onnx
+    def _load(self) -> Reference:
+        from kiln.frontend import open_source
 
-        onnx_file = self.artifact.path / TORCH_SOURCE_FILE
-        if onnx_file.is_file():
-            return lambda x: run_onnx(onnx_file, x)
-        keras = load_keras(self.artifact.path / SOURCE_FILE).model
-        return lambda x: keras.predict(x, verbose=0, batch_size=1024)
+        source = open_source(self.artifact.path / "model", self.artifact.manifest.framework)
+        return source.reference()
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         from kiln.fixed import to_float
 
         if self._model is None:
@@ -94,7 +94,7 @@ class HlsDevice(Device):
     name = "hls"
     _csim: Any = None
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         from kiln import hls
 
         if self._csim is None:
@@ -120,7 +120,7 @@ class FpgaSimDevice(Device):
     batch_size = 1 << 20
     _emulator: Any = None
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         from kiln.sim import Emulator
 
         if self._emulator is None:
@@ -142,7 +142,7 @@ class TorchDevice(Device):
                 "here (torch.cuda.is_available() is False). Use device='cpu'."
             )
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         from kiln.fixed import execute
 
         x = torch.from_numpy(codes).to(self.torch_device)
@@ -170,12 +170,11 @@ class FpgaDevice(Device):
     def attach(self, transport: str | Transport, timeout_s: float | None = None) -> None:
         """Use ``transport``: a spec (``"serial:/dev/ttyUSB0"``, ``"pynq"``, ``"sim"``) or a
         Transport object, with reads that wait ``timeout_s`` at most."""
-        from kiln.runtime._fpga_attach import TransportSpec
+        from kiln.runtime._fpga_attach import parse_spec
 
         self.close()
         self._given = None if isinstance(transport, str) else transport
-        self._spec = TransportSpec.parse(transport, "attach()") if isinstance(transport, str) \
-            else None
+        self._spec = parse_spec(transport, "attach()") if isinstance(transport, str) else None
         self.timeout_s = timeout_s
 
     def check(self) -> None:
@@ -184,7 +183,7 @@ class FpgaDevice(Device):
         if self._given is None and self._opened is None:
             check(choose(self._spec, self.artifact.path), self.artifact.path)
 
-    def _run(self, codes: np.ndarray) -> RunResult:
+    def _run(self, codes: NDArray[Any]) -> RunResult:
         from kiln.runtime._fpga import DEFAULT_TIMEOUT_S, Driver
         from kiln.runtime._fpga_attach import choose, open_transport
 

@@ -3,14 +3,13 @@
 One :class:`Driver` runs every board. A :class:`Transport` only moves bytes (a serial port,
 PYNQ's AXI DMA, or the Verilated design in :mod:`kiln.runtime._fpga_sim`) and says how many
 samples it may have in flight; the driver packs, windows, reads back exactly what it is owed
-and unpacks. Beats use the UART bridge's framing (``kiln.flows.UartFormat``: element ``i``
+and unpacks. Beats use the UART bridge's framing (``kiln.artifact.WireFormat``: element ``i``
 of W bits at beat bits ``[i*W +: W]``, least significant byte first), padded with zero bytes
 to the link's beat size (the DMA's stream width on Zynq boards).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from abc import ABC, abstractmethod
 from collections import deque
@@ -19,9 +18,11 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from kiln.artifact import TopSources, WireFormat
 from kiln.errors import DeviceError, InputShapeError
-from kiln.flows import DmaWidths, KilnTop, UartFormat
+from kiln.flows import DmaWidths
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,10 @@ class TransportTimeout(DeviceError):
     """The board did not send back every result it owes within the timeout."""
 
 
-def _refuse_frames(design: KilnTop) -> None:
+def _refuse_frames(design: TopSources) -> None:
     """The driver moves one beat per sample; an io_stream design's multi-beat frames would be
     split and misread, so refuse them until the driver packs frames."""
-    meta = json.loads((design.rtl_dir / "rtl.json").read_text())
-    in_beats, out_beats = meta.get("in_beats", 1), meta.get("out_beats", 1)
+    in_beats, out_beats = design.contract.in_beats, design.contract.out_beats
     if in_beats != 1 or out_beats != 1:
         raise DeviceError(
             f"The fpga device cannot run this io_stream design yet: a sample is a frame of "
@@ -50,7 +50,7 @@ class LinkFormat:
     """How samples travel on one link: the UART framing, each beat padded with zero bytes to
     ``in_bytes`` (host to board) and ``out_bytes`` (board to host)."""
 
-    wire: UartFormat
+    wire: WireFormat
     in_bytes: int
     out_bytes: int
 
@@ -61,19 +61,19 @@ class LinkFormat:
                 f"the design's {self.wire.in_bytes} / {self.wire.out_bytes}-byte beats")
 
     @classmethod
-    def uart(cls, design: KilnTop) -> LinkFormat:
+    def uart(cls, design: TopSources) -> LinkFormat:
         """The UART bridge's beats: ``ceil(bits / 8)`` bytes each way."""
         _refuse_frames(design)
-        wire = UartFormat.from_meta(design.meta())
+        wire = WireFormat.of(design.contract)
         return cls(wire, wire.in_bytes, wire.out_bytes)
 
     @classmethod
-    def dma(cls, design: KilnTop) -> LinkFormat:
+    def dma(cls, design: TopSources) -> LinkFormat:
         """The AXI DMA's beats: one sample per beat of the DMA's (power-of-two) stream width,
         as ``hw/vivado/kiln_axis_dma_wrap.v`` connects them."""
         _refuse_frames(design)
         widths = DmaWidths.of(design)
-        return cls(UartFormat.from_meta(design.meta()), widths.in_width // 8,
+        return cls(WireFormat.of(design.contract), widths.in_width // 8,
                    widths.out_width // 8)
 
     def encode(self, codes: Any) -> bytes:
@@ -81,12 +81,12 @@ class LinkFormat:
         packed = self.wire.encode_inputs(codes)
         return _pad_rows(packed, self.wire.in_bytes, self.in_bytes)
 
-    def decode(self, data: bytes, n: int) -> np.ndarray:
+    def decode(self, data: bytes, n: int) -> NDArray[Any]:
         """Output codes (int64, ``(n, out_elems)``) from ``n`` output beats."""
         rows = np.frombuffer(data, dtype=np.uint8).reshape(n, self.out_bytes)
         return self.wire.decode_outputs(rows[:, : self.wire.out_bytes].tobytes(), n)
 
-    def decode_inputs(self, data: bytes, n: int) -> np.ndarray:
+    def decode_inputs(self, data: bytes, n: int) -> NDArray[Any]:
         """Input codes from ``n`` input beats (the board's side, for simulated boards)."""
         rows = np.frombuffer(data, dtype=np.uint8).reshape(n, self.in_bytes)
         return self.wire.decode_inputs(rows[:, : self.wire.in_bytes].tobytes(), n)
@@ -165,7 +165,7 @@ class Driver:
         self.transport = transport
         self.timeout_s = timeout_s
 
-    def run(self, codes: Any) -> np.ndarray:
+    def run(self, codes: Any) -> NDArray[Any]:
         """Output codes (int64, ``(n, out_elems)``) for input ``codes`` (``(n, in_elems)``).
 
         Raises:
@@ -190,7 +190,7 @@ class Driver:
         log.debug("fpga: %d samples through %s", n, t.name)
         return out
 
-    def _read(self, first: int, k: int) -> np.ndarray:
+    def _read(self, first: int, k: int) -> NDArray[Any]:
         t = self.transport
         need = k * t.link.out_bytes
         timeout = self.timeout_s + k * t.seconds_per_sample

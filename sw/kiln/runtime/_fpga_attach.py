@@ -6,92 +6,62 @@ A transport is named by a spec: ``pynq``, ``pynq:BOARD``, ``serial:PORT``,
 else PYNQ is found when the ``pynq`` package is importable (the code runs on a PYNQ board) and
 the artifact has a Zynq bitstream. The artifact must hold a bitstream for the kind of board the
 spec names (``DIR/bitstream/<board>/``); ``sim`` runs the Verilated design instead.
+
+Each transport class parses, checks and opens its own kind; :data:`TRANSPORTS` registers them.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Protocol
 
-from kiln.errors import DeviceError, KilnError
-from kiln.flows import DEFAULT_BAUD, TOOLCHAINS, Board, KilnTop, Vivado, boards
-from kiln.runtime._fpga import LinkFormat, Transport
-from kiln.sim import StallPattern
+from kiln.errors import DeviceError
+from kiln.runtime._fpga import Transport
+from kiln.runtime._fpga_boards import TransportSpec, bitstreams
+from kiln.runtime._fpga_pynq import PynqTransport
+from kiln.runtime._fpga_serial import SerialTransport
+from kiln.runtime._fpga_sim import SimulatedTransport
 
 ENV = "KILN_FPGA"
 FORMS = "pynq, pynq:BOARD, serial:PORT, serial:PORT@BAUD, sim, sim:serial, sim:pynq"
-HWH = "kiln.hwh"
-#: The simulated board's link hazards when a spec asks for ``sim``.
-SIM_STALL = StallPattern(in_gap=0.25, out_gap=0.25, seed=1)
 
 
-@dataclass(frozen=True)
-class TransportSpec:
-    """A parsed transport spec.
+class SelectableTransport(Protocol):
+    """A transport class a spec can name."""
 
-    Attributes:
-        kind: ``pynq``, ``serial`` or ``sim``.
-        target: the board (pynq, may be empty), the port (serial), or the link the
-            simulated board mimics (sim: ``serial`` or ``pynq``).
-        baud: the serial baud rate.
-        source: where the spec came from, for messages.
-    """
-
-    kind: str
-    target: str = ""
-    baud: int = DEFAULT_BAUD
-    source: str = "attach()"
+    kind: ClassVar[str]
 
     @classmethod
-    def parse(cls, text: str, source: str) -> TransportSpec:
-        """Raises DeviceError for a spec that is none of :data:`FORMS`."""
-        kind, _, rest = text.strip().partition(":")
-        if kind == "pynq":
-            return cls("pynq", rest, source=source)
-        if kind == "sim" and rest in ("", "serial", "pynq"):
-            return cls("sim", rest or "serial", source=source)
-        if kind == "serial" and rest:
-            port, at, baud = rest.rpartition("@")
-            if not at:
-                return cls("serial", rest, source=source)
-            if port and baud.isdigit() and int(baud) > 0:
-                return cls("serial", port, int(baud), source)
+    def parse_target(cls, target: str, source: str) -> TransportSpec | None:
+        """The spec for ``KIND:target`` (``target`` may be empty); None when malformed."""
+
+    @classmethod
+    def check(cls, spec: TransportSpec, artifact: Path) -> None:
+        """Raise DeviceError saying what is missing if ``spec`` cannot run here."""
+
+    @classmethod
+    def connect(cls, spec: TransportSpec, artifact: Path) -> Transport:
+        """Open the link ``spec`` names."""
+
+
+TRANSPORTS: dict[str, type[SelectableTransport]] = {
+    cls.kind: cls for cls in (PynqTransport, SerialTransport, SimulatedTransport)}
+
+
+def parse_spec(text: str, source: str) -> TransportSpec:
+    """The spec ``text`` (from ``source``, for messages).
+
+    Raises:
+        DeviceError: ``text`` is none of :data:`FORMS`.
+    """
+    kind, _, target = text.strip().partition(":")
+    spec = TRANSPORTS[kind].parse_target(target, source) if kind in TRANSPORTS else None
+    if spec is None:
         raise DeviceError(f"{source}: {text!r} is not an fpga transport; use one of: {FORMS} "
                           "(e.g. serial:/dev/ttyUSB0)")
-
-    @property
-    def dma(self) -> bool:
-        """Whether the board behind it is a Zynq board with the AXI DMA design."""
-        return self.kind == "pynq" or self.target == "pynq"
-
-
-@dataclass(frozen=True)
-class BoardBitstream:
-    """A bitstream built for ``board`` in the artifact (``kiln bitstream``)."""
-
-    board: Board
-    path: Path
-
-    @property
-    def dma(self) -> bool:
-        return issubclass(TOOLCHAINS[self.board.family], Vivado)
-
-
-def bitstreams(artifact: Path) -> list[BoardBitstream]:
-    """Every complete bitstream under ``artifact/bitstream/`` (Zynq ones with their .hwh)."""
-    root = artifact / "bitstream"
-    known = boards()
-    found = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else ():
-        board = known.get(folder.name)
-        if board is None or board.family not in TOOLCHAINS:
-            continue
-        found_one = BoardBitstream(board, folder / TOOLCHAINS[board.family].bitstream_name)
-        if found_one.path.is_file() and (not found_one.dma or (folder / HWH).is_file()):
-            found.append(found_one)
-    return found
+    return spec
 
 
 def choose(attached: TransportSpec | None, artifact: Path) -> TransportSpec:
@@ -104,7 +74,7 @@ def choose(attached: TransportSpec | None, artifact: Path) -> TransportSpec:
         return attached
     env = os.environ.get(ENV, "").strip()
     if env:
-        return TransportSpec.parse(env, f"${ENV}")
+        return parse_spec(env, f"${ENV}")
     if importlib.util.find_spec("pynq") is not None and any(b.dma for b in bitstreams(artifact)):
         return TransportSpec("pynq", source="found: the pynq package and a Zynq bitstream")
     raise DeviceError(
@@ -118,70 +88,11 @@ def choose(attached: TransportSpec | None, artifact: Path) -> TransportSpec:
         "runs the RTL directly.")
 
 
-def locate(spec: TransportSpec, artifact: Path) -> BoardBitstream:
-    """The artifact's bitstream for the board ``spec`` talks to.
-
-    Raises:
-        DeviceError: there is none (or, for ``pynq`` with several Zynq boards, no choice).
-    """
-    kind = "Zynq (AXI DMA)" if spec.dma else "open-board (UART bridge)"
-    found = [b for b in bitstreams(artifact) if b.dma == spec.dma]
-    if spec.kind == "pynq" and spec.target:
-        found = [b for b in found if b.board.name == spec.target]
-    if not found:
-        named = spec.target if spec.kind == "pynq" else ""
-        example = named or ("pynq-z2" if spec.dma else "ulx3s-85f")
-        then = "" if spec.dma else f" and `kiln program {artifact} --board {example}`"
-        raise DeviceError(
-            f"{spec.source} selects {spec.kind}, but {artifact / 'bitstream'} holds no "
-            f"{kind} bitstream{' for ' + named if named else ''}. Build it with `kiln "
-            f"bitstream {artifact} --board {example}`{then}; or use KILN_FPGA=sim to run the "
-            "driver against the Verilated design.")
-    if spec.kind == "pynq" and len(found) > 1:
-        names = ", ".join(b.board.name for b in found)
-        raise DeviceError(f"{spec.source}: the artifact has bitstreams for {names}; say which "
-                          f"board this is with pynq:BOARD")
-    return found[0]
-
-
 def check(spec: TransportSpec, artifact: Path) -> None:
     """Raise DeviceError saying what is missing if ``spec`` cannot run here (opens nothing)."""
-    if spec.kind == "sim":
-        from kiln.sim import find_verilator
-
-        if not (artifact / "rtl" / "rtl.json").is_file():
-            raise DeviceError(f"{spec.source} selects the simulated board, but {artifact} has "
-                              "no rtl/; re-run `kiln compile`")
-        try:
-            find_verilator()
-        except KilnError as exc:
-            raise DeviceError(f"{spec.source} selects the simulated board: {exc}") from exc
-        return
-    locate(spec, artifact)
-    if spec.kind == "pynq" and importlib.util.find_spec("pynq") is None:
-        raise DeviceError(f"{spec.source} selects pynq, but the `pynq` package is not "
-                          "installed: the PYNQ transport runs on the board's processor. "
-                          "From a PC, use a serial board or KILN_FPGA=sim.")
-    if spec.kind == "serial" and "://" not in spec.target and not Path(spec.target).exists():
-        raise DeviceError(f"{spec.source}: there is no serial port {spec.target}; is the "
-                          "board plugged in? (ls /dev/ttyUSB* /dev/ttyACM*)")
+    TRANSPORTS[spec.kind].check(spec, artifact)
 
 
-def open_transport(spec: TransportSpec, artifact: Path,
-                   stall: StallPattern = SIM_STALL) -> Transport:
+def open_transport(spec: TransportSpec, artifact: Path) -> Transport:
     """Open the link ``spec`` names (check it first with :func:`check`)."""
-    design = KilnTop.load(artifact)
-    if spec.kind == "pynq":
-        from kiln.runtime._fpga_pynq import PynqTransport
-
-        return PynqTransport.load(locate(spec, artifact).path, LinkFormat.dma(design))
-    if spec.kind == "serial":
-        from kiln.runtime._fpga_serial import SerialTransport
-
-        return SerialTransport(spec.target, LinkFormat.uart(design), spec.baud)
-    from kiln.runtime._fpga_sim import SimulatedTransport
-    from kiln.sim import Emulator
-
-    emulator = Emulator.build(artifact / "rtl", artifact / "sim")
-    mimic = SimulatedTransport.pynq if spec.dma else SimulatedTransport.serial
-    return mimic(emulator, design, stall)
+    return TRANSPORTS[spec.kind].connect(spec, artifact)

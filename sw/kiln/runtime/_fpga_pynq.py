@@ -8,16 +8,19 @@ passes tlast through, so the results come back as one transfer of as many beats.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from kiln.artifact import TopSources
 from kiln.errors import DeviceError
 from kiln.runtime._fpga import LinkFormat, Transport
+from kiln.runtime._fpga_boards import TransportSpec, locate
 
 DMA_NAME = "axi_dma"                   # the DMA cell of the block design
 MAX_TRANSFER_BYTES = (1 << 26) - 1     # the DMA's length register (c_sg_length_width 26)
@@ -41,6 +44,8 @@ class PynqTransport(Transport):
         label: where, for messages.
     """
 
+    kind: ClassVar[str] = "pynq"
+
     def __init__(self, dma: Any, allocate: Callable[..., Any], link: LinkFormat,
                  label: str = "pynq") -> None:
         self.link = link
@@ -49,6 +54,24 @@ class PynqTransport(Transport):
         self._dma = dma
         self._allocate = allocate
         self._pending: deque[tuple[Any, Any]] = deque()   # (source, destination) buffers
+
+    @classmethod
+    def parse_target(cls, target: str, source: str) -> TransportSpec | None:
+        """``pynq`` or ``pynq:BOARD``."""
+        return TransportSpec(cls.kind, target, source=source)
+
+    @classmethod
+    def check(cls, spec: TransportSpec, artifact: Path) -> None:
+        """A Zynq bitstream in the artifact, and the ``pynq`` package (on the board)."""
+        locate(spec, artifact)
+        if importlib.util.find_spec("pynq") is None:
+            raise DeviceError(f"{spec.source} selects pynq, but the `pynq` package is not "
+                              "installed: the PYNQ transport runs on the board's processor. "
+                              "From a PC, use a serial board or KILN_FPGA=sim.")
+
+    @classmethod
+    def connect(cls, spec: TransportSpec, artifact: Path) -> PynqTransport:
+        return cls.load(locate(spec, artifact).path, LinkFormat.dma(TopSources.load(artifact)))
 
     @classmethod
     def load(cls, bitstream: Path, link: LinkFormat) -> PynqTransport:

@@ -8,10 +8,13 @@ the driver keeps at most ``MAX_IN_FLIGHT`` samples in flight, one sample per wri
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import ClassVar
 
+from kiln.artifact import DEFAULT_BAUD, MAX_IN_FLIGHT, TopSources
 from kiln.errors import DeviceError
-from kiln.flows import DEFAULT_BAUD, MAX_IN_FLIGHT
 from kiln.runtime._fpga import DEFAULT_TIMEOUT_S, LinkFormat, Transport, TransportTimeout
+from kiln.runtime._fpga_boards import TransportSpec, locate
 
 
 class SerialTransport(Transport):
@@ -26,6 +29,8 @@ class SerialTransport(Transport):
     Raises:
         DeviceError: the port cannot be opened.
     """
+
+    kind: ClassVar[str] = "serial"
 
     def __init__(self, port: str, link: LinkFormat, baud: int = DEFAULT_BAUD,
                  write_timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
@@ -45,6 +50,30 @@ class SerialTransport(Transport):
                 "that you may use the port (on Linux: the dialout group), then set "
                 "KILN_FPGA=serial:PORT with the right port.") from exc
         self._port.reset_input_buffer()   # bytes from an earlier session are not ours
+
+    @classmethod
+    def parse_target(cls, target: str, source: str) -> TransportSpec | None:
+        """``serial:PORT`` or ``serial:PORT@BAUD``."""
+        if not target:
+            return None
+        port, at, baud = target.rpartition("@")
+        if not at:
+            return TransportSpec(cls.kind, target, source=source)
+        if port and baud.isdigit() and int(baud) > 0:
+            return TransportSpec(cls.kind, port, int(baud), source)
+        return None
+
+    @classmethod
+    def check(cls, spec: TransportSpec, artifact: Path) -> None:
+        """An open-board bitstream in the artifact, and the port exists."""
+        locate(spec, artifact)
+        if "://" not in spec.target and not Path(spec.target).exists():
+            raise DeviceError(f"{spec.source}: there is no serial port {spec.target}; is the "
+                              "board plugged in? (ls /dev/ttyUSB* /dev/ttyACM*)")
+
+    @classmethod
+    def connect(cls, spec: TransportSpec, artifact: Path) -> SerialTransport:
+        return cls(spec.target, LinkFormat.uart(TopSources.load(artifact)), spec.baud)
 
     @property
     def name(self) -> str:

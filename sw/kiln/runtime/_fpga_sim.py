@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
-from kiln.flows import MAX_IN_FLIGHT, KilnTop
+from kiln.artifact import MAX_IN_FLIGHT, TopSources
+from kiln.errors import DeviceError, KilnError
 from kiln.runtime._fpga import LinkFormat, Transport
+from kiln.runtime._fpga_boards import TransportSpec
 from kiln.runtime._fpga_pynq import dma_batch
 from kiln.sim import FULL_RATE, Emulator, StallPattern
+from kiln.tools import find_verilator
 
 log = logging.getLogger(__name__)
+
+#: The simulated board's link hazards when a spec asks for ``sim``.
+SIM_STALL = StallPattern(in_gap=0.25, out_gap=0.25, seed=1)
 
 
 class SimulatedTransport(Transport):
@@ -37,6 +45,8 @@ class SimulatedTransport(Transport):
         label: what it mimics, for messages.
     """
 
+    kind: ClassVar[str] = "sim"
+
     def __init__(self, emulator: Emulator, link: LinkFormat, *, batch: int = 1,
                  max_in_flight: int = 1, capacity: int | None = None,
                  stall: StallPattern = FULL_RATE, label: str = "simulated board") -> None:
@@ -48,7 +58,7 @@ class SimulatedTransport(Transport):
         self.dropped = 0
         self._stream = emulator.open(stall)
         self._rng = np.random.default_rng(stall.seed)
-        g = emulator.geometry
+        g = emulator.contract
         self._slice_cycles = 4 * (g.latency + g.ii) + 8   # longest clock run between checks
         self._to_board = bytearray()    # sent by the host, not yet at the board
         self._at_board = bytearray()    # arrived, not yet a whole beat
@@ -59,7 +69,31 @@ class SimulatedTransport(Transport):
         self._read_bytes = 0            # result bytes the host has read
 
     @classmethod
-    def serial(cls, emulator: Emulator, design: KilnTop, stall: StallPattern = FULL_RATE
+    def parse_target(cls, target: str, source: str) -> TransportSpec | None:
+        """``sim``, ``sim:serial`` or ``sim:pynq``: the link the board mimics."""
+        if target not in ("", "serial", "pynq"):
+            return None
+        return TransportSpec(cls.kind, target or "serial", source=source)
+
+    @classmethod
+    def check(cls, spec: TransportSpec, artifact: Path) -> None:
+        """The artifact's RTL, and Verilator to build it."""
+        if not (artifact / "rtl" / "rtl.json").is_file():
+            raise DeviceError(f"{spec.source} selects the simulated board, but {artifact} has "
+                              "no rtl/; re-run `kiln compile`")
+        try:
+            find_verilator()
+        except KilnError as exc:
+            raise DeviceError(f"{spec.source} selects the simulated board: {exc}") from exc
+
+    @classmethod
+    def connect(cls, spec: TransportSpec, artifact: Path) -> SimulatedTransport:
+        emulator = Emulator.build(artifact / "rtl", artifact / "sim")
+        mimic = cls.pynq if spec.dma else cls.serial
+        return mimic(emulator, TopSources.load(artifact), SIM_STALL)
+
+    @classmethod
+    def serial(cls, emulator: Emulator, design: TopSources, stall: StallPattern = FULL_RATE
                ) -> SimulatedTransport:
         """An open-toolchain board behind the UART bridge (one sample per write, two in
         flight, and a sample beyond those is dropped)."""
@@ -67,7 +101,7 @@ class SimulatedTransport(Transport):
                    capacity=MAX_IN_FLIGHT, stall=stall, label="simulated serial board")
 
     @classmethod
-    def pynq(cls, emulator: Emulator, design: KilnTop, stall: StallPattern = FULL_RATE
+    def pynq(cls, emulator: Emulator, design: TopSources, stall: StallPattern = FULL_RATE
              ) -> SimulatedTransport:
         """A Zynq board behind an AXI DMA (padded beats, one transfer per batch)."""
         link = LinkFormat.dma(design)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ class DeviceResult:
     cycles: int | None
 
     @classmethod
-    def measure(cls, name: str, result: Any, values: np.ndarray, base_codes: np.ndarray | None,
-                reference: np.ndarray | None, lsb: float, labels: np.ndarray | None,
+    def measure(cls, name: str, result: Any, values: NDArray[Any], base_codes: NDArray[Any] | None,
+                reference: NDArray[Any] | None, lsb: float, labels: NDArray[Any] | None,
                 latency_s: float) -> DeviceResult:
         n = len(values)
         mismatches = None

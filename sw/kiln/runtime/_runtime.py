@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from kiln.artifact import Artifact
 from kiln.errors import DeviceError, InputShapeError, KilnError
@@ -48,7 +49,7 @@ class Runtime:
             return candidate
         raise DeviceError("No device is available")  # cpu always is; unreachable in practice
 
-    def input_codes(self, x: Any) -> np.ndarray:
+    def input_codes(self, x: Any) -> NDArray[Any]:
         """Check ``x`` against the model input and quantize it to the input type."""
         array = np.asarray(x)
         shape = tuple(self.graph.input.shape)
@@ -83,7 +84,7 @@ class Runtime:
         name = self.resolve(device)
         return name, self.device(name).run(self.input_codes(x))
 
-    def predict(self, x: Any, device: str = "auto", raw: bool = False) -> np.ndarray:
+    def predict(self, x: Any, device: str = "auto", raw: bool = False) -> NDArray[Any]:
         """Outputs for ``x`` on ``device``: exact fixed-point values as floats, or with
         ``raw=True`` the integer codes of the output type.
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.errors import KilnError
 
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Request:
-    x: np.ndarray
-    future: Future[np.ndarray]
+    x: NDArray[Any]
+    future: Future[NDArray[Any]]
 
 
 class Server:
@@ -45,18 +46,18 @@ class Server:
         self._thread = threading.Thread(target=self._loop, name="kiln-serve", daemon=True)
         self._thread.start()
 
-    def submit(self, x: Any) -> Future[np.ndarray]:
+    def submit(self, x: Any) -> Future[NDArray[Any]]:
         if self._closed:
             raise KilnError("This server is closed; start another with Runtime.serve()")
         array = np.asarray(x)
         if array.shape == tuple(self._runtime.graph.input.shape):
             array = array[None]
         self._runtime.input_codes(array)  # refuse bad input in the caller's thread
-        future: Future[np.ndarray] = Future()
+        future: Future[NDArray[Any]] = Future()
         self._queue.put(_Request(array, future))
         return future
 
-    def predict(self, x: Any, timeout: float | None = 60.0) -> np.ndarray:
+    def predict(self, x: Any, timeout: float | None = 60.0) -> NDArray[Any]:
         return self.submit(x).result(timeout=timeout)
 
     def _gather(self, first: _Request) -> list[_Request]:

@@ -4,7 +4,6 @@ opinion on a subset, and cocotb protocol benches (valid/ready, reset, latency an
 from __future__ import annotations
 
 from kiln.sim._cocotb import CocotbOutcome, CocotbRun, SimSpec, run_cocotb
-from kiln.sim._design import RtlDirectory, StreamGeometry
 from kiln.sim._emulator import (
     FULL_RATE,
     Emulator,
@@ -15,9 +14,20 @@ from kiln.sim._emulator import (
 )
 from kiln.sim._icarus import run_icarus
 from kiln.sim._protocol import BenchTestResult, ProtocolReport, run_protocol_bench
-from kiln.sim._tools import Verilator, find_verilator
+from kiln.sim._uart_bench import (
+    UART_BENCH_TESTS,
+    SimulatedSerialBoard,
+    UartBenchReport,
+    run_uart_bench,
+    simulated_serial_board,
+)
 
 __all__ = [
+    "UART_BENCH_TESTS",
+    "SimulatedSerialBoard",
+    "UartBenchReport",
+    "run_uart_bench",
+    "simulated_serial_board",
     "BenchTestResult",
     "CocotbOutcome",
     "CocotbRun",
@@ -26,13 +36,9 @@ __all__ = [
     "EmulatorStream",
     "FULL_RATE",
     "ProtocolReport",
-    "RtlDirectory",
     "SimSpec",
     "StallPattern",
-    "StreamGeometry",
     "StreamStep",
-    "Verilator",
-    "find_verilator",
     "run_cocotb",
     "run_icarus",
     "run_protocol_bench",

@@ -17,11 +17,10 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
 
 from kiln.errors import KilnError
 from kiln.sim import _objcache as objcache
-from kiln.sim._tools import Verilator, find_verilator, run_logged
+from kiln.tools import Verilator, find_verilator, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -93,24 +92,7 @@ class SimSpec:
         data["stamp"] = self.stamp
         return json.dumps(data, default=str, indent=2)
 
-    @classmethod
-    def from_json(cls, text: str) -> SimSpec:
-        d = json.loads(text)
-        paths = {"bench_dir", "build_dir", "test_dir"}
-        tuples = {"build_args", "make_args", "seeded"}
-        kwargs: dict[str, Any] = {}
-        for f in fields(cls):
-            value = d[f.name]
-            if f.name in paths:
-                value = Path(value)
-            elif f.name == "sources":
-                value = tuple(Path(s) for s in value)
-            elif f.name == "extra_env":
-                value = tuple((str(k), str(v)) for k, v in value)
-            elif f.name in tuples:
-                value = tuple(value)
-            kwargs[f.name] = value
-        return cls(**kwargs)
+
 
 
 @dataclass(frozen=True)
@@ -162,8 +144,8 @@ def run_cocotb(spec: SimSpec, verilator: Verilator | None = None) -> CocotbRun:
     log_file = spec.test_dir / "cocotb.log"
     spec.results_xml.unlink(missing_ok=True)
     try:
-        run_logged([sys.executable, str(CHILD), str(spec_file)], cwd=spec.test_dir, env=env,
-                   what="cocotb", log_file=log_file, timeout_s=spec.timeout_s)
+        run_tool([sys.executable, str(CHILD), str(spec_file)], cwd=spec.test_dir, env=env,
+                 what="cocotb", log_file=log_file, timeout_s=spec.timeout_s)
     except KilnError:
         if not spec.results_xml.is_file():
             raise

@@ -16,11 +16,13 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from kiln._checkout import sim_source_dir
+from kiln.artifact import OnOverflow, TopContract, TopSources, as_input_codes
 from kiln.errors import KilnError
 from kiln.sim import _objcache as objcache
-from kiln.sim._design import OnOverflow, RtlDirectory, StreamGeometry, as_input_codes
-from kiln.sim._tools import Verilator, find_verilator, run_logged, sim_source_dir
+from kiln.tools import Verilator, find_verilator, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ class EmulatorResult:
     """Output codes (n, out_elems) int64, clock cycles from reset release to the last output
     beat, and the wall time the run took."""
 
-    codes: np.ndarray
+    codes: NDArray[Any]
     cycles: int
     seconds: float
 
@@ -93,7 +95,7 @@ class StreamStep:
     and whether it stopped on its cycle budget before doing all it was asked."""
 
     consumed: int
-    codes: np.ndarray
+    codes: NDArray[Any]
     cycles: int
     stopped_early: bool
 
@@ -132,13 +134,13 @@ class Emulator:
     beat by beat with :meth:`open`.
     """
 
-    def __init__(self, library: Path, design: RtlDirectory, key: str, cached: bool) -> None:
+    def __init__(self, library: Path, design: TopSources, key: str, cached: bool) -> None:
         self.library = library
         self.design = design
         self.key = key
         self.cached = cached
         self._lib = _Library(library)
-        g = design.geometry
+        g = design.contract
         expected = (g.in_elems, g.in_width, int(g.in_signed),
                     g.out_elems, g.out_width, int(g.out_signed))
         if self._lib.geometry() != expected:
@@ -146,8 +148,8 @@ class Emulator:
                             f"{design.rtl_dir / 'rtl.json'} says {expected}; delete the cache")
 
     @property
-    def geometry(self) -> StreamGeometry:
-        return self.design.geometry
+    def contract(self) -> TopContract:
+        return self.design.contract
 
     @classmethod
     def build(cls, rtl_dir: str | Path, cache_dir: str | Path, *, jobs: int | None = None,
@@ -162,7 +164,7 @@ class Emulator:
             ArtifactError: ``rtl_dir`` lacks its sources, ``files.f`` or ``rtl.json``.
             KilnError: the Verilator build failed (the message has the log's tail).
         """
-        design = RtlDirectory.load(rtl_dir)
+        design = TopSources.load(rtl_dir)
         tool = verilator or find_verilator()
         harness = sim_source_dir() / HARNESS
         if not harness.is_file():
@@ -195,7 +197,7 @@ class Emulator:
             InputShapeError: codes of the wrong shape, dtype or range.
             KilnError: the design stopped producing outputs (deadlock or dropped samples).
         """
-        g = self.geometry
+        g = self.contract
         frames = as_input_codes(codes, g, on_overflow)
         n = len(frames)
         # A sample is in_beats input beats and out_beats output beats (io_stream frames).
@@ -211,7 +213,7 @@ class Emulator:
                 f"Emulator of {self.design.rtl_dir}: after {cycles} cycles the design had "
                 f"accepted {consumed // g.in_beats} of {n} samples and produced "
                 f"{produced // g.out_beats} outputs, then none "
-                f"for {stall.idle_limit(self.geometry.latency)} cycles. It deadlocks or drops "
+                f"for {stall.idle_limit(self.contract.latency)} cycles. It deadlocks or drops "
                 "samples; run kiln.sim.run_protocol_bench to see where."
             )
         log.debug("emulator: %d samples, %d cycles, %.3f s", n, cycles, seconds)
@@ -254,10 +256,10 @@ class EmulatorStream:
         """Assert reset for a few cycles; the design forgets every sample in flight."""
         self._lib.kiln_emu_reset(self._live())
 
-    def _call(self, inputs: np.ndarray, out: np.ndarray, max_out: int, max_cycles: int
+    def _call(self, inputs: NDArray[Any], out: NDArray[Any], max_out: int, max_cycles: int
               ) -> tuple[int, int, int]:
         consumed, produced = ctypes.c_int64(0), ctypes.c_int64(0)
-        idle = self._stall.idle_limit(self._emulator.geometry.latency)
+        idle = self._stall.idle_limit(self._emulator.contract.latency)
         status = self._lib.kiln_emu_stream(
             self._live(), inputs.ctypes.data_as(_I64P), len(inputs), out.ctypes.data_as(_I64P),
             max_out, max_cycles, idle, ctypes.byref(consumed), ctypes.byref(produced))
@@ -273,14 +275,14 @@ class EmulatorStream:
         Raises:
             KilnError: no output for the stall pattern's idle limit while outputs are owed.
         """
-        beat = dataclasses.replace(self._emulator.geometry, in_beats=1)
+        beat = dataclasses.replace(self._emulator.contract, in_beats=1)
         inputs = as_input_codes(codes, beat) if len(codes) else \
-            np.zeros((0, self._emulator.geometry.in_elems), dtype=np.int64)
-        out = np.zeros((max(max_out, 0), self._emulator.geometry.out_elems), dtype=np.int64)
+            np.zeros((0, self._emulator.contract.in_elems), dtype=np.int64)
+        out = np.zeros((max(max_out, 0), self._emulator.contract.out_elems), dtype=np.int64)
         before = self.cycles
         consumed, produced, status = self._call(inputs, out, max_out, max_cycles)
         if status == _IDLE_LIMIT:
-            idle = self._stall.idle_limit(self._emulator.geometry.latency)
+            idle = self._stall.idle_limit(self._emulator.contract.latency)
             raise KilnError(f"Emulator stream: no output for {idle} cycles with "
                             f"{max_out - produced} outputs still owed ({consumed} of "
                             f"{len(inputs)} inputs accepted); the design deadlocks or drops "
@@ -297,9 +299,9 @@ class EmulatorStream:
         self.close()
 
 
-def _compile(design: RtlDirectory, tool: Verilator, harness: Path, key: str, final: Path,
+def _compile(design: TopSources, tool: Verilator, harness: Path, key: str, final: Path,
              jobs: int) -> None:
-    g = design.geometry
+    g = design.contract
     tmp = final.parent / f".build-{key[:16]}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -319,10 +321,10 @@ def _compile(design: RtlDirectory, tool: Verilator, harness: Path, key: str, fin
              design.rtl_dir, len(design.sources), g.in_bits, g.out_bits)
     env = tool.env()
     try:
-        verilator_log = run_logged(verilate, cwd=tmp, env=env, what="Verilator")
+        verilator_log = run_tool(verilate, cwd=tmp, env=env, what="Verilator")
         # after verilating: make rebuilds objects older than the generated makefile
         seeded = objcache.seed(tool, _RUNTIME_FLAVOR, tmp / "obj")
-        make_log = run_logged(make, cwd=tmp, env=env, what="Verilator emulator build")
+        make_log = run_tool(make, cwd=tmp, env=env, what="Verilator emulator build")
     except KilnError as exc:
         (tmp / "build.log").write_text(str(exc))
         log.error("emulator: build failed; log in %s", tmp / "build.log")
@@ -335,7 +337,7 @@ def _compile(design: RtlDirectory, tool: Verilator, harness: Path, key: str, fin
     shutil.rmtree(tmp / "obj")
     (tmp / BUILD_INFO).write_text(json.dumps({
         "key": key, "rtl_dir": str(design.rtl_dir), "verilator": tool.version,
-        "geometry": g.to_dict(), "seconds": round(seconds, 2),
+        "contract": g.to_dict(), "seconds": round(seconds, 2),
     }, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
     try:

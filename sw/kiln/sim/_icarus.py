@@ -5,25 +5,24 @@ of samples (read with ``$readmemh``) through ``kiln_top`` and writes each output
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from kiln.errors import KilnError
-from kiln.sim._design import (
+from kiln.artifact import (
     OnOverflow,
-    RtlDirectory,
-    StreamGeometry,
+    TopContract,
+    TopSources,
     as_input_codes,
     pack_beats,
     unpack_beats,
 )
-from kiln.sim._tools import IVERILOG_ENV, require_tool, run_logged
+from kiln.errors import KilnError
+from kiln.tools import require_tool, run_tool
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ class _Writer:
         return "\n".join(self._lines) + "\n"
 
 
-def _ports(g: StreamGeometry) -> list[str]:
+def _ports(g: TopContract) -> list[str]:
     pairs = [("clk", "clk"), ("rst_n", "rst_n"), ("s_axis_tdata", "s_tdata"),
              ("s_axis_tvalid", "s_tvalid"), ("s_axis_tready", "s_tready"),
              ("s_axis_tlast", "s_tlast"), ("m_axis_tdata", "m_tdata"),
@@ -67,7 +66,7 @@ def _ports(g: StreamGeometry) -> list[str]:
             for i, (port, net) in enumerate(pairs)]
 
 
-def icarus_testbench(g: StreamGeometry, n: int, timeout_cycles: int) -> str:
+def icarus_testbench(g: TopContract, n: int, timeout_cycles: int) -> str:
     """A testbench for ``n`` samples at full rate: tvalid high while beats remain, tready
     high; it ends after ``n * out_beats`` output beats, or after ``timeout_cycles`` cycles.
     With frames (``in_beats`` > 1) tlast marks each frame's last beat, else the last beat."""
@@ -126,7 +125,7 @@ def icarus_testbench(g: StreamGeometry, n: int, timeout_cycles: int) -> str:
 
 
 def run_icarus(rtl_dir: str | Path, codes: Any, work_dir: str | Path,
-               on_overflow: OnOverflow = "error", timeout_s: float = 600.0) -> np.ndarray:
+               on_overflow: OnOverflow = "error", timeout_s: float = 600.0) -> NDArray[Any]:
     """Output codes (n, out_elems * out_beats) of ``kiln_top`` under Icarus Verilog
     (``iverilog -g2005``).
 
@@ -137,15 +136,15 @@ def run_icarus(rtl_dir: str | Path, codes: Any, work_dir: str | Path,
         InputShapeError: codes of the wrong shape, dtype or range.
         KilnError: compilation failed, the design timed out, or an output had X/Z bits.
     """
-    design = RtlDirectory.load(rtl_dir)
-    g = design.geometry
+    design = TopSources.load(rtl_dir)
+    g = design.contract
     frames = as_input_codes(codes, g, on_overflow)
     n = len(frames)
     if n == 0:
         return np.zeros((0, g.out_elems * g.out_beats), dtype=np.int64)
     inputs = frames.reshape(n * g.in_beats, g.in_elems)
-    iverilog = require_tool("iverilog", IVERILOG_ENV, "the Icarus cross-check needs it")
-    vvp = shutil.which("vvp", path=str(Path(iverilog).parent)) or require_tool("vvp")
+    iverilog = require_tool("iverilog", needs="the Icarus cross-check runs it")
+    vvp = require_tool("vvp", needs="the Icarus cross-check runs it")
     work = Path(work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     (work / OUT_HEX).unlink(missing_ok=True)
@@ -155,11 +154,11 @@ def run_icarus(rtl_dir: str | Path, codes: Any, work_dir: str | Path,
     timeout_cycles = 1000 + 10 * g.latency + 4 * max(g.ii, g.in_beats) * n
     (work / "tb.v").write_text(icarus_testbench(g, n, timeout_cycles))
     log.info("icarus: %d samples through %s", n, design.rtl_dir)
-    run_logged([iverilog, "-g2005", "-s", TB_TOP, "-o", "sim.vvp", "tb.v",
-                *(str(s) for s in design.sources)], cwd=work, env=os.environ, what="iverilog",
-               log_file=work / "iverilog.log", timeout_s=timeout_s)
-    output = run_logged([vvp, "-n", "sim.vvp"], cwd=work, env=os.environ, what="vvp",
-                        log_file=work / "vvp.log", timeout_s=timeout_s)
+    run_tool(iverilog.argv("-g2005", "-s", TB_TOP, "-o", "sim.vvp", "tb.v",
+                           *(str(s) for s in design.sources)), cwd=work, what="iverilog",
+             log_file=work / "iverilog.log", timeout_s=timeout_s)
+    output = run_tool(vvp.argv("-n", "sim.vvp"), cwd=work, what="vvp",
+                      log_file=work / "vvp.log", timeout_s=timeout_s)
     if _DONE not in output:
         raise KilnError(f"Icarus: {design.rtl_dir} did not produce {n} outputs within "
                         f"{timeout_cycles} cycles ({output.strip()[-300:]}); see {work}")

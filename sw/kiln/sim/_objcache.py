@@ -21,7 +21,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kiln.sim._tools import Verilator
+from kiln.tools import Verilator
 
 log = logging.getLogger(__name__)
 

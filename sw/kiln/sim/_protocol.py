@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from kiln._checkout import sim_source_dir
+from kiln.artifact import TopSources, as_input_codes
 from kiln.errors import InputShapeError, KilnError
 from kiln.sim._cocotb import CocotbOutcome, SimSpec, cocotb_version, run_cocotb
-from kiln.sim._design import RtlDirectory, as_input_codes
-from kiln.sim._tools import find_verilator, sim_source_dir
+from kiln.tools import find_verilator
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,6 @@ class ProtocolReport:
     built: bool
     work_dir: Path
 
-    @property
-    def cycles_per_s(self) -> float:
-        return self.cycles / self.seconds if self.seconds > 0 else 0.0
-
     def test(self, name: str) -> BenchTestResult:
         for t in self.tests:
             if t.name == name:
@@ -141,8 +138,8 @@ def run_protocol_bench(rtl_dir: str | Path, inputs: Any, expected: Any, work_dir
         ToolMissingError: Verilator or its build tools are missing.
         KilnError: the bench could not build or left no results.
     """
-    design = RtlDirectory.load(rtl_dir)
-    g = design.geometry
+    design = TopSources.load(rtl_dir)
+    g = design.contract
     codes = as_input_codes(inputs, g)
     want = np.asarray(expected)
     if want.dtype.kind not in "iub" or want.ndim == 0 or len(want) != len(codes) or \
@@ -171,7 +168,7 @@ def run_protocol_bench(rtl_dir: str | Path, inputs: Any, expected: Any, work_dir
             want.reshape(len(want), g.out_elems * g.out_beats).astype(np.int64))
     config = run_dir / "bench_config.json"
     config.write_text(json.dumps({
-        "geometry": g.to_dict(), "inputs": str(run_dir / "inputs.npy"),
+        "contract": g.to_dict(), "inputs": str(run_dir / "inputs.npy"),
         "expected": str(run_dir / "expected.npy"), "report": str(report_file),
         "seed": seed, "in_gap": in_gap, "out_gap": out_gap,
     }, indent=2) + "\n")

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 from kiln.fixed import to_float
 from kiln.runtime import Runtime, load
@@ -51,7 +52,7 @@ class VerificationReport:
         return {**asdict(self), "passed": self.passed}
 
 
-def random_inputs(runtime: Runtime, n: int, seed: int = 0) -> np.ndarray:
+def random_inputs(runtime: Runtime, n: int, seed: int = 0) -> NDArray[Any]:
     """Inputs drawn uniformly over every code of the input type (its whole range)."""
     t = runtime.graph.input.out_type
     rng = np.random.default_rng(seed)
@@ -60,7 +61,7 @@ def random_inputs(runtime: Runtime, n: int, seed: int = 0) -> np.ndarray:
     return values.reshape((n, *runtime.graph.input.shape))
 
 
-def _reference_agreement(runtime: Runtime, x: np.ndarray, rtl_codes: np.ndarray
+def _reference_agreement(runtime: Runtime, x: NDArray[Any], rtl_codes: NDArray[Any]
                          ) -> tuple[int | None, float]:
     """Mismatching samples against the framework model where its quantizers define every
     type (else None), and the largest distance in LSBs of the output type."""

@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import argparse
 
+from kiln.artifact import TopSources
 from kiln.errors import KilnError
-from kiln.flows._bitstream import build_bitstream, plan_bitstream, report_path, toolchain_for
-from kiln.flows._boards import board_names
-from kiln.flows._design import KilnTop
-from kiln.flows._estimate import XILINX_FAMILIES, estimate_resources
-from kiln.flows._program import program
-
-__all__ = [
-    "add_bitstream_arguments",
-    "add_estimate_arguments",
-    "add_program_arguments",
-    "bitstream_command",
-    "estimate_command",
-    "program_command",
-]
+from kiln.flows import (
+    XILINX_FAMILIES,
+    board_names,
+    build_bitstream,
+    estimate_resources,
+    plan_bitstream,
+    program,
+    report_path,
+    toolchain_for,
+)
 
 
 def _overrides(items: list[str]) -> dict[str, str]:
@@ -54,7 +51,7 @@ def bitstream_command(args: argparse.Namespace) -> tuple[int, str]:
     overrides = _overrides(args.override)
     if args.dry_run:
         plan = plan_bitstream(args.artifact, args.board, overrides=overrides, seed=args.seed)
-        root = toolchain_for(args.board).build_dir(KilnTop.load(args.artifact))
+        root = toolchain_for(args.board).build_dir(TopSources.load(args.artifact))
         plan.write(root)
         steps = "\n".join(f"  {s.what}: {s.tool} {' '.join(s.args)}" for s in plan.steps)
         return 0, f"{root}: {len(plan.files)} files, digest {plan.digest()[:16]}\n{steps}"

@@ -7,25 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
+from kiln._checkout import hw_dir, sim_source_dir
+from kiln.artifact import UART_SOURCES, UART_TOP, TopSources, WireFormat
 from kiln.errors import InputShapeError, KilnError
-from kiln.flows._boards import hw_dir
-from kiln.flows._design import KilnTop
-from kiln.flows._open import UART_SOURCES, UART_TOP
-from kiln.flows._uart_protocol import UartFormat
-
-if TYPE_CHECKING:
-    from kiln.sim import CocotbRun, SimSpec, Verilator
+from kiln.sim._cocotb import CocotbRun, SimSpec, run_cocotb
+from kiln.tools import Verilator, find_verilator
 
 __all__ = ["UART_BENCH_TESTS", "SimulatedSerialBoard", "UartBenchReport", "run_uart_bench",
            "simulated_serial_board"]
@@ -55,11 +52,6 @@ class UartBenchReport:
     work_dir: Path
 
 
-def _bench_dir() -> Path:
-    override = os.environ.get("KILN_SIM_DIR")
-    return (Path(override) if override else hw_dir().parent / "sim") / "benches"
-
-
 def run_uart_bench(artifact: str | Path, inputs: Any, expected: Any, work_dir: str | Path, *,
                    clks_per_bit: int = 8, seed: int = 0,
                    timeout_s: float = 600.0) -> UartBenchReport:
@@ -79,9 +71,7 @@ def run_uart_bench(artifact: str | Path, inputs: Any, expected: Any, work_dir: s
         ToolMissingError: Verilator is missing.
         KilnError: the bench could not build or left no results.
     """
-    from kiln.sim import run_cocotb
-
-    design = KilnTop.load(artifact)
+    design = TopSources.load(artifact)
     codes, want = _check_codes(inputs, expected, design)
     bench = _Bench.make(design, Path(work_dir), clks_per_bit, codes, want, seed, timeout_s)
     return bench.report(run_cocotb(bench.spec, bench.tool), UART_BENCH_TESTS)
@@ -123,11 +113,9 @@ def simulated_serial_board(artifact: str | Path, work_dir: str | Path, *,
         ToolMissingError: Verilator is missing.
         KilnError: the bench did not start, or left no results.
     """
-    from kiln.sim import run_cocotb
-
-    design = KilnTop.load(artifact)
-    none_in = np.zeros((0, design.in_elems), dtype=np.int64)
-    none_out = np.zeros((0, design.out_elems), dtype=np.int64)
+    design = TopSources.load(artifact)
+    none_in = np.zeros((0, design.contract.in_elems), dtype=np.int64)
+    none_out = np.zeros((0, design.contract.out_elems), dtype=np.int64)
     bench = _Bench.make(design, Path(work_dir), clks_per_bit, none_in, none_out, 0, timeout_s,
                         serial={"idle_s": idle_s})
     port_file = Path(json.loads(bench.config.read_text())["port_file"])
@@ -158,20 +146,18 @@ class _Bench:
     config: Path
 
     @classmethod
-    def make(cls, design: KilnTop, work_dir: Path, clks_per_bit: int, codes: np.ndarray,
-             want: np.ndarray, seed: int, timeout_s: float,
+    def make(cls, design: TopSources, work_dir: Path, clks_per_bit: int, codes: NDArray[Any],
+             want: NDArray[Any], seed: int, timeout_s: float,
              serial: dict[str, Any] | None = None) -> _Bench:
-        from kiln.sim import SimSpec, find_verilator
-
         if clks_per_bit < 4:
             raise KilnError(f"clks_per_bit must be at least 4 (the receiver samples mid-bit), "
                             f"not {clks_per_bit}")
-        fmt = UartFormat.from_meta(design.meta())
+        fmt = WireFormat.of(design.contract)
         timeout_cycles = 30 * clks_per_bit * max(fmt.in_bytes, 2)
         tool = find_verilator()
         sources = tuple([hw_dir() / rel for rel in UART_SOURCES]
-                        + [design.rtl_dir / name for name, _ in design.sources])
-        params = {"IN_BITS": design.in_bits, "OUT_BITS": design.out_bits,
+                        + list(design.sources))
+        params = {"IN_BITS": design.contract.in_bits, "OUT_BITS": design.contract.out_bits,
                   "CLKS_PER_BIT": clks_per_bit, "TIMEOUT_CYCLES": timeout_cycles, "LEDS": 4}
         build_args = ("-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
                       *(f"-G{k}={v}" for k, v in params.items()))
@@ -186,12 +172,12 @@ class _Bench:
         extra = {"mode": "serial", **serial, "port_file": str(run_dir / "port")} \
             if serial else {"mode": "bench"}
         config.write_text(json.dumps({
-            "meta": design.meta(), "inputs": str(run_dir / "inputs.npy"),
+            "contract": design.contract.to_dict(), "inputs": str(run_dir / "inputs.npy"),
             "expected": str(run_dir / "expected.npy"),
             "report": str(run_dir / "uart_bench_report.json"), "clks_per_bit": clks_per_bit,
             "timeout_cycles": timeout_cycles, **extra}, indent=2) + "\n")
         spec = SimSpec(sources=sources, toplevel=UART_TOP, test_module=BENCH_MODULE,
-                       bench_dir=_bench_dir(), build_dir=work / f"build-{key[:16]}",
+                       bench_dir=sim_source_dir() / "benches", build_dir=work / f"build-{key[:16]}",
                        build_key=key, test_dir=run_dir, extra_env=((CONFIG_ENV, str(config)),),
                        seed=seed, build_args=build_args, timeout_s=timeout_s)
         return cls(spec, tool, config)
@@ -213,15 +199,17 @@ class _Bench:
                                self.spec.build_dir.parent)
 
 
-def _check_codes(inputs: Any, expected: Any, design: KilnTop) -> tuple[np.ndarray, np.ndarray]:
+def _check_codes(inputs: Any, expected: Any, design: TopSources
+                 ) -> tuple[NDArray[Any], NDArray[Any]]:
     codes = np.asarray(inputs)
     want = np.asarray(expected)
-    if codes.ndim != 2 or codes.shape[1] != design.in_elems or codes.dtype.kind not in "iu":
+    c = design.contract
+    if codes.ndim != 2 or codes.shape[1] != c.in_elems or codes.dtype.kind not in "iu":
         raise InputShapeError(f"inputs have shape {codes.shape} and dtype {codes.dtype}; the "
-                              f"bench needs (n, {design.in_elems}) integer codes")
-    if want.shape != (len(codes), design.out_elems) or want.dtype.kind not in "iu":
+                              f"bench needs (n, {c.in_elems}) integer codes")
+    if want.shape != (len(codes), c.out_elems) or want.dtype.kind not in "iu":
         raise InputShapeError(f"expected has shape {want.shape} and dtype {want.dtype}; the "
-                              f"bench needs ({len(codes)}, {design.out_elems}) integer codes")
+                              f"bench needs ({len(codes)}, {c.out_elems}) integer codes")
     if len(codes) < 4:
         raise InputShapeError(f"The UART bench needs at least 4 samples, not {len(codes)}")
     return codes.astype(np.int64), want.astype(np.int64)

@@ -1,0 +1,91 @@
+"""What every front end shares: the :class:`Source` protocol that the compile pipeline and
+the runtime's reference device call, and the hls4ml settings common to every converter."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self
+
+from numpy.typing import NDArray
+
+from kiln.errors import KilnError
+
+if TYPE_CHECKING:
+    from kiln.compiler import BuildOptions
+
+InputLayout = Literal["channels_last", "channels_first"]
+#: The framework model as a function: a float batch in the hardware's (channels-last)
+#: layout -> float outputs, one row per sample.
+Reference = Callable[[NDArray[Any]], NDArray[Any]]
+
+
+class Source(Protocol):
+    """A framework model loaded by one front end (:class:`KerasSource`, :class:`TorchSource`).
+
+    The compile pipeline reads a model only through this protocol, and the runtime's
+    ``reference`` device runs the source an artifact saved through it.
+    """
+
+    #: Framework names (``Manifest.framework``) this front end's sources report.
+    FRAMEWORKS: ClassVar[tuple[str, ...]]
+    #: The file name :meth:`save` writes into an artifact's ``model/``.
+    SAVED_AS: ClassVar[str]
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of what the model was loaded from (its files or its weights)."""
+        ...
+
+    @property
+    def framework(self) -> str:
+        """The framework name recorded in the manifest, one of :attr:`FRAMEWORKS`."""
+        ...
+
+    @property
+    def input_layout(self) -> InputLayout:
+        """How the framework lays out one (image) sample."""
+        ...
+
+    @classmethod
+    def load(cls, model: Any, options: BuildOptions,
+             weights: str | os.PathLike[str] | None = None) -> Self:
+        """Read ``model`` (an object or a path); ``weights`` for a Keras .json model."""
+        ...
+
+    @classmethod
+    def open(cls, model_dir: Path) -> Self:
+        """The source an artifact saved into ``model_dir`` with :meth:`save`."""
+        ...
+
+    def save(self, model_dir: Path) -> Path:
+        """Write the model into an artifact's ``model_dir``; returns the file written."""
+        ...
+
+    def convert(self, output_dir: Path, options: BuildOptions) -> Any:
+        """An hls4ml ModelGraph of the model (Vivado backend) in ``output_dir``."""
+        ...
+
+    def reference_is_bit_exact(self, options: BuildOptions) -> bool:
+        """Whether the framework model defines every type, so that kiln demands equality."""
+        ...
+
+    def reference(self) -> Reference:
+        """The framework model as a function (the runtime's ``reference`` device)."""
+        ...
+
+
+def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str) -> None:
+    """Give the layers that ``options`` names their own reuse factor in an hls4ml
+    configuration made with ``granularity="name"``, refusing names the model lacks."""
+    layers = config.setdefault("LayerName", {})
+    named = options.layer_reuse_factors
+    unknown = sorted(set(named) - set(layers))
+    if unknown:
+        raise KilnError(
+            f"{where}: reuse_factor names layer(s) {unknown} that the model does not have; "
+            f"its layers: {', '.join(layers)}"
+        )
+    for name, factor in named.items():
+        layers[name]["ReuseFactor"] = factor

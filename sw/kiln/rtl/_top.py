@@ -1,0 +1,198 @@
+"""kiln IR graph -> Verilog: the layer pipeline wrapped in the AXI4-Stream top ``kiln_top``.
+
+One top serves every io type: io_parallel is a stream of one beat per sample, io_stream one
+beat per pixel (kiln.rtl._emit, kiln.rtl._stream build the stages). Every layer boundary is
+a stream: a beat, its valid bit, and (io_parallel) the tlast bit travelling with it. A stage
+advances on the clock enable of its segment, which is the ready of the stream out of it:
+``ce = m_axis_tready | ~out_valid`` at the output, held further by every zero-padding stage
+downstream while it emits padding. When the output holds a beat nobody takes, everything
+stalls, so nothing is dropped, duplicated or reordered. ``s_axis_tready`` is ``rst_n`` and
+the first segment's clock enable (combinational from ``m_axis_tready``). The active-low
+synchronous reset clears every valid bit and every stage's counters, so a frame cut off by
+reset leaves nothing behind; while it is asserted neither port hands anything over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiln.artifact import TOP, TopContract
+from kiln.errors import KilnError
+from kiln.ir import Graph, Input, check_graph
+from kiln.rtl._builder import Expr, Module, Signal, concat, const
+from kiln.rtl._design import RtlDesign
+from kiln.rtl._emit import PARALLEL, LayerPipeline, Stage
+from kiln.rtl._linebuffer import wrap_counter
+from kiln.rtl._stream import STREAM
+
+#: The layer pipeline of each io type kiln.rtl builds.
+PIPELINES: dict[str, LayerPipeline] = {p.io_type: p for p in (PARALLEL, STREAM)}
+
+
+def _pipeline(io_type: str) -> LayerPipeline:
+    pipeline = PIPELINES.get(io_type)
+    if pipeline is None:
+        raise KilnError(f"kiln.rtl builds no {io_type!r} graphs: io types are "
+                        f"{', '.join(PIPELINES)}")
+    return pipeline
+
+
+def supported_kinds(io_type: str = "io_parallel") -> list[str]:
+    """The layer kinds kiln.rtl builds (besides the input).
+
+    Args:
+        io_type: ``"io_parallel"`` or ``"io_stream"``.
+
+    Raises:
+        KilnError: Another io type.
+    """
+    return _pipeline(io_type).supported_kinds()
+
+
+def _check_buildable(graph: Graph) -> LayerPipeline:
+    check_graph(graph)
+    pipeline = PIPELINES.get(graph.io_type)
+    if pipeline is None or graph.reuse_factor != 1:
+        raise KilnError(
+            f"Graph {graph.name!r} is {graph.io_type} with reuse factor {graph.reuse_factor}; "
+            f"kiln.rtl builds {' and '.join(PIPELINES)} graphs with reuse factor 1. Convert "
+            "with io_type='io_parallel' (or 'io_stream') and ReuseFactor=1."
+        )
+    if len(graph.nodes) < 2:
+        raise KilnError(f"Graph {graph.name!r} has no layer after its input; nothing to build")
+    for node in graph.nodes[1:]:
+        if isinstance(node, Input):
+            raise KilnError(f"Graph {graph.name!r}: second input {node.name!r}")
+        pipeline.emitter(node)
+    return pipeline
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """A stream between two stages: the beat, its valid bit, and the tlast bit travelling
+    with it (None: the top counts beats for tlast at the output). The beat moves on when it
+    is valid and the segment after it advances."""
+
+    data: Expr
+    valid: Expr
+    last: Expr | None
+
+
+def _delay(m: Module, name: str, cycles: int, bit: Expr, clk: Signal, ce: Expr,
+           rst_n: Signal) -> Expr:
+    """``bit`` delayed by ``cycles`` cycles of ``ce`` in a shift register, cleared by reset."""
+    q = m.reg(name, cycles)
+    d = concat(q.ref().bits(0, cycles - 1), bit) if cycles > 1 else bit
+    m.sync(q, d, clk, ce, reset=(rst_n.expr.logical_not(), const(0, cycles, False)))
+    return q.ref().msb
+
+
+def _enables(m: Module, stages: list[Stage], bases: list[str], out_ce: Expr
+             ) -> tuple[list[Expr], Expr, dict[int, Signal]]:
+    """Each stage's clock enable, from the output back: a stage's is the one after it, held
+    by the ``hold`` of a padding stage after it. Returns them, the input's clock enable (the
+    ready of ``s_axis``), and the hold nets of the padding stages."""
+    holds = {i: m.net(f"{bases[i]}_hold", 1) for i, st in enumerate(stages) if st.has("hold")}
+    ces: list[Expr] = []
+    ce = m.wire("ce", out_ce).expr
+    for i in reversed(range(len(stages))):
+        ces.insert(0, ce)
+        if i in holds:
+            ce = m.wire(f"{bases[i]}_ce_in", ce & ~holds[i].expr).expr
+    return ces, ce, holds
+
+
+def _connect(m: Module, stage: Stage, base: str, ce: Expr, hold: Signal | None,
+             into: _Stream, clk: Signal, rst_n: Signal) -> _Stream:
+    """Instantiate ``stage`` on the stream ``into``; returns the stream out of it."""
+    y = m.net(f"{base}_y", stage.module.ports[-1].width)
+    if not stage.has("in_valid"):
+        m.instance(stage.module, f"u_{base}", clk=clk.expr, ce=ce, x=into.data, y=y.expr)
+        valid = _delay(m, f"{base}_valid_q", stage.latency, into.valid, clk, ce, rst_n)
+        last = (None if into.last is None else
+                _delay(m, f"{base}_last_q", stage.latency, into.last, clk, ce, rst_n))
+        return _Stream(y.expr, valid, last)
+    # The stage keeps its own valid bits and drops or adds beats: tlast ends here.
+    v = m.net(f"{base}_valid", 1)
+    ports = {} if hold is None else {"hold": hold.expr}
+    m.instance(stage.module, f"u_{base}", clk=clk.expr, rst_n=rst_n.expr, ce=ce,
+               in_valid=into.valid, x=into.data, out_valid=v.expr, y=y.expr, **ports)
+    return _Stream(y.expr, v.expr, None)
+
+
+def _top(graph: Graph, stages: list[Stage], contract: TopContract,
+         tlast_travels: bool) -> Module:
+    exact = "" if contract.timing_exact else " (contention-free ideal)"
+    m = Module(TOP, f"kiln.rtl: top of graph {graph.name!r} ({graph.io_type}), latency "
+                    f"{contract.latency}, II {contract.ii}{exact}.\n{contract.in_beats} input "
+                    f"and {contract.out_beats} output beat(s) per sample.\n"
+                    "Generated; do not edit.")
+    clk = m.input("clk")
+    rst_n = m.input("rst_n")
+    s_tdata = m.input("s_axis_tdata", contract.in_bits)
+    s_tvalid = m.input("s_axis_tvalid")
+    s_tready = m.output("s_axis_tready")
+    s_tlast = m.input("s_axis_tlast")
+    m_tdata = m.output("m_axis_tdata", contract.out_bits)
+    m_tvalid = m.output("m_axis_tvalid")
+    m_tready = m.input("m_axis_tready")
+    m_tlast = m.output("m_axis_tlast")
+    out_valid = m.net("out_valid", 1)
+    bases = [stage.module.name.removeprefix("kiln_") for stage in stages]
+    ces, in_ce, holds = _enables(m, stages, bases, m_tready.expr | ~out_valid.expr)
+    m.assign(s_tready, rst_n.expr & in_ce)
+    stream = _Stream(s_tdata.expr, s_tvalid.expr & rst_n.expr,
+                     s_tlast.expr if tlast_travels else None)
+    for i, (stage, base, ce) in enumerate(zip(stages, bases, ces, strict=True)):
+        stream = _connect(m, stage, base, ce, holds.get(i), stream, clk, rst_n)
+    m.assign(out_valid, stream.valid)
+    m.assign(m_tvalid, rst_n.expr & stream.valid)
+    m.assign(m_tdata, stream.data)
+    last = stream.last
+    if last is None:  # Count output beats: tlast on the last beat of every frame.
+        _, last = wrap_counter(m, "out_pixel", contract.out_beats,
+                               m_tready.expr & stream.valid, clk, rst_n)
+    m.assign(m_tlast, last)
+    return m
+
+
+def _contract(graph: Graph, pipeline: LayerPipeline, stages: list[Stage]) -> TopContract:
+    first, last = graph.input, graph.output
+    in_beats, in_elems = pipeline.beat(first)
+    out_beats, out_elems = pipeline.beat(last)
+    # A frame takes as many cycles as the node with the most beats per frame has beats (zero
+    # padding emits more than it takes); the last output beat follows the last input beat
+    # after every stage's latency plus the padding emitted after it.
+    return TopContract(
+        in_elems=in_elems, in_width=first.out_type.width, in_signed=first.out_type.signed,
+        out_elems=out_elems, out_width=last.out_type.width, out_signed=last.out_type.signed,
+        latency=sum(s.latency + s.trailing for s in stages),
+        ii=max(pipeline.beat(node)[0] for node in graph.nodes),
+        in_beats=in_beats, out_beats=out_beats,
+        timing_exact=not any(s.has("hold") for s in stages),
+    )
+
+
+def emit_rtl(graph: Graph) -> RtlDesign:
+    """Build the Verilog for a kiln IR graph.
+
+    Args:
+        graph: A checked chain Input -> layers, io_parallel (Dense, Relu, Cast, Lut, Softmax)
+            or io_stream (also Conv, Pool, Pad), reuse factor 1.
+
+    Returns:
+        One file per stage module plus ``kiln_top.v``, and the contract (port widths, beats
+        per sample, latency, II).
+
+    Raises:
+        UnsupportedLayerError: A layer kind kiln.rtl does not build in the graph's io type,
+            or a softmax over many pixels.
+        KilnError: A graph of another io type or a reuse factor above 1, or with no layers.
+    """
+    pipeline = _check_buildable(graph)
+    stages = pipeline.stages(graph)
+    contract = _contract(graph, pipeline, stages)
+    top = _top(graph, stages, contract, pipeline.tlast_travels)
+    files = {f"{s.module.name}.v": s.module.emit() for s in stages}
+    files[f"{TOP}.v"] = top.emit()
+    return RtlDesign(files, contract)
