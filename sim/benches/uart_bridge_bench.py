@@ -162,8 +162,8 @@ class Testbench:
         self.driver = UartDriver(dut.uart_rx, self.cfg.bit_ns)
         self.monitor = UartMonitor(dut.uart_tx, self.cfg.bit_ns)
         fmt = self.model.fmt
-        for param, bits in (("IN_BITS", fmt.in_elems * fmt.in_width),
-                            ("OUT_BITS", fmt.out_elems * fmt.out_width)):
+        for param, bits in (("IN_BITS", fmt.contract.in_bits),
+                            ("OUT_BITS", fmt.contract.out_bits)):
             handle = getattr(dut, param, None)
             if handle is not None and int(handle.value) != bits:
                 raise AssertionError(f"kiln_uart_top has {param} = {int(handle.value)}; "

@@ -30,49 +30,46 @@ UART_SOURCES = ("uart/kiln_uart_rx.v", "uart/kiln_uart_tx.v", "uart/kiln_uart_br
 
 @dataclass(frozen=True)
 class WireFormat:
-    """Both directions of one design's byte format on a link."""
+    """Both directions of one design's byte format on a link: the beats of ``contract``."""
 
-    in_elems: int
-    in_width: int
-    in_signed: bool
-    out_elems: int
-    out_width: int
-    out_signed: bool
+    contract: TopContract
     baud: int = DEFAULT_BAUD
 
     @classmethod
     def of(cls, contract: TopContract, baud: int = DEFAULT_BAUD) -> WireFormat:
         """The format of ``contract``'s beats."""
-        return cls(contract.in_elems, contract.in_width, contract.in_signed,
-                   contract.out_elems, contract.out_width, contract.out_signed, baud)
+        return cls(contract, baud)
 
     @property
     def in_bytes(self) -> int:
-        return beat_bytes(self.in_elems, self.in_width)
+        return beat_bytes(self.contract.in_elems, self.contract.in_width)
 
     @property
     def out_bytes(self) -> int:
-        return beat_bytes(self.out_elems, self.out_width)
+        return beat_bytes(self.contract.out_elems, self.contract.out_width)
 
     def encode_inputs(self, codes: Any) -> bytes:
         """What the host sends for ``codes`` (shape ``(n, in_elems)``)."""
+        c = self.contract
         arr = np.asarray(codes)
-        if arr.shape[-1:] != (self.in_elems,):
+        if arr.shape[-1:] != (c.in_elems,):
             raise InputShapeError(f"Inputs have {arr.shape[-1:]} elements per sample; this "
-                                  f"design takes {self.in_elems}")
-        return pack_samples(arr, self.in_width, self.in_signed)
+                                  f"design takes {c.in_elems}")
+        return pack_samples(arr, c.in_width, c.in_signed)
 
     def decode_outputs(self, data: bytes, n: int | None = None) -> NDArray[Any]:
         """Output codes from what the board sent back."""
-        return unpack_samples(data, n, self.out_elems, self.out_width, self.out_signed)
+        c = self.contract
+        return unpack_samples(data, n, c.out_elems, c.out_width, c.out_signed)
 
     def decode_inputs(self, data: bytes, n: int | None = None) -> NDArray[Any]:
         """Input codes from what a host sent (the board's side, for simulated boards)."""
-        return unpack_samples(data, n, self.in_elems, self.in_width, self.in_signed)
+        c = self.contract
+        return unpack_samples(data, n, c.in_elems, c.in_width, c.in_signed)
 
     def encode_outputs(self, codes: Any) -> bytes:
         """What the board sends back for output ``codes`` (for simulated boards)."""
-        return pack_samples(codes, self.out_width, self.out_signed)
+        return pack_samples(codes, self.contract.out_width, self.contract.out_signed)
 
     def seconds_per_sample(self) -> float:
         """Wire time of one sample in and its result out (10 bits per byte, 8N1), when both

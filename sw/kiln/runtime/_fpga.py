@@ -175,7 +175,7 @@ class Driver:
         t = self.transport
         inputs = np.asarray(codes)
         n = len(inputs)
-        out = np.zeros((n, t.link.wire.out_elems), dtype=np.int64)
+        out = np.zeros((n, t.link.wire.contract.out_elems), dtype=np.int64)
         writes: deque[tuple[int, int]] = deque()   # (first sample, count) not yet read back
         sent = done = 0
         while done < n:
