@@ -29,8 +29,8 @@ def test_unknown_option_is_refused(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_refused_before_anything_is_written(tmp_path: Path) -> None:
-    with pytest.raises(KilnError, match="reuse_factor=2: kiln's RTL folds nothing yet"):
-        compile_model(DIGITS, tmp_path / "out", reuse_factor=2)
+    with pytest.raises(KilnError, match="reuse_factor must be a positive integer, not 0"):
+        compile_model(DIGITS, tmp_path / "out", reuse_factor=0)
     with pytest.raises(KilnError, match="input_shape is for PyTorch/ONNX models"):
         compile_model(DIGITS, tmp_path / "out", input_shape=(64,))
     assert not (tmp_path / "out").exists()
@@ -65,6 +65,6 @@ def test_cli_builds_the_same_options(argv: list[str], expected: BuildOptions) ->
 
 
 def test_cli_refuses_bad_options_with_the_same_message() -> None:
-    args = build_parser().parse_args(["compile", "m.h5", "-o", "out", "--reuse-factor", "2"])
-    with pytest.raises(KilnError, match="reuse_factor=2: kiln's RTL folds nothing yet"):
+    args = build_parser().parse_args(["compile", "m.h5", "-o", "out", "--reuse-factor", "0"])
+    with pytest.raises(KilnError, match="reuse_factor must be a positive integer, not 0"):
         _build_options(args)

@@ -31,10 +31,6 @@ def test_defaults() -> None:
     ({"reuse_factor": 0}, KilnError, r"reuse_factor must be a positive integer, not 0"),
     ({"reuse_factor": True}, KilnError, r"reuse_factor must be a positive integer.*not True"),
     ({"reuse_factor": "2"}, KilnError, r"positive integer or a mapping .* not '2'"),
-    ({"reuse_factor": 2}, KilnError, r"reuse_factor=2: kiln's RTL folds nothing yet; use "
-                                     r"reuse_factor=1"),
-    ({"reuse_factor": {"fc1": 1, "fc2": 4}}, KilnError,
-     r"reuse_factor\['fc2'\]=4: kiln's RTL folds nothing yet"),
     ({"reuse_factor": {"fc1": -1}}, KilnError,
      r"reuse_factor\['fc1'\] must be a positive integer, not -1"),
     ({"reuse_factor": {}}, KilnError, r"name at least one layer"),

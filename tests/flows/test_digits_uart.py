@@ -35,8 +35,7 @@ def test_digits_over_the_uart_bridge(digits_artifact: Any, digits_data: Any,
         with SerialTransport(board.url, LinkFormat.uart(design)) as port:
             np.testing.assert_array_equal(Driver(port, timeout_s=60).run(codes), want)
     assert board.report is not None and board.report.passed, board.report
-    fmt = WireFormat.from_meta({"in_elems": 64, "in_width": 6, "in_signed": True,
-                                "out_elems": 10, "out_width": 16, "out_signed": True})
+    fmt = WireFormat.of(design.contract)
     assert (fmt.in_bytes, fmt.out_bytes) == (48, 20)
     plan = plan_bitstream(digits_artifact.path, "ulx3s-85f")
     assert "-chparam IN_BITS 384 -chparam OUT_BITS 160" in plan.text("synth.ys")

@@ -36,11 +36,11 @@ def small_graph() -> Graph:
 
 def test_repr_is_stable() -> None:
     assert repr(small_graph()) == "\n".join([
-        "graph tiny io_parallel reuse=1",
+        "graph tiny io_parallel",
         "  input x() -> fixed<6,2,RND_CONV,SAT> x[3]",
         "  dense fc(x) -> fixed<12,5,TRN,WRAP> x[2] weight=int64[3, 2] bias=int64[2] "
         "weight_type=fixed<6,1,TRN,WRAP> bias_type=fixed<4,-1,TRN,WRAP> "
-        "accum_type=fixed<12,5,TRN,WRAP>",
+        "accum_type=fixed<12,5,TRN,WRAP> reuse_factor=1",
         "  relu act(fc) -> ufixed<6,2,RND,SAT> x[2]",
         "  cast out(act) -> fixed<8,3,TRN,WRAP> x[2]",
     ])

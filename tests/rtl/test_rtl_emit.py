@@ -76,8 +76,12 @@ def test_stream_layers_are_refused_in_io_parallel() -> None:
 def test_refuses_what_it_cannot_build() -> None:
     with pytest.raises(KilnError, match="io_parallel"):
         emit_rtl(_tiny(_cast(), io_type="io_serial"))
-    with pytest.raises(KilnError, match="reuse factor 1"):
-        emit_rtl(_tiny(_cast(), reuse_factor=4))
+    dense = Dense("fc", "in", (3,), F(8, 4), weight=frozen_codes([[1, 0, 2], [3, -1, 0]]),
+                  bias=frozen_codes([1, 0, -1]), weight_type=F(3, 1), bias_type=F(3, 1),
+                  accum_type=F(12, 6), reuse_factor=4)
+    with pytest.raises(KilnError, match=r"reuse factor 4 does not fold it .* Valid choices "
+                                        r"near it: 1, 2, 6"):
+        emit_rtl(_tiny(dense))
     with pytest.raises(KilnError, match="no layer"):
         emit_rtl(_tiny())
     with pytest.raises(KilnError, match="reads"):  # the IR checker runs first
@@ -104,13 +108,13 @@ def test_top_text() -> None:
           input  wire m_axis_tready,
           output wire m_axis_tlast
         );
-          wire out_valid;
-          wire ce = (m_axis_tready | (~out_valid));
+          wire out_out_valid;
+          wire out_ce = (m_axis_tready | (~out_out_valid));
           wire [5:0] out_y;
           reg out_valid_q;
           reg out_last_q;
-          assign s_axis_tready = (rst_n & ce);
-          assign out_valid = out_valid_q;
+          assign s_axis_tready = (rst_n & out_ce);
+          assign out_out_valid = out_valid_q;
           assign m_axis_tvalid = (rst_n & out_valid_q);
           assign m_axis_tdata = out_y;
           assign m_axis_tlast = out_last_q;
@@ -118,14 +122,14 @@ def test_top_text() -> None:
             if (!rst_n) begin
               out_valid_q <= 1'd0;
               out_last_q <= 1'd0;
-            end else if (ce) begin
+            end else if (out_ce) begin
               out_valid_q <= (s_axis_tvalid & rst_n);
               out_last_q <= s_axis_tlast;
             end
           end
           kiln_out u_out (
             .clk(clk),
-            .ce(ce),
+            .ce(out_ce),
             .x(s_axis_tdata),
             .y(out_y)
           );

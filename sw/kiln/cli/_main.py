@@ -44,9 +44,23 @@ def _input_shape(text: str | None) -> tuple[int, ...] | None:
                         "or 1,8,8") from None
 
 
+def _reuse_factor(text: str | None) -> int | dict[str, int] | None:
+    """``--reuse-factor``: ``R`` for every layer, or ``LAYER=R,LAYER=R`` per layer."""
+    if text is None:
+        return None
+    try:
+        if "=" not in text:
+            return int(text)
+        pairs = (part.split("=") for part in text.split(",") if part.strip())
+        return {name.strip(): int(value) for name, value in pairs}
+    except ValueError:
+        raise KilnError(f"--reuse-factor {text!r}: give one integer (8) or layer=factor pairs "
+                        "(fc1=16,fc2=4)") from None
+
+
 def _build_options(args: argparse.Namespace) -> BuildOptions:
     """The compile arguments as BuildOptions; those not given take its defaults."""
-    given = {"io_type": args.io_type, "reuse_factor": args.reuse_factor,
+    given = {"io_type": args.io_type, "reuse_factor": _reuse_factor(args.reuse_factor),
              "precision": args.precision, "input_precision": args.input_precision,
              "part": args.part, "clock_period": args.clock_period,
              "input_shape": _input_shape(args.input_shape)}
@@ -143,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", help="PyTorch models: input shape without the batch, "
                    "channels first, e.g. 64 or 1,8,8")
     p.add_argument("--io-type", choices=IO_TYPES, help="default: io_parallel")
-    p.add_argument("--reuse-factor", type=int, help="default: 1 (folding is not built yet)")
+    p.add_argument("--reuse-factor", metavar="R | LAYER=R,...",
+                   help="fold Dense layers in time: a sample every R cycles with about 1/R of "
+                        "the multipliers; one factor for all layers or per layer "
+                        "(fc1=16,fc2=4); default 1 (fully unrolled)")
     p.add_argument("--part", help=f"FPGA part of the HLS project (default: {DEFAULT_PART})")
     p.add_argument("--clock-period", type=float,
                    help=f"clock period in ns (default: {DEFAULT_CLOCK_PERIOD})")

@@ -29,8 +29,6 @@ DEFAULT_CLOCK_PERIOD = 5.0
 def _check_factor(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise KilnError(f"{where} must be a positive integer, not {value!r}")
-    if value != 1:
-        raise KilnError(f"{where}={value}: kiln's RTL folds nothing yet; use reuse_factor=1")
     return int(value)
 
 

@@ -78,7 +78,9 @@ class Source(Protocol):
 
 def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str) -> None:
     """Give the layers that ``options`` names their own reuse factor in an hls4ml
-    configuration made with ``granularity="name"``, refusing names the model lacks."""
+    configuration made with ``granularity="name"``, refusing names the model lacks. A folded
+    layer (reuse factor above 1) gets hls4ml's Resource strategy, whose C simulation is the
+    reference for kiln's folded RTL."""
     layers = config.setdefault("LayerName", {})
     named = options.layer_reuse_factors
     unknown = sorted(set(named) - set(layers))
@@ -87,5 +89,9 @@ def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str)
             f"{where}: reuse_factor names layer(s) {unknown} that the model does not have; "
             f"its layers: {', '.join(layers)}"
         )
+    if options.default_reuse_factor > 1:
+        config.setdefault("Model", {})["Strategy"] = "Resource"
     for name, factor in named.items():
         layers[name]["ReuseFactor"] = factor
+        if factor > 1:
+            layers[name]["Strategy"] = "Resource"

@@ -90,15 +90,19 @@ def weight_codes(variable: Any, t: FixedType, where: str) -> NDArray[Any]:
     return codes.reshape(variable.data.shape)
 
 
-def _dense(layer: Any, source: str) -> Dense:
+def _dense(layer: Any, source: str, reuse_factor: int) -> Dense:
     weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
     weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
     n_in, n_out = int(layer.get_attr("n_in")), int(layer.get_attr("n_out"))
+    # hls4ml's Resource strategy (a folded layer) stores the kernel transposed.
+    weights = (weights.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False)
+               else weights.reshape(n_in, n_out))
     return Dense(
         name=layer.name, source=source, shape=(n_out,), out_type=_result_type(layer),
-        weight=frozen_codes(weights.reshape(n_in, n_out)), bias=frozen_codes(bias.reshape(n_out)),
+        weight=frozen_codes(weights), bias=frozen_codes(bias.reshape(n_out)),
         weight_type=weight_t, bias_type=bias_t, accum_type=_type_of(layer, "accum_t"),
+        reuse_factor=reuse_factor,
     )
 
 
@@ -191,10 +195,21 @@ def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
     )
 
 
+def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
+    factor = options.reuse_for(layer.name)
+    if factor != 1:
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln folds Dense "
+            "layers only so far, convolutions are built with reuse factor 1. Give the reuse "
+            "factor per layer, naming the Dense layers: reuse_factor={'<dense layer>': R}."
+        )
+
+
 def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
     """Lower a ModelGraph converted with ``options`` into a checked kiln :class:`Graph`.
 
-    The graph's reuse factor is the largest of any of its layers.
+    Each Dense layer keeps the reuse factor ``options`` gives it (kiln.ir checks that it
+    folds the layer, as hls4ml would).
     """
     nodes: list[Node] = []
     for layer in model_graph.get_layers():
@@ -206,11 +221,12 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
             nodes.append(Input(name=layer.name, source="", shape=shape,
                                out_type=_result_type(layer)))
         elif cls == "Dense":
-            nodes.append(_dense(layer, source))
+            nodes.append(_dense(layer, source, options.reuse_for(layer.name)))
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
                      "PointwiseConv2D"):
+            _refuse_folded_conv(layer, options)
             nodes.append(_conv(layer, source))
         elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
             nodes.append(_pool(layer, source, nodes[-1]))
@@ -223,7 +239,4 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
                 f"Layer {layer.name!r} of hls4ml type {cls} is not supported by kiln's RTL. "
                 f"Supported: {', '.join(SUPPORTED_HLS_LAYERS)}."
             )
-    reuse_factor = max((options.reuse_for(node.name) for node in nodes),
-                       default=options.default_reuse_factor)
-    return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=options.io_type,
-                             reuse_factor=reuse_factor))
+    return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=options.io_type))

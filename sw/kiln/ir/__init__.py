@@ -23,7 +23,9 @@ from kiln.ir._nodes import (
     Softmax,
     ceillog2,
     frozen_codes,
+    is_valid_reuse_factor,
     spatial,
+    valid_reuse_factors,
 )
 from kiln.ir._serialize import graph_from_dict, graph_to_dict
 from kiln.ir._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
@@ -52,7 +54,9 @@ __all__ = [
     "ceillog2",
     "check_graph",
     "frozen_codes",
+    "is_valid_reuse_factor",
     "graph_from_dict",
     "graph_to_dict",
     "spatial",
+    "valid_reuse_factors",
 ]

@@ -19,7 +19,9 @@ from kiln.ir._nodes import (
     Pad,
     Pool,
     Softmax,
+    is_valid_reuse_factor,
     spatial,
+    valid_reuse_factors,
 )
 from kiln.ir._types import FixedType
 
@@ -45,6 +47,20 @@ def _check_weighted(node: Dense | Conv) -> None:
     _in_range(node.name, "weight", node.weight, node.weight_type)
     _in_range(node.name, "bias", node.bias, node.bias_type)
     _check_accumulator(node.name, node.accum_type)
+
+
+def _check_reuse_factor(node: Dense) -> None:
+    r = node.reuse_factor
+    if isinstance(r, bool) or not isinstance(r, int) or \
+            not is_valid_reuse_factor(node.n_in, node.n_out, r):
+        valid = valid_reuse_factors(node.n_in, node.n_out)
+        near = sorted(sorted(valid, key=lambda v: (abs(v - r), v) if isinstance(r, int)
+                             else (v, v))[:6])
+        raise KilnError(
+            f"Dense {node.name!r} ({node.n_in} inputs, {node.n_out} outputs): reuse factor "
+            f"{r!r} does not fold it (it must divide {node.n_in}, or be a multiple of "
+            f"{node.n_in} that divides {node.n_in * node.n_out}, as in hls4ml). Valid choices "
+            f"near it: {', '.join(map(str, near))}")
 
 
 def _check_window(node: Conv | Pool, previous: Node) -> None:
@@ -107,6 +123,7 @@ def check_graph(graph: Graph) -> Graph:
                         f"{node.bias.shape} do not fit {size_in} inputs and {node.size} outputs"
                     )
                 _check_weighted(node)
+                _check_reuse_factor(node)
             elif isinstance(node, Conv | Pool):
                 _check_window(node, previous)
             elif isinstance(node, Pad):

@@ -71,10 +71,14 @@ class Input(Node):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Dense(Node):
-    """``y = cast_out(sum_i cast_acc(x_i * w_ij) + cast_acc(b_j))`` as hls4ml's dense_latency.
+    """``y = cast_out(sum_i cast_acc(x_i * w_ij) + cast_acc(b_j))`` as hls4ml's dense_latency
+    and dense_resource.
 
     ``weight`` has shape (n_in, n_out) in codes of ``weight_type``; ``bias`` (n_out,) in
-    codes of ``bias_type``. The accumulator must wrap (see kiln.ir.check).
+    codes of ``bias_type``. The accumulator must wrap (see kiln.ir.check), so the order of
+    the sum changes nothing. ``reuse_factor`` R folds the layer in time: about
+    ``n_in * n_out / R`` multipliers, a sample every R cycles (one of
+    :func:`valid_reuse_factors`).
     """
 
     kind: ClassVar[str] = "dense"
@@ -83,6 +87,7 @@ class Dense(Node):
     weight_type: FixedType = FixedType(8, 1)
     bias_type: FixedType = FixedType(8, 1)
     accum_type: FixedType = FixedType(32, 16)
+    reuse_factor: int = 1
 
     @property
     def n_in(self) -> int:
@@ -236,6 +241,20 @@ def spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
 NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax, Conv, Pool, Pad)
 
 
+def is_valid_reuse_factor(n_in: int, n_out: int, reuse: int) -> bool:
+    """Whether ``reuse`` folds an ``n_in`` x ``n_out`` Dense: hls4ml's rule
+    (``FPGABackend._validate_reuse_factor``): ``reuse`` divides ``n_in``, or it is a multiple
+    of ``n_in`` that divides ``n_in * n_out``."""
+    if reuse < 1 or (n_in * n_out) % reuse:
+        return False
+    return n_in % reuse == 0 if reuse < n_in else reuse % n_in == 0
+
+
+def valid_reuse_factors(n_in: int, n_out: int) -> list[int]:
+    """Every reuse factor of an ``n_in`` x ``n_out`` Dense, ascending."""
+    return [r for r in range(1, n_in * n_out + 1) if is_valid_reuse_factor(n_in, n_out, r)]
+
+
 @dataclass(frozen=True, eq=False)
 class Graph:
     """A chain of nodes from one :class:`Input` to the last node (the output)."""
@@ -243,7 +262,11 @@ class Graph:
     name: str
     nodes: tuple[Node, ...]
     io_type: str = "io_parallel"
-    reuse_factor: int = 1
+
+    @property
+    def reuse_factor(self) -> int:
+        """The largest reuse factor of any layer (1: nothing is folded)."""
+        return max((n.reuse_factor for n in self.nodes if isinstance(n, Dense)), default=1)
 
     @property
     def input(self) -> Node:
@@ -260,5 +283,5 @@ class Graph:
         raise KeyError(name)
 
     def __repr__(self) -> str:
-        head = f"graph {self.name} {self.io_type} reuse={self.reuse_factor}"
+        head = f"graph {self.name} {self.io_type}"
         return "\n".join([head, *(f"  {n!r}" for n in self.nodes)])

@@ -53,7 +53,6 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     return {
         "name": graph.name,
         "io_type": graph.io_type,
-        "reuse_factor": graph.reuse_factor,
         "nodes": [node_to_dict(n) for n in graph.nodes],
     }
 
@@ -64,7 +63,6 @@ def graph_from_dict(data: dict[str, Any]) -> Graph:
             name=data["name"],
             nodes=tuple(node_from_dict(n) for n in data["nodes"]),
             io_type=data["io_type"],
-            reuse_factor=int(data["reuse_factor"]),
         )
     except KeyError as exc:
         raise ArtifactError(

@@ -32,6 +32,7 @@ from kiln.ir import (
     Softmax,
 )
 from kiln.rtl._builder import Module
+from kiln.rtl._fold import emit_folded_dense
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._tables import emit_lut, emit_softmax
 
@@ -43,20 +44,25 @@ class Stage:
     Its ports say how the top connects it. Every stage has ``clk``, ``ce`` (it advances: the
     stream out of it is ready), ``x`` (the beat in) and ``y`` (the beat out). A stage with
     ``rst_n``, ``in_valid`` and ``out_valid`` keeps its own valid bits and may drop beats (a
-    line buffer); any other stage's output is valid ``latency`` cycles of ``ce`` after its
-    input, and the top delays the valid bit (and a travelling tlast) alongside. A stage with
-    a ``hold`` output adds beats (zero padding): while ``hold`` is high, the stream into it is
-    not ready.
+    line buffer, a folded layer); any other stage's output is valid ``latency`` cycles of
+    ``ce`` after its input, and the top delays the valid bit (and a travelling tlast)
+    alongside. A stage with a ``hold`` output cannot take a beat while ``hold`` is high (a
+    folded layer computing, zero padding adding beats): the stream into it is not ready.
 
     Attributes:
         module: The stage's module.
         latency: Cycles of ``ce`` from a beat in to the beat out.
         trailing: Beats the stage emits after a frame's last input beat.
+        interval: Cycles between the beats it takes at full rate (a folded layer's R).
+        timing_exact: Whether ``latency`` and ``interval`` are exact at full rate (False for
+            zero padding, whose stages can hold one another up).
     """
 
     module: Module
     latency: int
     trailing: int = 0
+    interval: int = 1
+    timing_exact: bool = True
 
     @classmethod
     def of(cls, layer: LayerRtl) -> Stage:
@@ -81,6 +87,18 @@ def layer(emit: Callable[[N, FixedType, str], LayerRtl]) -> Callable[[N, Node, s
         return [Stage.of(emit(node, previous.out_type, name))]
 
     return stages
+
+
+def dense_stage(node: Dense, in_type: FixedType, name: str) -> Stage:
+    """A Dense layer's stage: fully unrolled (reuse factor 1) or folded in time."""
+    if node.reuse_factor == 1:
+        return Stage.of(emit_dense(node, in_type, name))
+    r = node.reuse_factor
+    return Stage(emit_folded_dense(node, in_type, name, r), latency=r + 1, interval=r)
+
+
+def _dense_stages(node: Dense, previous: Node, name: str) -> list[Stage]:
+    return [dense_stage(node, previous.out_type, name)]
 
 
 def module_names(nodes: list[Node]) -> list[str]:
@@ -158,7 +176,7 @@ PARALLEL = LayerPipeline(
     io_type="io_parallel",
     emitters={
         Input: None,
-        Dense: layer(emit_dense),
+        Dense: _dense_stages,
         Relu: layer(emit_relu),
         Cast: layer(emit_cast),
         Lut: layer(emit_lut),

@@ -32,7 +32,7 @@ from kiln.ir import (
     spatial,
 )
 from kiln.rtl._builder import Expr, Module, concat, const, mux, width_for
-from kiln.rtl._emit import LayerPipeline, Stage
+from kiln.rtl._emit import LayerPipeline, Stage, dense_stage
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
 from kiln.rtl._requantize import Value, requantize
@@ -152,12 +152,12 @@ def _pad_stages(node: Pad, previous: Node, name: str) -> list[Stage]:
                f"left, right) of {rows}x{cols}x{channels} {previous.out_type} pixels.\n"
                "Generated; do not edit.")
     module = emit_pad(name, g, channels, previous.out_type, node.out_type, comment)
-    return [Stage(module, 2, g.trailing)]
+    return [Stage(module, 2, g.trailing, timing_exact=False)]
 
 
 def _dense_stages(node: Dense, previous: Node, name: str) -> list[Stage]:
     """The Dense, after a line buffer that collects the frame unless it is one pixel."""
-    dense = Stage.of(emit_dense(node, previous.out_type, name))
+    dense = dense_stage(node, previous.out_type, name)
     rows, cols, _ = spatial(previous.shape)
     if rows * cols == 1:
         return [dense]

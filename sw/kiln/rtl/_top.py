@@ -3,11 +3,13 @@
 One top serves every io type: io_parallel is a stream of one beat per sample, io_stream one
 beat per pixel (kiln.rtl._emit, kiln.rtl._stream build the stages). Every layer boundary is
 a stream: a beat, its valid bit, and (io_parallel) the tlast bit travelling with it. A stage
-advances on the clock enable of its segment, which is the ready of the stream out of it:
-``ce = m_axis_tready | ~out_valid`` at the output, held further by every zero-padding stage
-downstream while it emits padding. When the output holds a beat nobody takes, everything
-stalls, so nothing is dropped, duplicated or reordered. ``s_axis_tready`` is ``rst_n`` and
-the first segment's clock enable (combinational from ``m_axis_tready``). The active-low
+advances on its clock enable ``ce = ready_after | ~valid_out``: when the stream after it is
+ready, or when its own output holds no beat (so a bubble never holds up the stages before
+it). The stream into a stage is ready when the stage advances and does not ``hold`` it (a
+folded layer while it computes, a zero-padding stage while it emits padding). When the
+output holds a beat nobody takes, the stages behind it stop as their outputs fill, so
+nothing is dropped, duplicated or reordered. ``s_axis_tready`` is ``rst_n`` and the first
+stage's input ready (combinational from ``m_axis_tready``). The active-low
 synchronous reset clears every valid bit and every stage's counters, so a frame cut off by
 reset leaves nothing behind; while it is asserted neither port hands anything over.
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from kiln.artifact import TOP, TopContract
 from kiln.errors import KilnError
 from kiln.ir import Graph, Input, check_graph
-from kiln.rtl._builder import Expr, Module, Signal, concat, const
+from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux, width_for
 from kiln.rtl._design import RtlDesign
 from kiln.rtl._emit import PARALLEL, LayerPipeline, Stage
 from kiln.rtl._linebuffer import wrap_counter
@@ -52,11 +54,11 @@ def supported_kinds(io_type: str = "io_parallel") -> list[str]:
 def _check_buildable(graph: Graph) -> LayerPipeline:
     check_graph(graph)
     pipeline = PIPELINES.get(graph.io_type)
-    if pipeline is None or graph.reuse_factor != 1:
+    if pipeline is None:
         raise KilnError(
-            f"Graph {graph.name!r} is {graph.io_type} with reuse factor {graph.reuse_factor}; "
-            f"kiln.rtl builds {' and '.join(PIPELINES)} graphs with reuse factor 1. Convert "
-            "with io_type='io_parallel' (or 'io_stream') and ReuseFactor=1."
+            f"Graph {graph.name!r} is {graph.io_type}; kiln.rtl builds "
+            f"{' and '.join(PIPELINES)} graphs. Convert with io_type='io_parallel' (or "
+            "'io_stream')."
         )
     if len(graph.nodes) < 2:
         raise KilnError(f"Graph {graph.name!r} has no layer after its input; nothing to build")
@@ -87,19 +89,19 @@ def _delay(m: Module, name: str, cycles: int, bit: Expr, clk: Signal, ce: Expr,
     return q.ref().msb
 
 
-def _enables(m: Module, stages: list[Stage], bases: list[str], out_ce: Expr
-             ) -> tuple[list[Expr], Expr, dict[int, Signal]]:
-    """Each stage's clock enable, from the output back: a stage's is the one after it, held
-    by the ``hold`` of a padding stage after it. Returns them, the input's clock enable (the
-    ready of ``s_axis``), and the hold nets of the padding stages."""
+def _enables(m: Module, stages: list[Stage], bases: list[str], valids: list[Signal],
+             out_ready: Expr) -> tuple[list[Expr], Expr, dict[int, Signal]]:
+    """Each stage's clock enable, from the output back: ``ready_after | ~valid_out``, where
+    the ready into a stage is its clock enable unless it holds. Returns them, the ready of
+    ``s_axis``, and the hold nets of the stages that hold."""
     holds = {i: m.net(f"{bases[i]}_hold", 1) for i, st in enumerate(stages) if st.has("hold")}
     ces: list[Expr] = []
-    ce = m.wire("ce", out_ce).expr
+    ready = out_ready
     for i in reversed(range(len(stages))):
+        ce = m.wire(f"{bases[i]}_ce", ready | ~valids[i].expr).expr
         ces.insert(0, ce)
-        if i in holds:
-            ce = m.wire(f"{bases[i]}_ce_in", ce & ~holds[i].expr).expr
-    return ces, ce, holds
+        ready = m.wire(f"{bases[i]}_ready", ce & ~holds[i].expr).expr if i in holds else ce
+    return ces, ready, holds
 
 
 def _connect(m: Module, stage: Stage, base: str, ce: Expr, hold: Signal | None,
@@ -112,12 +114,37 @@ def _connect(m: Module, stage: Stage, base: str, ce: Expr, hold: Signal | None,
         last = (None if into.last is None else
                 _delay(m, f"{base}_last_q", stage.latency, into.last, clk, ce, rst_n))
         return _Stream(y.expr, valid, last)
-    # The stage keeps its own valid bits and drops or adds beats: tlast ends here.
+    # The stage keeps its own valid bits. A stage that takes one beat per beat out carries
+    # tlast (in_last, out_last); one that drops or adds beats ends it here.
     v = m.net(f"{base}_valid", 1)
     ports = {} if hold is None else {"hold": hold.expr}
+    last = None
+    if stage.has("in_last"):
+        ports["in_last"] = const(0, 1, False) if into.last is None else into.last
+        out_last = m.net(f"{base}_last", 1)
+        ports["out_last"] = out_last.expr
+        last = None if into.last is None else out_last.expr
     m.instance(stage.module, f"u_{base}", clk=clk.expr, rst_n=rst_n.expr, ce=ce,
                in_valid=into.valid, x=into.data, out_valid=v.expr, y=y.expr, **ports)
-    return _Stream(y.expr, v.expr, None)
+    return _Stream(y.expr, v.expr, last)
+
+
+def _throttled(stages: list[Stage], contract: TopContract) -> bool:
+    """Whether folded stages of different rates follow each other (io_parallel): then the
+    top takes a sample every II cycles at most, so no sample waits inside and every sample
+    has the stated latency."""
+    return contract.in_beats == 1 and len({s.interval for s in stages if s.interval > 1}) > 1
+
+
+def _input_gap(m: Module, ii: int, taken: Expr, clk: Signal, rst_n: Signal) -> Expr:
+    """A flag that is high once ``ii - 1`` cycles have passed since the last sample taken."""
+    bits = width_for(0, ii - 1, False)
+    gap = m.reg("in_gap", bits)
+    open_ = m.wire("in_open", gap.expr.eq(const(ii - 1, bits, False))).expr
+    full = const(ii - 1, bits, False)
+    nxt = mux(taken, const(0, bits, False), mux(open_, gap.expr, gap.expr + const(1, bits, False)))
+    m.sync(gap, nxt, clk, reset=(rst_n.expr.logical_not(), full))
+    return open_
 
 
 def _top(graph: Graph, stages: list[Stage], contract: TopContract,
@@ -137,15 +164,18 @@ def _top(graph: Graph, stages: list[Stage], contract: TopContract,
     m_tvalid = m.output("m_axis_tvalid")
     m_tready = m.input("m_axis_tready")
     m_tlast = m.output("m_axis_tlast")
-    out_valid = m.net("out_valid", 1)
     bases = [stage.module.name.removeprefix("kiln_") for stage in stages]
-    ces, in_ce, holds = _enables(m, stages, bases, m_tready.expr | ~out_valid.expr)
-    m.assign(s_tready, rst_n.expr & in_ce)
-    stream = _Stream(s_tdata.expr, s_tvalid.expr & rst_n.expr,
+    valids = [m.net(f"{base}_out_valid", 1) for base in bases]
+    ces, in_ready, holds = _enables(m, stages, bases, valids, m_tready.expr)
+    open_ = rst_n.expr
+    if _throttled(stages, contract):
+        open_ = open_ & _input_gap(m, contract.ii, s_tvalid.expr & s_tready.expr, clk, rst_n)
+    m.assign(s_tready, open_ & in_ready)
+    stream = _Stream(s_tdata.expr, s_tvalid.expr & open_,
                      s_tlast.expr if tlast_travels else None)
     for i, (stage, base, ce) in enumerate(zip(stages, bases, ces, strict=True)):
         stream = _connect(m, stage, base, ce, holds.get(i), stream, clk, rst_n)
-    m.assign(out_valid, stream.valid)
+        m.assign(valids[i], stream.valid)
     m.assign(m_tvalid, rst_n.expr & stream.valid)
     m.assign(m_tdata, stream.data)
     last = stream.last
@@ -167,9 +197,13 @@ def _contract(graph: Graph, pipeline: LayerPipeline, stages: list[Stage]) -> Top
         in_elems=in_elems, in_width=first.out_type.width, in_signed=first.out_type.signed,
         out_elems=out_elems, out_width=last.out_type.width, out_signed=last.out_type.signed,
         latency=sum(s.latency + s.trailing for s in stages),
-        ii=max(pipeline.beat(node)[0] for node in graph.nodes),
+        ii=max(max(pipeline.beat(node)[0] for node in graph.nodes),
+               max(s.interval for s in stages)),
         in_beats=in_beats, out_beats=out_beats,
-        timing_exact=not any(s.has("hold") for s in stages),
+        # A folded layer in io_stream holds the line buffer before it now and then: its
+        # figures are ideals there.
+        timing_exact=all(s.timing_exact for s in stages) and not (
+            in_beats > 1 and any(s.interval > 1 for s in stages)),
     )
 
 
