@@ -7,25 +7,36 @@ the HLS C simulation's. The tables themselves come from :mod:`kiln.fixed._tables
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from kiln.errors import PrecisionError
-from kiln.fixed._quantize import requantize
+from kiln.fixed._quantize import requantize, trunc_div, wrap
 from kiln.ir import LUT_IN_RANGE, FixedType, Lut, Softmax, ceillog2
 
-__all__ = ["lut_codes", "reduce_tree", "softmax_codes", "table_index"]
+__all__ = ["lut_codes", "lut_step", "reduce_tree", "softmax_codes", "softmax_step",
+           "table_index"]
 
-
-def _trunc_div(a: torch.Tensor, b: int) -> torch.Tensor:
-    return torch.div(a, b, rounding_mode="trunc")
+#: One layer prepared for a device: input codes in, output codes out.
+Step = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _wrap_int32(a: torch.Tensor) -> torch.Tensor:
-    return torch.remainder(a + (1 << 31), 1 << 32) - (1 << 31)
+    return wrap(a, -(1 << 31), 32)
 
 
 def lut_codes(x: torch.Tensor, in_type: FixedType, node: Lut) -> torch.Tensor:
     """``nnet::sigmoid`` / ``nnet::tanh``: codes of ``node.out_type``, same shape as ``x``.
+
+    The same as ``lut_step(node, in_type, x.device)(x)``.
+    """
+    return lut_step(node, in_type, x.device)(x)
+
+
+def lut_step(node: Lut, in_type: FixedType, device: torch.device | str) -> Step:
+    """``node`` prepared for ``device``: its table placed there and its checks done once;
+    the step maps input codes (any shape) to codes of ``node.out_type``.
 
     With T entries and the table spanning [-R, R) (R = 8 for sigmoid, 4 for tanh)::
 
@@ -47,29 +58,37 @@ def lut_codes(x: torch.Tensor, in_type: FixedType, node: Lut) -> torch.Tensor:
             f"Lut {node.name!r}: input type {in_type} is too wide for a {size}-entry table "
             "in kiln's int64 arithmetic"
         )
-    numerator = x * size
-    if numerator_shift:
-        numerator = numerator << numerator_shift
     denominator = 2 * r << max(in_type.frac, 0)
-    if denominator >= 1 << 62:  # |numerator| < 2**62: every quotient truncates to 0
-        data_round = torch.zeros_like(x)
-    else:
-        data_round = _wrap_int32(_trunc_div(numerator, denominator))
-    index = _wrap_int32(data_round + (r * size) // (2 * r)).clamp(0, size - 1)
-    table = torch.tensor(node.table, device=x.device)
-    return requantize(table[index], node.table_type.frac, node.out_type)
+    offset = (r * size) // (2 * r)
+    table = torch.tensor(node.table, device=device)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        numerator = x * size
+        if numerator_shift:
+            numerator = numerator << numerator_shift
+        if denominator >= 1 << 62:  # |numerator| < 2**62: every quotient truncates to 0
+            data_round = torch.zeros_like(x)
+        else:
+            data_round = _wrap_int32(trunc_div(numerator, denominator))
+        index = _wrap_int32(data_round + offset).clamp(0, size - 1)
+        return requantize(table[index], node.table_type.frac, node.out_type)
+
+    return step
 
 
-def table_index(codes: torch.Tensor, t: FixedType, table_size: int) -> torch.Tensor:
-    """``softmax_idx_from_real_val``: the top ``ceillog2(table_size)`` bits of each code's
-    ``t.width``-bit pattern, as an unsigned index."""
+def _address_bits(t: FixedType, table_size: int) -> int:
     n = ceillog2(table_size)
     if n > t.width:
         raise PrecisionError(
             f"A {table_size}-entry softmax table needs {n} address bits, more than type {t} has"
         )
-    pattern = torch.remainder(codes, 1 << t.width)
-    return pattern >> (t.width - n)
+    return n
+
+
+def table_index(codes: torch.Tensor, t: FixedType, table_size: int) -> torch.Tensor:
+    """``softmax_idx_from_real_val``: the top ``ceillog2(table_size)`` bits of each code's
+    ``t.width``-bit pattern, as an unsigned index."""
+    return wrap(codes, 0, t.width) >> (t.width - _address_bits(t, table_size))
 
 
 def reduce_tree(x: torch.Tensor, op: str, t: FixedType) -> torch.Tensor:
@@ -110,8 +129,15 @@ def softmax_codes(x: torch.Tensor, in_type: FixedType, node: Softmax) -> torch.T
         res = (res_T)(e * inv_table[top bits of s])
 
     latency is the same with ``e = (accum_t) exp_table[top bits of x]`` (no max, and
-    exp_table[i] = exp(value(i)) over ``data_T``).
+    exp_table[i] = exp(value(i)) over ``data_T``). The same as
+    ``softmax_step(node, in_type, x.device)(x)``.
     """
+    return softmax_step(node, in_type, x.device)(x)
+
+
+def softmax_step(node: Softmax, in_type: FixedType, device: torch.device | str) -> Step:
+    """``node`` prepared for ``device`` (tables placed there, checks done once); the step
+    runs :func:`softmax_codes` on codes of ``in_type``."""
     for what, table in (("exp", node.exp_table), ("inverse", node.inv_table)):
         size = int(table.shape[0])
         if size & (size - 1):
@@ -119,28 +145,35 @@ def softmax_codes(x: torch.Tensor, in_type: FixedType, node: Softmax) -> torch.T
                 f"Softmax {node.name!r}: {what} table of {size} entries; hls4ml addresses "
                 "softmax tables by top bits, so their size must be a power of two"
             )
-    exp_table = torch.tensor(node.exp_table, device=x.device)
-    inv_table = torch.tensor(node.inv_table, device=x.device)
-    acc_t, inv_inp_t = node.accum_type, node.inv_inp_type
-    if node.implementation == "stable":
-        x_max = x.amax(dim=-1, keepdim=True)
-        d = requantize(x_max - x, in_type.frac, node.inp_norm_type)
-        address = table_index(d, node.inp_norm_type, exp_table.shape[0])
-    elif node.implementation == "latency":
-        address = table_index(x, in_type, exp_table.shape[0])
-    else:
+    if node.implementation not in ("stable", "latency"):
         raise PrecisionError(
             f"Softmax {node.name!r}: implementation {node.implementation!r} is not supported; "
             "kiln implements 'stable' and 'latency'"
         )
-    e = requantize(exp_table[address], node.exp_table_type.frac, acc_t)
-    total = reduce_tree(e, "add", acc_t)
-    s = requantize(total, acc_t.frac, inv_inp_t)
-    inv = inv_table[table_index(s, inv_inp_t, inv_table.shape[0])]
+    acc_t, inv_inp_t = node.accum_type, node.inv_inp_type
     if acc_t.width + node.inv_table_type.width > 63:
         raise PrecisionError(
             f"Softmax {node.name!r}: accum {acc_t} times inverse table {node.inv_table_type} "
             "is wider than kiln's int64 arithmetic"
         )
-    product = e * inv.unsqueeze(-1)
-    return requantize(product, acc_t.frac + node.inv_table_type.frac, node.out_type)
+    exp_table = torch.tensor(node.exp_table, device=device)
+    inv_table = torch.tensor(node.inv_table, device=device)
+    exp_size, inv_size = int(node.exp_table.shape[0]), int(node.inv_table.shape[0])
+    _address_bits(inv_inp_t, inv_size)
+    _address_bits(node.inp_norm_type if node.implementation == "stable" else in_type, exp_size)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        if node.implementation == "stable":
+            x_max = x.amax(dim=-1, keepdim=True)
+            d = requantize(x_max - x, in_type.frac, node.inp_norm_type)
+            address = table_index(d, node.inp_norm_type, exp_size)
+        else:
+            address = table_index(x, in_type, exp_size)
+        e = requantize(exp_table[address], node.exp_table_type.frac, acc_t)
+        total = reduce_tree(e, "add", acc_t)
+        s = requantize(total, acc_t.frac, inv_inp_t)
+        inv = inv_table[table_index(s, inv_inp_t, inv_size)]
+        product = e * inv.unsqueeze(-1)
+        return requantize(product, acc_t.frac + node.inv_table_type.frac, node.out_type)
+
+    return step

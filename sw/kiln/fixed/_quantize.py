@@ -11,37 +11,56 @@ import torch
 from kiln.ir import FixedType
 
 
-def _round(q: torch.Tensor, above: torch.Tensor, half: torch.Tensor, exact: torch.Tensor,
-           negative: torch.Tensor, rounding: str) -> torch.Tensor:
-    """Apply a rounding mode to ``q = floor(v)``.
+def _round(q: torch.Tensor, rem: torch.Tensor, half: int | float, value: torch.Tensor,
+           rounding: str) -> torch.Tensor:
+    """Apply a rounding mode to ``q = floor(value)``, where ``rem`` is the dropped fraction
+    (``0 <= rem < 2 * half``, with ``half`` its value of one half).
 
-    ``above``/``half`` say whether the dropped fraction is > or == one half, ``exact`` that it
-    is zero; ``negative`` is the sign of the unrounded value.
+    Only what the mode reads is computed.
     """
     if rounding == "TRN":
-        up = torch.zeros_like(exact)
-    elif rounding == "TRN_ZERO":
-        up = negative & ~exact
+        return q
+    if rounding == "TRN_ZERO":
+        up = (value < 0) & (rem != 0)
     elif rounding == "RND":
-        up = above | half
+        up = rem >= half
     elif rounding == "RND_ZERO":
-        up = above | (half & negative)
+        up = (rem > half) | ((rem == half) & (value < 0))
     elif rounding == "RND_MIN_INF":
-        up = above
+        up = rem > half
     elif rounding == "RND_INF":
-        up = above | (half & ~negative)
+        up = (rem > half) | ((rem == half) & (value >= 0))
     elif rounding == "RND_CONV":
-        up = above | (half & (q & 1).bool())
+        up = (rem > half) | ((rem == half) & (q & 1).bool())
     else:  # FixedType validates modes; this is unreachable
         raise AssertionError(rounding)
     return q + up.to(q.dtype)
+
+
+def wrap(codes: torch.Tensor, lo: int, width: int) -> torch.Tensor:
+    """``codes`` taken modulo ``2**width`` into ``[lo, lo + 2**width)``: the low ``width`` bits
+    of ``codes - lo`` (two's complement), one bitwise AND where ``torch.remainder`` would
+    divide (slow in int64 on a GPU)."""
+    mask = (1 << width) - 1
+    if lo == 0:
+        return codes & mask
+    return ((codes - lo) & mask) + lo
+
+
+def trunc_div(codes: torch.Tensor, divisor: int) -> torch.Tensor:
+    """``codes / divisor`` rounded toward zero (C integer division) for a positive ``divisor``:
+    a shift for a power of two (negative codes add ``divisor - 1`` first), else a division."""
+    if divisor & (divisor - 1):
+        return torch.div(codes, divisor, rounding_mode="trunc")
+    k = divisor.bit_length() - 1
+    return (codes + ((codes >> 63) & (divisor - 1))) >> k
 
 
 def overflow(codes: torch.Tensor, t: FixedType) -> torch.Tensor:
     """Bring integer codes already at ``t.frac`` into ``t``'s range with its overflow mode."""
     lo, hi = t.min_code, t.max_code
     if t.overflow == "WRAP":
-        return torch.remainder(codes - lo, 1 << t.width) + lo
+        return wrap(codes, lo, t.width)
     if t.overflow == "SAT":
         return codes.clamp(lo, hi)
     if t.overflow == "SAT_ZERO":
@@ -57,9 +76,9 @@ def requantize(codes: torch.Tensor, frac: int, t: FixedType) -> torch.Tensor:
     if shift > 0:
         shift = min(shift, 62)
         q = codes >> shift
-        rem = codes - (q << shift)
-        half = 1 << (shift - 1)
-        codes = _round(q, rem > half, rem == half, rem == 0, codes < 0, t.rounding)
+        if t.rounding != "TRN":  # truncation reads nothing else: no kernel for the remainder
+            q = _round(q, codes & ((1 << shift) - 1), 1 << (shift - 1), codes, t.rounding)
+        codes = q
     elif shift < 0:
         codes = codes << -shift
     return overflow(codes, t)
@@ -77,7 +96,7 @@ def from_float(values: torch.Tensor, t: FixedType) -> torch.Tensor:
     clipped = scaled.clamp(-limit, limit)
     q = torch.floor(clipped)
     rem = clipped - q
-    codes = _round(q.to(torch.int64), rem > 0.5, rem == 0.5, rem == 0, clipped < 0, t.rounding)
+    codes = _round(q.to(torch.int64), rem, 0.5, clipped, t.rounding)
     if t.overflow == "WRAP":
         # |scaled| >= 2**62 is an integer m * 2**s (|m| < 2**53, s >= 10): keep its low bits.
         huge = scaled.abs() >= limit
