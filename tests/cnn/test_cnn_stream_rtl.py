@@ -5,6 +5,7 @@ clean, and the stream metadata."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,17 @@ from tests.cnn.graphs import Chain, input_codes
 
 from kiln.errors import UnsupportedLayerError
 from kiln.fixed import execute
-from kiln.ir import FixedType, Graph, Softmax
+from kiln.ir import Conv, Dense, FixedType, Graph, Softmax
 from kiln.rtl import emit_rtl, write_rtl
+
+
+def folded(graph: Graph, *factors: int) -> Graph:
+    """``graph`` with its Conv and Dense layers folded by ``factors``, in order."""
+    it = iter(factors)
+    nodes = tuple(replace(n, reuse_factor=next(it)) if isinstance(n, Conv | Dense) else n
+                  for n in graph.nodes)
+    return replace(graph, nodes=nodes)
+
 
 GRAPHS: dict[str, Callable[[], Graph]] = {
     "conv2d": lambda: Chain((5, 6, 2), 1).conv(3, (3, 2)).graph(),
@@ -40,6 +50,12 @@ GRAPHS: dict[str, Callable[[], Graph]] = {
     "flatten_dense": lambda: Chain((3, 4, 2), 9).conv(2, (2, 2)).relu().dense(3).graph(),
     "cnn": lambda: Chain((6, 6, 1), 10).conv(3, (3, 3)).relu().pool((2, 2), (2, 2))
     .dense(4).graph(),
+    # Folded: a window's Dense over R cycles per output pixel, a frame's Dense over R cycles.
+    "conv2d_folded": lambda: folded(Chain((5, 6, 2), 1).conv(3, (3, 2)).graph(), 4),
+    "cnn_folded": lambda: folded(Chain((6, 6, 1), 10).conv(3, (3, 3)).relu()
+                                 .pool((2, 2), (2, 2)).dense(4).graph(), 9, 6),
+    "same_conv2d_folded": lambda: folded(Chain((4, 5, 2), 7).pad((1, 1, 1, 1))
+                                         .conv(2, (3, 3)).graph(), 2),
 }
 
 
@@ -86,14 +102,22 @@ def test_softmax_over_many_pixels_is_refused() -> None:
         emit_rtl(bad)
 
 
+def test_folded_stream_metadata() -> None:
+    meta = emit_rtl(GRAPHS["cnn_folded"]()).meta
+    assert meta.ii == 16 * 9  # 4x4 output pixels of the conv, 9 cycles each
+    assert not meta.timing_exact  # a folded stage holds the line buffer before it
+
+
 @pytest.mark.verilator
-def test_emulator_frames_under_backpressure_and_reset(verilator, tmp_path: Path) -> None:
+@pytest.mark.parametrize("factors", [(1, 1), (3, 6)])
+def test_emulator_frames_under_backpressure_and_reset(factors: tuple[int, int], verilator,
+                                                      tmp_path: Path) -> None:
     """One Verilator build: padding, conv, pool, flatten and dense under random valid/ready,
     frames back to back, and a reset in mid-frame that leaves nothing stale behind."""
     from kiln.sim import Emulator, StallPattern
 
-    graph = Chain((6, 6, 1), 11).pad((1, 1, 1, 1)).conv(2, (3, 3)).relu() \
-        .pool((2, 2), (2, 2)).dense(3).graph()
+    graph = folded(Chain((6, 6, 1), 11).pad((1, 1, 1, 1)).conv(2, (3, 3)).relu()
+                   .pool((2, 2), (2, 2)).dense(3).graph(), *factors)
     write_rtl(emit_rtl(graph), tmp_path / "rtl")
     emulator = Emulator.build(tmp_path / "rtl", tmp_path / "cache")
     x = input_codes(graph, 40, seed=12)

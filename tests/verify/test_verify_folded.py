@@ -53,3 +53,33 @@ def test_a_reuse_factor_that_does_not_fold_is_refused(tmp_path: Path) -> None:
                                         r"does not fold it .* Valid choices near it: "
                                         r"1, 2, 4, 8, 16, 32"):
         kiln.compile(TINY_MLP, tmp_path / "art", reuse_factor={"fc1": 5})
+
+
+DIGITS_CNN = Path(__file__).parents[2] / "models" / "digits_cnn.h5"  # conv-pool-conv-dense
+DIGITS_CNN_SEP = Path(__file__).parents[2] / "models" / "digits_cnn_sep.h5"
+
+
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.icarus
+def test_folded_cnn_is_bit_exact_at_every_level(tmp_path: Path) -> None:
+    reuse = {"conv1": 3, "conv2": 8, "logits": 8}
+    art = kiln.compile(DIGITS_CNN, tmp_path / "art", io_type="io_stream", reuse_factor=reuse)
+    assert {n.name: n.reuse_factor for n in art.graph.nodes
+            if n.kind in ("conv", "dense")} == reuse
+    report = verify(art.path, samples=500)
+    assert (report.rtl_vs_hls_mismatches, report.rtl_vs_cpu_mismatches,
+            report.rtl_vs_reference_mismatches, report.icarus_mismatches) == (0, 0, 0, 0)
+    assert report.protocol_passed and report.protocol_mismatches == 0
+    assert report.ii_measured >= art.manifest.ii  # the stated II is the ideal in io_stream
+
+
+def test_a_folded_depthwise_conv_is_refused(tmp_path: Path) -> None:
+    from qkeras.utils import load_qmodel
+
+    names = [layer.name for layer in load_qmodel(str(DIGITS_CNN_SEP)).layers
+             if "depthwise" in type(layer).__name__.lower()]
+    with pytest.raises(KilnError, match=r"builds depthwise and pointwise convolutions with "
+                                        r"reuse factor 1"):
+        kiln.compile(DIGITS_CNN_SEP, tmp_path / "art", io_type="io_stream",
+                     reuse_factor={names[0]: 3})

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
+from kiln.frontend._lower_norm import lower_batchnorm
 from kiln.ir import (
     POOL_OPS,
     Cast,
@@ -33,7 +34,7 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "DepthwiseConv2D", "PointwiseConv1D", "PointwiseConv2D",
                         "Pooling1D (max, average)", "Pooling2D (max, average)",
                         "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
-                        "ZeroPadding1D", "ZeroPadding2D",
+                        "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
                         "Reshape",
                         "Flatten")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
@@ -58,8 +59,15 @@ def fixed_type(precision: Any, where: str) -> FixedType:
                 if precision.saturation_mode else "WRAP")
     if precision.saturation_bits not in (None, 0):
         raise PrecisionError(f"{where}: {precision} uses saturation bits; kiln supports none")
-    return FixedType(precision.width, precision.integer, bool(precision.signed),
-                     rounding, overflow)
+    try:
+        return FixedType(precision.width, precision.integer, bool(precision.signed),
+                         rounding, overflow)
+    except PrecisionError as exc:
+        raise PrecisionError(
+            f"{where}: hls4ml typed it {precision}, which kiln cannot build ({exc}). A float "
+            "layer in a quantized model has no type of its own: put QActivation(quantized_bits"
+            "(...)) after it, or give the model precision=/input_precision= types."
+        ) from exc
 
 
 def _type_of(layer: Any, attr: str) -> FixedType:
@@ -128,24 +136,28 @@ def _out_shape(layer: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.get_output_variable().shape)
 
 
-def _conv(layer: Any, source: str) -> Conv:
+def _conv(layer: Any, source: str, reuse_factor: int) -> Conv:
     kernel, stride = _window(layer)
     weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
     weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
     channels, window = int(layer.get_attr("n_chan")), kernel[0] * kernel[1]
+    out_shape = _out_shape(layer)
+    if layer.get_attr("_weights_transposed", False):
+        # hls4ml's Resource strategy stores the kernel filters first: (F, [H,] W, C).
+        weights = np.moveaxis(weights.reshape(out_shape[-1], window * channels), 0, -1)
     if layer.class_name.startswith("Depthwise"):
         # Keras (rows, cols, channels, 1): channel c feeds only output c.
         per_channel = weights.reshape(window, channels)
         expanded = np.zeros((window, channels, channels), dtype=np.int64)
         expanded[:, np.arange(channels), np.arange(channels)] = per_channel
         weights = expanded
-    out_shape = _out_shape(layer)
     return Conv(
         name=layer.name, source=source, shape=out_shape, out_type=_result_type(layer),
         weight=frozen_codes(weights.reshape(window * channels, out_shape[-1])),
         bias=frozen_codes(bias.reshape(out_shape[-1])), weight_type=weight_t, bias_type=bias_t,
         accum_type=_type_of(layer, "accum_t"), kernel=kernel, stride=stride,
+        reuse_factor=reuse_factor,
     )
 
 
@@ -197,11 +209,12 @@ def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
 
 def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
     factor = options.reuse_for(layer.name)
-    if factor != 1:
+    if factor != 1 and layer.class_name not in ("Conv1D", "Conv2D"):
         raise UnsupportedLayerError(
-            f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln folds Dense "
-            "layers only so far, convolutions are built with reuse factor 1. Give the reuse "
-            "factor per layer, naming the Dense layers: reuse_factor={'<dense layer>': R}."
+            f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln folds "
+            "Dense, Conv1D and Conv2D layers, and builds depthwise and pointwise convolutions "
+            "with reuse factor 1. Give the reuse factor per layer, naming the layers to fold: "
+            "reuse_factor={'<layer>': R}."
         )
 
 
@@ -227,11 +240,13 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
                      "PointwiseConv2D"):
             _refuse_folded_conv(layer, options)
-            nodes.append(_conv(layer, source))
+            nodes.append(_conv(layer, source, options.reuse_for(layer.name)))
         elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
             nodes.append(_pool(layer, source, nodes[-1]))
         elif cls in ("ZeroPadding1D", "ZeroPadding2D"):
             nodes.append(_pad(layer, source))
+        elif cls == "BatchNormalization":
+            nodes.append(lower_batchnorm(layer, source, nodes[-1]))
         elif cls in _RESHAPES:
             continue
         else:

@@ -49,18 +49,18 @@ def _check_weighted(node: Dense | Conv) -> None:
     _check_accumulator(node.name, node.accum_type)
 
 
-def _check_reuse_factor(node: Dense) -> None:
+def _check_reuse_factor(node: Dense | Conv) -> None:
     r = node.reuse_factor
-    if isinstance(r, bool) or not isinstance(r, int) or \
-            not is_valid_reuse_factor(node.n_in, node.n_out, r):
-        valid = valid_reuse_factors(node.n_in, node.n_out)
+    n_in, n_out = node.weight.shape  # a Conv's: its window's Dense
+    if isinstance(r, bool) or not isinstance(r, int) or not is_valid_reuse_factor(n_in, n_out, r):
+        valid = valid_reuse_factors(n_in, n_out)
         near = sorted(sorted(valid, key=lambda v: (abs(v - r), v) if isinstance(r, int)
                              else (v, v))[:6])
         raise KilnError(
-            f"Dense {node.name!r} ({node.n_in} inputs, {node.n_out} outputs): reuse factor "
-            f"{r!r} does not fold it (it must divide {node.n_in}, or be a multiple of "
-            f"{node.n_in} that divides {node.n_in * node.n_out}, as in hls4ml). Valid choices "
-            f"near it: {', '.join(map(str, near))}")
+            f"{type(node).__name__} {node.name!r} ({n_in} inputs, {n_out} outputs): reuse "
+            f"factor {r!r} does not fold it (it must divide {n_in}, or be a multiple of "
+            f"{n_in} that divides {n_in * n_out}, as in hls4ml). Valid choices near it: "
+            f"{', '.join(map(str, near))}")
 
 
 def _check_window(node: Conv | Pool, previous: Node) -> None:
@@ -82,6 +82,7 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
                 f"not fit a {kr}x{kc} window of {channels} channels and {out_channels} outputs"
             )
         _check_weighted(node)
+        _check_reuse_factor(node)
     elif out_channels != channels:
         raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
     elif node.op not in POOL_OPS:

@@ -163,6 +163,8 @@ class Conv(Node):
     shape (window size, output channels); a depthwise convolution is stored with its
     block-diagonal weight (zero where an input channel does not feed an output channel).
     ``shape`` is (rows, cols, channels) of the output, or (cols, channels) for 1D.
+    ``reuse_factor`` folds the window's Dense in time, as :class:`Dense`'s does (R cycles
+    per output pixel).
     """
 
     kind: ClassVar[str] = "conv"
@@ -173,13 +175,14 @@ class Conv(Node):
     accum_type: FixedType = FixedType(32, 16)
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
+    reuse_factor: int = 1
 
     def window_dense(self) -> Dense:
         """The Dense layer that computes one output pixel from its flattened window."""
         return Dense(name=self.name, source=self.source, shape=(self.shape[-1],),
                      out_type=self.out_type, weight=self.weight, bias=self.bias,
                      weight_type=self.weight_type, bias_type=self.bias_type,
-                     accum_type=self.accum_type)
+                     accum_type=self.accum_type, reuse_factor=self.reuse_factor)
 
 
 POOL_OPS = ("max", "average")
@@ -266,7 +269,8 @@ class Graph:
     @property
     def reuse_factor(self) -> int:
         """The largest reuse factor of any layer (1: nothing is folded)."""
-        return max((n.reuse_factor for n in self.nodes if isinstance(n, Dense)), default=1)
+        return max((n.reuse_factor for n in self.nodes if isinstance(n, Dense | Conv)),
+                   default=1)
 
     @property
     def input(self) -> Node:

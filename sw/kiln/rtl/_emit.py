@@ -156,15 +156,21 @@ class LayerPipeline:
             )
         return emit
 
-    def stages(self, graph: Graph) -> list[Stage]:
-        """The stages of every layer after the graph's input, in order."""
+    def layer_stages(self, graph: Graph) -> list[tuple[Node, list[Stage]]]:
+        """Every layer after the graph's input with its stages, in order."""
         nodes = list(graph.nodes[1:])
-        stages: list[Stage] = []
+        out = []
         previous = graph.input
         for node, name in zip(nodes, module_names(nodes), strict=True):
-            stages += self.emitter(node)(node, previous, name)
+            out.append((node, self.emitter(node)(node, previous, name)))
             previous = node
-        return stages
+        return out
+
+    def frame_cycles(self, node: Node, stages: list[Stage]) -> int:
+        """Cycles a layer needs per sample at full rate: a beat per cycle, or a folded
+        stage's interval per output beat."""
+        beats = self.beat(node)[0]
+        return beats * max((s.interval for s in stages), default=1)
 
 
 def _one_beat(node: Node) -> tuple[int, int]:

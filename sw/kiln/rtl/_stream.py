@@ -140,9 +140,9 @@ def _pool_stages(node: Pool, previous: Node, name: str) -> list[Stage]:
 
 def _conv_stages(node: Conv, previous: Node, name: str) -> list[Stage]:
     """Line buffer, then a Dense over the window."""
-    dense = emit_dense(node.window_dense(), previous.out_type, name)
+    dense = dense_stage(node.window_dense(), previous.out_type, name)
     return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
-            Stage.of(dense)]
+            dense]
 
 
 def _pad_stages(node: Pad, previous: Node, name: str) -> list[Stage]:

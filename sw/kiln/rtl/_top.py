@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from kiln.artifact import TOP, TopContract
 from kiln.errors import KilnError
-from kiln.ir import Graph, Input, check_graph
+from kiln.ir import Graph, Input, Node, check_graph
 from kiln.rtl._builder import Expr, Module, Signal, concat, const, mux, width_for
 from kiln.rtl._design import RtlDesign
 from kiln.rtl._emit import PARALLEL, LayerPipeline, Stage
@@ -186,8 +186,10 @@ def _top(graph: Graph, stages: list[Stage], contract: TopContract,
     return m
 
 
-def _contract(graph: Graph, pipeline: LayerPipeline, stages: list[Stage]) -> TopContract:
+def _contract(graph: Graph, pipeline: LayerPipeline,
+              layers: list[tuple[Node, list[Stage]]]) -> TopContract:
     first, last = graph.input, graph.output
+    stages = [s for _, sts in layers for s in sts]
     in_beats, in_elems = pipeline.beat(first)
     out_beats, out_elems = pipeline.beat(last)
     # A frame takes as many cycles as the node with the most beats per frame has beats (zero
@@ -197,8 +199,8 @@ def _contract(graph: Graph, pipeline: LayerPipeline, stages: list[Stage]) -> Top
         in_elems=in_elems, in_width=first.out_type.width, in_signed=first.out_type.signed,
         out_elems=out_elems, out_width=last.out_type.width, out_signed=last.out_type.signed,
         latency=sum(s.latency + s.trailing for s in stages),
-        ii=max(max(pipeline.beat(node)[0] for node in graph.nodes),
-               max(s.interval for s in stages)),
+        ii=max(pipeline.beat(first)[0],
+               *(pipeline.frame_cycles(node, sts) for node, sts in layers)),
         in_beats=in_beats, out_beats=out_beats,
         # A folded layer in io_stream holds the line buffer before it now and then: its
         # figures are ideals there.
@@ -224,8 +226,9 @@ def emit_rtl(graph: Graph) -> RtlDesign:
         KilnError: A graph of another io type or a reuse factor above 1, or with no layers.
     """
     pipeline = _check_buildable(graph)
-    stages = pipeline.stages(graph)
-    contract = _contract(graph, pipeline, stages)
+    layers = pipeline.layer_stages(graph)
+    stages = [s for _, sts in layers for s in sts]
+    contract = _contract(graph, pipeline, layers)
     top = _top(graph, stages, contract, pipeline.tlast_travels)
     files = {f"{s.module.name}.v": s.module.emit() for s in stages}
     files[f"{TOP}.v"] = top.emit()
