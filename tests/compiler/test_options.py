@@ -133,6 +133,6 @@ def test_manifest_of_another_format_asks_for_a_recompile(tmp_path: Path) -> None
     data = json.loads(path.read_text())
     data["format_version"] = 1
     path.write_text(json.dumps(data))
-    with pytest.raises(ArtifactError, match=r"format version 1; this kiln reads version 2\. "
+    with pytest.raises(ArtifactError, match=r"format version 1; this kiln reads version 3\. "
                        r"Recompile with `kiln compile`"):
         Manifest.read(tmp_path)

@@ -16,7 +16,18 @@ from kiln.artifact._beats import (
     unpack_beats,
     unpack_samples,
 )
-from kiln.artifact._manifest import IR_FILE, MANIFEST, Artifact, Manifest, file_digest
+from kiln.artifact._manifest import (
+    COVERED,
+    FORMAT_VERSION,
+    IR_FILE,
+    LOCK_TIMEOUT_S,
+    MANIFEST,
+    Artifact,
+    Manifest,
+    artifact_lock,
+    file_digest,
+    lock_path,
+)
 from kiln.artifact._top import (
     FILE_LIST,
     META_FILE,
@@ -35,6 +46,9 @@ from kiln.artifact._wire import (
 )
 
 __all__ = [
+    "COVERED",
+    "FORMAT_VERSION",
+    "LOCK_TIMEOUT_S",
     "Artifact",
     "DEFAULT_BAUD",
     "FILE_LIST",
@@ -50,12 +64,14 @@ __all__ = [
     "UART_SOURCES",
     "UART_TOP",
     "WireFormat",
+    "artifact_lock",
     "as_input_codes",
     "beat_bytes",
     "check_codes",
     "code_range",
     "content_digest",
     "file_digest",
+    "lock_path",
     "pack_beats",
     "pack_samples",
     "unpack_beats",

@@ -5,15 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import shutil
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kiln.artifact import IR_FILE, Artifact, Manifest, file_digest
+from kiln.artifact import (
+    COVERED,
+    IR_FILE,
+    LOCK_TIMEOUT_S,
+    MANIFEST,
+    Artifact,
+    Manifest,
+    artifact_lock,
+    file_digest,
+)
 from kiln.compiler._options import BuildOptions, IoType, ReuseFactor
-from kiln.errors import KilnError
+from kiln.errors import ArtifactError, KilnError
 from kiln.ir import Graph, graph_to_dict
 
 if TYPE_CHECKING:
@@ -23,6 +33,11 @@ log = logging.getLogger(__name__)
 # Keyword options of compile_model that are not build options: they choose how the model is
 # read and where the artifact goes, and do not enter the options digest.
 _SETTINGS = ("weights", "name", "force")
+# Beside the artifact ``name``: ``.name.building-*`` holds a compile in progress, and
+# ``.name.previous-<pid>`` the artifact it replaces, for the instant of the swap.
+_STAGING, _PREVIOUS = ".building-", ".previous-"
+# What a compile writes; the rest of an existing artifact folder moves into the new one.
+_REPLACED = ("model", "hls", "rtl", "reports", MANIFEST)
 
 
 def _versions() -> dict[str, str]:
@@ -41,9 +56,8 @@ def _versions() -> dict[str, str]:
 
 
 def _listed_files(root: Path) -> dict[str, str]:
-    patterns = ["model/*", "rtl/*", "hls/firmware/*.cpp", "hls/firmware/*.h",
-                "hls/firmware/weights/*.txt"]
-    files = sorted({p for pattern in patterns for p in root.glob(pattern) if p.is_file()})
+    """The SHA-256 of every file under model/, hls/ and rtl/ (what the devices execute)."""
+    files = sorted(p for folder in COVERED for p in (root / folder).rglob("*") if p.is_file())
     return {str(p.relative_to(root)): file_digest(p) for p in files}
 
 
@@ -53,10 +67,15 @@ def _reusable(root: Path, source_digest: str, options_digest: str) -> Artifact |
     except KilnError:
         return None
     m = existing.manifest
-    if (m.source_digest, m.options_digest, m.versions) == (source_digest, options_digest,
-                                                           _versions()):
-        return existing
-    return None
+    if (m.source_digest, m.options_digest) != (source_digest, options_digest):
+        return None
+    changed = {k: (m.versions.get(k), v) for k, v in _versions().items()
+               if m.versions.get(k) != v}
+    if changed:
+        log.info("%s: rebuilding, the tools changed since it was built: %s", root,
+                 ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(changed.items())))
+        return None
+    return existing
 
 
 def compile_model(model: Any, output_dir: str | Path, io_type: IoType = "io_parallel",
@@ -93,8 +112,13 @@ def compile_model(model: Any, output_dir: str | Path, io_type: IoType = "io_para
 
 def compile_artifact(model: Any, output_dir: str | Path, options: BuildOptions, *,
                      weights: str | os.PathLike[str] | None = None, name: str | None = None,
-                     force: bool = False) -> Artifact:
+                     force: bool = False, lock_timeout_s: float = LOCK_TIMEOUT_S) -> Artifact:
     """Compile ``model`` with ``options`` into the artifact directory ``output_dir``.
+
+    The build goes into a hidden sibling folder that is renamed into place when it is
+    complete, so a failed or killed compile leaves what ``output_dir`` held as it was. A lock
+    file beside ``output_dir`` serialises compiles of one folder: a second waits (logged) for
+    at most ``lock_timeout_s``, then finds the first one's artifact up to date or rebuilds.
 
     Args:
         model: anything :func:`kiln.frontend.load_source` reads.
@@ -103,32 +127,102 @@ def compile_artifact(model: Any, output_dir: str | Path, options: BuildOptions, 
         weights: weights .h5 for a Keras .json model.
         name: the design's name (default: the directory's name).
         force: rebuild even when the model, options and tool versions are unchanged.
+        lock_timeout_s: how long to wait for another compile of ``output_dir``.
 
     Returns:
         The artifact.
+
+    Raises:
+        ArtifactError: another compile held the folder for ``lock_timeout_s``, or the parent
+            folder is not writable.
     """
     from kiln import frontend
 
     root = Path(output_dir)
     source = frontend.load_source(model, options, weights)
     options_digest = options.digest()
-    if not force:
-        reused = _reusable(root, source.digest, options_digest)
-        if reused is not None:
-            log.info("%s is up to date (same model and options): reused", root)
-            return reused
-    start = time.monotonic()
-    artifact = _build(source, root, options, name or root.name)
+    with artifact_lock(root, f"compile into {root}", lock_timeout_s):
+        _clean_stale(root)
+        if not force:
+            reused = _reusable(root, source.digest, options_digest)
+            if reused is not None:
+                log.info("%s is up to date (same model and options): reused", root)
+                return reused
+        start = time.monotonic()
+        staging = _staging_folder(root)
+        try:
+            manifest, graph = _build(source, staging, options, name or root.name)
+            _install(staging, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     log.info("compiled %s in %.1f s: latency %d cycles, II %d", root, time.monotonic() - start,
-             artifact.manifest.latency, artifact.manifest.ii)
-    return artifact
+             manifest.latency, manifest.ii)
+    return Artifact(root, manifest, graph)
 
 
-def _build(source: Source, root: Path, options: BuildOptions, name: str) -> Artifact:
+def _staging_folder(root: Path) -> Path:
+    """A new, empty hidden sibling of ``root`` to build in (made with the umask's mode)."""
+    for _ in range(100):
+        staging = root.parent / f".{root.name}{_STAGING}{secrets.token_hex(4)}"
+        try:
+            staging.mkdir()
+            return staging
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ArtifactError(f"Cannot compile into {root}: {exc.strerror} in "
+                                f"{root.parent}. Choose an output folder you may write "
+                                "to.") from exc
+    raise ArtifactError(f"Cannot make a staging folder beside {root}")
+
+
+def _clean_stale(root: Path) -> None:
+    """Remove what a killed compile of ``root`` left (the lock is held, so none is running):
+    its staging folders, and the previous artifact set aside for the swap, which goes back in
+    place if the kill came between the two renames."""
+    for path in sorted(root.parent.iterdir()) if root.parent.is_dir() else ():
+        if path.name.startswith(f".{root.name}{_STAGING}"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.name.startswith(f".{root.name}{_PREVIOUS}"):
+            if root.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                log.warning("restoring %s from %s, set aside by a compile that was killed",
+                            root, path)
+                path.rename(root)
+
+
+def _install(staging: Path, root: Path) -> None:
+    """Put the finished build ``staging`` at ``root``. What ``root`` held besides the built
+    folders (sim/, bitstream/, files of the user's) moves into the new artifact; on any error
+    everything goes back where it was."""
+    if not root.exists():
+        staging.rename(root)
+        return
+    if not root.is_dir():
+        raise ArtifactError(f"Cannot compile into {root}: it is a file, not a folder")
+    previous = root.parent / f".{root.name}{_PREVIOUS}{os.getpid()}"
+    moved: list[str] = []
+    try:
+        for path in sorted(root.iterdir()):
+            if path.name not in _REPLACED:
+                path.rename(staging / path.name)
+                moved.append(path.name)
+        root.rename(previous)
+        staging.rename(root)
+    except BaseException:
+        if previous.exists() and not root.exists():
+            previous.rename(root)
+        for item in moved:
+            (staging / item).rename(root / item)
+        raise
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _build(source: Source, root: Path, options: BuildOptions, name: str
+           ) -> tuple[Manifest, Graph]:
     from kiln import frontend, hls, rtl
 
-    for stale in ("model", "hls", "rtl", "reports"):
-        shutil.rmtree(root / stale, ignore_errors=True)
     (root / "model").mkdir(parents=True, exist_ok=True)
     source.save(root / "model")
 
@@ -153,10 +247,10 @@ def _build(source: Source, root: Path, options: BuildOptions, name: str) -> Arti
         latency=design.meta.latency, ii=design.meta.ii, framework=source.framework,
         reference_bit_exact=source.reference_is_bit_exact(options),
         input_layout=_input_layout(source, graph),
-        files=_listed_files(root), hls_dir_built_at=str((root / "hls").resolve()),
+        files=_listed_files(root),
     )
     manifest.write(root)
-    return Artifact(root, manifest, graph)
+    return manifest, graph
 
 
 def _input_layout(source: Source, graph: Graph) -> str:

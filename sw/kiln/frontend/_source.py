@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from kiln.errors import ArtifactError
 from kiln.frontend._base import Source
+from kiln.frontend._finite import check_finite
 from kiln.frontend._keras import KerasSource
 from kiln.frontend._torch import TorchSource, is_torch_model
 
@@ -33,7 +34,7 @@ def load_source(model: Any, options: BuildOptions,
         options: the build options (PyTorch models take their ``input_shape``).
         weights: weights .h5 for a Keras .json model.
     """
-    return source_type(model).load(model, options, weights)
+    return check_finite(source_type(model).load(model, options, weights))
 
 
 def open_source(model_dir: Path, framework: str) -> Source:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from kiln.artifact import artifact_lock
 from kiln.errors import ArtifactError, KilnError
 from kiln.fixed import from_float, to_float
 from kiln.ir import FixedType
@@ -25,18 +26,30 @@ _NEEDS = "hls4ml's C simulation is built with it"
 def write_and_compile(model_graph: Any) -> Path:
     """Write the HLS project (hls4ml writer) and build its C simulation library (g++).
 
+    The weights are compiled into the library (hls4ml's ``WriteWeightsTxt`` off): with it on,
+    the library reads them at run time from the absolute path of the folder it was built in,
+    and exits the process when they are not there, so a moved artifact would need a rebuild.
+
     Raises:
         ToolMissingError: g++ is not installed.
-        KilnError: hls4ml could not write the project.
+        KilnError: hls4ml could not write the project, or the library still records the
+            folder it was built in.
         ToolFailedError: the C simulation did not compile (the message has g++'s output).
     """
     gxx = require_tool("g++", needs=_NEEDS)
     log.info("hls4ml: writing the HLS project ...")
+    model_graph.config.writer_config["WriteWeightsTxt"] = False
     try:
         model_graph.write()
     except Exception as exc:
         raise KilnError(f"hls4ml could not write the HLS project: {exc}") from exc
-    return _build(Path(model_graph.config.get_output_dir()), gxx)
+    hls_dir = Path(model_graph.config.get_output_dir())
+    library = _build(hls_dir, gxx)
+    if str(hls_dir.resolve()).encode() in library.read_bytes():
+        raise KilnError(f"{library} records the folder it was built in ({hls_dir.resolve()}), "
+                        "so it would break when the artifact moves; this hls4ml version "
+                        "ignores WriteWeightsTxt=False. Use the hls4ml kiln pins.")
+    return library
 
 
 def find_library(hls_dir: Path) -> Path:
@@ -52,16 +65,21 @@ def find_library(hls_dir: Path) -> Path:
 
 
 def rebuild_library(hls_dir: Path) -> Path:
-    """Re-run hls4ml's build script: needed when the artifact moved, because the library
-    records the absolute path of its weight files.
+    """Re-run hls4ml's build script in ``hls_dir`` (e.g. after editing the project), holding
+    the artifact's lock, so that parallel rebuilds of one project do not race.
 
     Raises:
         ToolMissingError: g++ is not installed.
+        ArtifactError: another process held the lock too long, or the folder is read-only.
         ToolFailedError: the C simulation did not compile (the message has g++'s output).
     """
     gxx = require_tool("g++", needs=_NEEDS)
-    log.info("hls4ml: rebuilding the C simulation in %s", hls_dir)
-    return _build(hls_dir, gxx)
+    with artifact_lock(hls_dir.resolve().parent, f"rebuild the C simulation in {hls_dir}"):
+        if not os.access(hls_dir, os.W_OK):
+            raise ArtifactError(f"Cannot rebuild the C simulation in {hls_dir}: the folder is "
+                                "read-only. Make it writable or copy the artifact.")
+        log.info("hls4ml: rebuilding the C simulation in %s", hls_dir)
+        return _build(hls_dir, gxx)
 
 
 def _build(hls_dir: Path, gxx: Tool) -> Path:
@@ -79,8 +97,14 @@ class CSim:
 
     def __init__(self, library: Path, in_type: FixedType, out_type: FixedType,
                  n_in: int, n_out: int) -> None:
-        self._lib = ctypes.CDLL(str(library))
-        self._fn = getattr(self._lib, f"{PROJECT}_double")
+        try:
+            self._lib = ctypes.CDLL(str(library))
+            self._fn = getattr(self._lib, f"{PROJECT}_double")
+        except (OSError, AttributeError) as exc:
+            raise ArtifactError(
+                f"Cannot load the C simulation library {library} ({exc}): it is damaged or "
+                "built for another machine. Recompile the artifact with `kiln compile "
+                "--force`.") from exc
         self.in_type, self.out_type, self.n_in, self.n_out = in_type, out_type, n_in, n_out
 
     def run(self, codes: NDArray[Any]) -> NDArray[Any]:

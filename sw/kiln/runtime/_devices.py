@@ -4,6 +4,7 @@ framework reference, float outputs) and says why it is unavailable when it is.""
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import torch
 from numpy.typing import NDArray
 
 from kiln.artifact import Artifact
-from kiln.errors import DeviceError, KilnError
+from kiln.errors import ArtifactError, DeviceError
 
 if TYPE_CHECKING:
     from kiln.frontend import Reference
@@ -38,6 +39,7 @@ class Device:
 
     name = "device"
     batch_size = 4096  # samples per call into the device; predict splits larger inputs
+    exact_codes = True  # outputs are codes of the output type (False: the framework's floats)
 
     def __init__(self, artifact: Artifact) -> None:
         self.artifact = artifact
@@ -46,16 +48,21 @@ class Device:
         """Raise DeviceError saying what is missing if this device cannot run."""
 
     def run(self, codes: NDArray[Any]) -> RunResult:
-        """Run every sample, in batches of ``batch_size``; cycles add up where known."""
+        """Run every sample, in batches of ``batch_size``; cycles add up where known. No
+        samples give no outputs (the device is checked, not started)."""
         self.check()
         start = time.perf_counter()
+        if not len(codes):
+            empty = np.zeros((0, self.artifact.graph.output.size),
+                             dtype=np.int64 if self.exact_codes else np.float64)
+            return RunResult(empty, 0.0, exact_codes=self.exact_codes)
         parts = [self._run(codes[i:i + self.batch_size])
-                 for i in range(0, max(len(codes), 1), self.batch_size)]
+                 for i in range(0, len(codes), self.batch_size)]
         cycles = [p.cycles for p in parts]
         return RunResult(
             np.concatenate([p.outputs for p in parts]), time.perf_counter() - start,
             cycles=None if None in cycles else sum(c for c in cycles if c is not None),
-            exact_codes=parts[0].exact_codes,
+            exact_codes=self.exact_codes,
         )
 
     def _run(self, codes: NDArray[Any]) -> RunResult:
@@ -68,6 +75,7 @@ class ReferenceDevice(Device):
     outputs."""
 
     name = "reference"
+    exact_codes = False
     _model: Reference | None = None
 
     def _load(self) -> Reference:
@@ -89,7 +97,8 @@ class ReferenceDevice(Device):
 
 
 class HlsDevice(Device):
-    """hls4ml's C simulation of the artifact's HLS project."""
+    """hls4ml's C simulation of the artifact's HLS project: the library compile built (its
+    weights compiled in, so it runs wherever the artifact is), checked by the manifest."""
 
     name = "hls"
     _csim: Any = None
@@ -98,18 +107,10 @@ class HlsDevice(Device):
         from kiln import hls
 
         if self._csim is None:
-            hls_dir = self.artifact.path / "hls"
-            here = str(hls_dir.resolve())
-            try:
-                library = hls.find_library(hls_dir)
-                moved = here != self.artifact.manifest.hls_dir_built_at
-            except KilnError:
-                library, moved = None, True
-            if moved or library is None:
-                library = hls.rebuild_library(hls_dir)
             g = self.artifact.graph
-            self._csim = hls.CSim(library, g.input.out_type, g.output.out_type,
-                                  g.input.size, g.output.size)
+            self._csim = hls.CSim(hls.find_library(self.artifact.path / "hls"),
+                                  g.input.out_type, g.output.out_type, g.input.size,
+                                  g.output.size)
         return RunResult(self._csim.run(codes), 0.0)
 
 
@@ -124,7 +125,15 @@ class FpgaSimDevice(Device):
         from kiln.sim import Emulator
 
         if self._emulator is None:
-            self._emulator = Emulator.build(self.artifact.path / "rtl", self.artifact.path / "sim")
+            sim = self.artifact.path / "sim"
+            try:
+                self._emulator = Emulator.build(self.artifact.path / "rtl", sim)
+            except PermissionError as exc:
+                raise ArtifactError(
+                    f"device='fpga-sim' builds the Verilated design into {sim}, but it may not "
+                    f"write there ({exc.strerror}: {exc.filename}). Make the artifact "
+                    f"writable (chmod -R u+w {self.artifact.path}) or copy it somewhere "
+                    "writable.") from exc
         result = self._emulator.run(codes.reshape(len(codes), -1))
         return RunResult(np.asarray(result.codes), 0.0, cycles=int(result.cycles))
 
@@ -169,9 +178,17 @@ class FpgaDevice(Device):
 
     def attach(self, transport: str | Transport, timeout_s: float | None = None) -> None:
         """Use ``transport``: a spec (``"serial:/dev/ttyUSB0"``, ``"pynq"``, ``"sim"``) or a
-        Transport object, with reads that wait ``timeout_s`` at most."""
+        Transport object, with reads that wait ``timeout_s`` at most (default 2 s).
+
+        Raises:
+            DeviceError: a malformed spec, or a timeout that is not a positive, finite number.
+        """
         from kiln.runtime._fpga_attach import parse_spec
 
+        if timeout_s is not None and not (isinstance(timeout_s, int | float)
+                                          and 0 < timeout_s < math.inf):
+            raise DeviceError(f"attach(timeout_s={timeout_s!r}): give a positive number of "
+                              "seconds (reads must end), or None for the default 2 s")
         self.close()
         self._given = None if isinstance(transport, str) else transport
         self._spec = parse_spec(transport, "attach()") if isinstance(transport, str) else None
@@ -192,16 +209,17 @@ class FpgaDevice(Device):
             spec = choose(self._spec, self.artifact.path)
             transport = self._opened = open_transport(spec, self.artifact.path)
             log.info("fpga: %s (from %s)", transport.name, spec.source)
-        driver = Driver(transport, self.timeout_s or DEFAULT_TIMEOUT_S)
+        driver = Driver(transport, DEFAULT_TIMEOUT_S if self.timeout_s is None else self.timeout_s)
         try:
             out = driver.run(codes.reshape(len(codes), -1))
-        except KilnError:
-            self.close()  # the link's state is unknown now: the next run opens it afresh
+        except BaseException:
+            self.close()  # a link this device opened is opened afresh by the next run
             raise
         return RunResult(out, 0.0)
 
     def close(self) -> None:
-        """Close the link this device opened (a Transport given to attach() stays open)."""
+        """Close the link this device opened (a Transport given to attach() stays open; the
+        driver resets it after an error)."""
         if self._opened is not None:
             self._opened.close()
             self._opened = None

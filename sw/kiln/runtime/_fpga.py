@@ -27,6 +27,8 @@ from kiln.flows import DmaWidths
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 2.0
+#: How long a link must stay quiet, after an error, before it counts as drained.
+SETTLE_S = 0.1
 
 
 class TransportTimeout(DeviceError):
@@ -138,6 +140,17 @@ class Transport(ABC):
     def close(self) -> None:
         """Release the link."""
 
+    def reset(self) -> None:
+        """Make the link clean after an error: drop every result still owed, so that the next
+        read returns only results of later writes. The driver calls it after any error.
+
+        The default cannot: it raises, and the driver closes the link.
+
+        Raises:
+            DeviceError: the link cannot be made clean.
+        """
+        raise DeviceError(f"{self.name} cannot drop the results it still owes")
+
     def __enter__(self) -> Transport:
         return self
 
@@ -178,17 +191,35 @@ class Driver:
         out = np.zeros((n, t.link.wire.contract.out_elems), dtype=np.int64)
         writes: deque[tuple[int, int]] = deque()   # (first sample, count) not yet read back
         sent = done = 0
-        while done < n:
-            while sent < n and sent - done < t.max_in_flight:
-                k = min(t.batch, n - sent, t.max_in_flight - (sent - done))
-                t.write(t.link.encode(inputs[sent:sent + k]))
-                writes.append((sent, k))
-                sent += k
-            first, k = writes.popleft()
-            out[first:first + k] = self._read(first, k)
-            done += k
+        try:
+            while done < n:
+                while sent < n and sent - done < t.max_in_flight:
+                    k = min(t.batch, n - sent, t.max_in_flight - (sent - done))
+                    data = t.link.encode(inputs[sent:sent + k])
+                    sent += k   # counted first: a write that fails part-way leaves bytes too
+                    t.write(data)
+                    writes.append((sent - k, k))
+                first, k = writes.popleft()
+                out[first:first + k] = self._read(first, k)
+                done += k
+        except BaseException:
+            if sent:
+                self._recover()
+            raise
         log.debug("fpga: %d samples through %s", n, t.name)
         return out
+
+    def _recover(self) -> None:
+        """After an error the link may still owe results: reset it, so that the next run
+        cannot read them as its own; a link that cannot be reset is closed."""
+        t = self.transport
+        try:
+            t.reset()
+            log.info("fpga: %s reset after an error", t.name)
+        except Exception as exc:
+            log.warning("fpga: closing %s, which could not be reset after an error (%s)",
+                        t.name, exc)
+            t.close()
 
     def _read(self, first: int, k: int) -> NDArray[Any]:
         t = self.transport

@@ -19,7 +19,7 @@ import numpy as np
 
 from kiln.artifact import TopSources
 from kiln.errors import DeviceError
-from kiln.runtime._fpga import LinkFormat, Transport
+from kiln.runtime._fpga import SETTLE_S, LinkFormat, Transport
 from kiln.runtime._fpga_boards import TransportSpec, locate
 
 DMA_NAME = "axi_dma"                   # the DMA cell of the block design
@@ -54,6 +54,7 @@ class PynqTransport(Transport):
         self._dma = dma
         self._allocate = allocate
         self._pending: deque[tuple[Any, Any]] = deque()   # (source, destination) buffers
+        self._abandoned: list[tuple[Any, Any]] = []        # of transfers that never ended
 
     @classmethod
     def parse_target(cls, target: str, source: str) -> TransportSpec | None:
@@ -130,3 +131,20 @@ class PynqTransport(Transport):
         while self._pending:
             for buffer in self._pending.popleft():
                 buffer.freebuffer()
+
+    def reset(self) -> None:
+        """Wait up to :data:`SETTLE_S` for the DMA to finish the transfers still pending, and
+        drop them with their buffers.
+
+        Raises:
+            DeviceError: the DMA is still busy (its buffers are then kept: it may write them).
+        """
+        deadline = time.monotonic() + SETTLE_S
+        while self._pending and not self._dma.recvchannel.idle:
+            if time.monotonic() > deadline:
+                self._abandoned += self._pending   # never freed: the DMA may write them yet
+                self._pending.clear()
+                raise DeviceError(f"{self.label}: the DMA did not finish after an error; load "
+                                  "the bitstream again (restart the program) before the next "
+                                  "run")
+        self.close()

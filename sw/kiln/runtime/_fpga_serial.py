@@ -8,12 +8,19 @@ the driver keeps at most ``MAX_IN_FLIGHT`` samples in flight, one sample per wri
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import ClassVar
 
 from kiln.artifact import DEFAULT_BAUD, MAX_IN_FLIGHT, TopSources
 from kiln.errors import DeviceError
-from kiln.runtime._fpga import DEFAULT_TIMEOUT_S, LinkFormat, Transport, TransportTimeout
+from kiln.runtime._fpga import (
+    DEFAULT_TIMEOUT_S,
+    SETTLE_S,
+    LinkFormat,
+    Transport,
+    TransportTimeout,
+)
 from kiln.runtime._fpga_boards import TransportSpec, locate
 
 
@@ -104,3 +111,20 @@ class SerialTransport(Transport):
 
     def close(self) -> None:
         self._port.close()
+
+    def reset(self) -> None:
+        """Let the last bytes go out, then drop what comes back until the link has been quiet
+        for :data:`SETTLE_S` plus two samples' wire time."""
+        import serial
+
+        quiet = SETTLE_S + self.max_in_flight * self.seconds_per_sample
+        deadline = time.monotonic() + DEFAULT_TIMEOUT_S
+        try:
+            self._port.flush()
+            while self.read(1 << 12, quiet):
+                if time.monotonic() > deadline:
+                    raise DeviceError(f"{self.label} keeps sending after an error; is this "
+                                      "the board and bitstream kiln built?")
+            self._port.reset_input_buffer()
+        except serial.SerialException as exc:
+            raise DeviceError(f"{self.label}: cannot drain the port ({exc})") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from kiln.runtime._report import ComparisonReport, DeviceResult
 from kiln.runtime._serve import Server
 
 log = logging.getLogger(__name__)
+#: The most input codes (bytes, int64) predict quantizes and runs at once.
+STREAM_BYTES = 1 << 26
 DEFAULT_COMPARE = ("reference", "hls", "fpga-sim", "cpu")
 
 
@@ -49,9 +52,18 @@ class Runtime:
             return candidate
         raise DeviceError("No device is available")  # cpu always is; unreachable in practice
 
-    def input_codes(self, x: Any) -> NDArray[Any]:
-        """Check ``x`` against the model input and quantize it to the input type."""
-        array = np.asarray(x)
+    def _samples(self, x: Any) -> NDArray[Any]:
+        """``x`` as ``(n, *input_shape)`` in the hardware's (channels-last) layout: a view where
+        it can be, never quantized.
+
+        Raises:
+            InputShapeError: ragged, non-numeric, or of the wrong shape.
+        """
+        try:
+            array = np.asarray(x)
+        except ValueError as exc:   # a ragged list
+            raise InputShapeError(f"Inputs are ragged ({exc}); give an array of shape "
+                                  f"(n, {', '.join(map(str, self.graph.input.shape))})") from exc
         shape = tuple(self.graph.input.shape)
         if array.dtype.kind not in "fiub":
             raise InputShapeError(f"Inputs must be numbers, not dtype {array.dtype}")
@@ -64,54 +76,101 @@ class Runtime:
             # PyTorch's (n, C, ...) to the hardware's (n, ..., C); where both layouts have the
             # same shape, the framework's layout is the one meant
             array = np.moveaxis(array, 1, -1)
-        if array.shape[1:] != shape:
+        if array.ndim < 1 or array.shape[1:] != shape:
             raise InputShapeError(
                 f"Inputs have shape {array.shape}; model {self.graph.name!r} takes "
                 f"(n, {', '.join(map(str, framework_shape))}) or one sample of shape "
                 f"{framework_shape}"
                 + (f" (channels-last {shape} is accepted too)" if framework_shape != shape else "")
             )
-        values = torch.from_numpy(array.astype(np.float64)).reshape(len(array), -1)
+        return array
+
+    def _quantize(self, samples: NDArray[Any], first: int = 0) -> NDArray[Any]:
+        """Input codes of ``samples`` (from :meth:`_samples`; ``first`` numbers them in
+        messages)."""
+        flat = np.ascontiguousarray(samples, dtype=np.float64)
+        values = torch.from_numpy(flat).reshape(len(samples), self.graph.input.size)
         if torch.isnan(values).any():
             where = tuple(int(i) for i in torch.nonzero(torch.isnan(values))[0])
             raise InputShapeError(
-                f"Input contains NaN (first at sample {where[0]}, element {where[1]}); "
+                f"Input contains NaN (first at sample {first + where[0]}, element {where[1]}); "
                 "NaN has no fixed-point code. Clean the data first."
             )
         return from_float(values, self.graph.input.out_type).numpy()
 
-    def run(self, x: Any, device: str = "auto") -> tuple[str, RunResult]:
+    def input_codes(self, x: Any) -> NDArray[Any]:
+        """Check ``x`` against the model input and quantize it to the input type.
+
+        Raises:
+            InputShapeError: ragged, non-numeric, of the wrong shape, or with a NaN.
+        """
+        return self._quantize(self._samples(x))
+
+    def _stream(self, x: Any, device: str,
+                finish: Callable[[RunResult], NDArray[Any]]) -> tuple[str, RunResult]:
+        """Run ``x`` on ``device`` a slice at a time (the device's batch, at most
+        :data:`STREAM_BYTES` of codes), quantizing and finishing each slice on its own, so
+        memory holds the input, the result and one slice's work at most."""
         name = self.resolve(device)
-        return name, self.device(name).run(self.input_codes(x))
+        dev = self.device(name)
+        samples = self._samples(x)
+        n = len(samples)
+        step = max(1, min(dev.batch_size, STREAM_BYTES // (8 * max(self.graph.input.size, 1))))
+        out: NDArray[Any] | None = None
+        seconds, cycles, exact = 0.0, 0, dev.exact_codes
+        for first in range(0, max(n, 1), step):
+            part = dev.run(self._quantize(samples[first:first + step], first))
+            done = finish(part)
+            if out is None:
+                out = np.empty((n, *done.shape[1:]), dtype=done.dtype)
+            out[first:first + len(done)] = done
+            seconds += part.seconds
+            cycles = -1 if part.cycles is None or cycles < 0 else cycles + part.cycles
+        assert out is not None   # the loop runs at least once
+        return name, RunResult(out, seconds, None if cycles < 0 else cycles, exact)
+
+    def run(self, x: Any, device: str = "auto") -> tuple[str, RunResult]:
+        """Run ``x`` on ``device`` (streamed in slices, see :meth:`predict`); returns the name
+        of the device that ran and its raw result (codes, or the reference's floats)."""
+        return self._stream(x, device, lambda part: part.outputs)
 
     def predict(self, x: Any, device: str = "auto", raw: bool = False) -> NDArray[Any]:
         """Outputs for ``x`` on ``device``: exact fixed-point values as floats, or with
         ``raw=True`` the integer codes of the output type.
 
         The ``reference`` device returns the framework's own floats; with ``raw=True`` they are
-        quantized to the output type (its rounding and overflow modes).
+        quantized to the output type (its rounding and overflow modes). Large inputs go through
+        the device a slice at a time, so memory stays a small multiple of the input's size;
+        no samples give an empty result.
         """
-        name, result = self.run(x, device)
         out_type = self.graph.output.out_type
-        shape = (len(result.outputs), *self.graph.output.shape)
-        if not result.exact_codes:
-            if raw:
-                return from_float(torch.from_numpy(result.outputs), out_type).numpy().reshape(shape)
-            return result.outputs.reshape(shape)
-        if raw:
-            return result.outputs.reshape(shape)
-        return to_float(torch.from_numpy(result.outputs), out_type).numpy().reshape(shape)
+
+        def finish(part: RunResult) -> NDArray[Any]:
+            if part.exact_codes == raw:
+                return part.outputs
+            if raw:   # the reference's floats to codes
+                return from_float(torch.from_numpy(part.outputs), out_type).numpy()
+            return to_float(torch.from_numpy(part.outputs), out_type).numpy()
+
+        _, result = self._stream(x, device, finish)
+        return result.outputs.reshape((len(result.outputs), *self.graph.output.shape))
 
     def serve(self, device: str = "auto", raw: bool = False, max_batch: int = 1024,
               max_wait_ms: float = 2.0) -> Server:
         """A dynamic batcher over :meth:`predict` for requests from several threads."""
-        return Server(self, device, raw, max_batch, max_wait_ms / 1000.0)
+        return Server(self, device, raw, max_batch, max_wait_ms)
 
     def compare(self, x: Any, devices: tuple[str, ...] | list[str] = DEFAULT_COMPARE,
                 y_true: Any = None, baseline: str = "hls") -> ComparisonReport:
         """Run ``x`` on every device and report agreement with ``baseline`` (integer codes)
-        and with the framework reference (in LSBs of the output type)."""
+        and with the framework reference (in LSBs of the output type).
+
+        Raises:
+            InputShapeError: ``x`` holds no samples.
+        """
         codes = self.input_codes(x)
+        if not len(codes):
+            raise InputShapeError("compare needs at least one sample; x holds none")
         results: dict[str, RunResult] = {}
         latency: dict[str, float] = {}
         for name in devices:

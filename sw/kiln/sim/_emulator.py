@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kiln._checkout import sim_source_dir
-from kiln.artifact import OnOverflow, TopContract, TopSources, as_input_codes
+from kiln.artifact import OnOverflow, TopContract, TopSources, as_input_codes, file_digest
 from kiln.errors import KilnError
 from kiln.sim import _objcache as objcache
 from kiln.tools import Verilator, find_verilator, run_tool
@@ -104,7 +104,12 @@ class _Library:
     """The C ABI of one built harness library."""
 
     def __init__(self, path: Path) -> None:
-        lib = ctypes.CDLL(str(path))
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise KilnError(f"Cannot load the emulator library {path} ({exc}): it is damaged "
+                            f"or built elsewhere. Delete {path.parent} and run again to "
+                            "rebuild it.") from exc
         lib.kiln_emu_geometry.argtypes = [_I64P]
         lib.kiln_emu_geometry.restype = None
         lib.kiln_emu_open.argtypes = [ctypes.c_uint64, ctypes.c_double, ctypes.c_double]
@@ -157,7 +162,8 @@ class Emulator:
         """Verilate ``rtl_dir`` into ``cache_dir/emulator/<key>/libkiln_emu.so``, or reuse it.
 
         The key is the SHA-256 of every file in ``rtl_dir`` plus the harness source, the
-        Verilator version and the build flags, so an unchanged design is never rebuilt.
+        Verilator version and the build flags, so an unchanged design is never rebuilt; a
+        cached library whose SHA-256 is not the one its build recorded is rebuilt (logged).
 
         Raises:
             ToolMissingError: Verilator, perl, make or g++ is not installed.
@@ -175,10 +181,12 @@ class Emulator:
         root = Path(cache_dir).resolve() / "emulator"
         final = root / key[:16]
         info = final / BUILD_INFO
-        if (final / LIBRARY).is_file() and info.is_file() and \
-                json.loads(info.read_text()).get("key") == key:
-            log.info("emulator: cache hit %s", final)
-            return cls(final / LIBRARY, design, key, cached=True)
+        built = json.loads(info.read_text()) if info.is_file() else {}
+        if (final / LIBRARY).is_file() and built.get("key") == key:
+            if built.get("sha256") == file_digest(final / LIBRARY):
+                log.info("emulator: cache hit %s", final)
+                return cls(final / LIBRARY, design, key, cached=True)
+            log.warning("emulator: %s changed since it was built; rebuilding it", final / LIBRARY)
         _compile(design, tool, harness, key, final, jobs or os.cpu_count() or 1)
         return cls(final / LIBRARY, design, key, cached=False)
 
@@ -336,7 +344,8 @@ def _compile(design: TopSources, tool: Verilator, harness: Path, key: str, final
     shutil.move(str(tmp / "obj" / LIBRARY), str(tmp / LIBRARY))
     shutil.rmtree(tmp / "obj")
     (tmp / BUILD_INFO).write_text(json.dumps({
-        "key": key, "rtl_dir": str(design.rtl_dir), "verilator": tool.version,
+        "key": key, "sha256": file_digest(tmp / LIBRARY), "rtl_dir": str(design.rtl_dir),
+        "verilator": tool.version,
         "contract": g.to_dict(), "seconds": round(seconds, 2),
     }, indent=2) + "\n")
     shutil.rmtree(final, ignore_errors=True)
