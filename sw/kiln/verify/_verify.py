@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
+from kiln.errors import ArtifactError, InputShapeError
 from kiln.fixed import to_float
 from kiln.runtime import Runtime, load
 
@@ -78,9 +79,18 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
            samples: int = DEFAULT_RANDOM_SAMPLES, seed: int = 0,
            protocol: bool = True) -> VerificationReport:
     """Run RTL bulk (Verilator) against HLS C-sim, kiln.fixed and the framework model,
-    Icarus on a subset, and the cocotb protocol bench; write reports/verification.json."""
+    Icarus on a subset, and the cocotb protocol bench; write reports/verification.json.
+
+    Raises:
+        InputShapeError: no samples to verify (``samples`` < 1, or empty ``x``): a
+            verification of nothing would pass.
+        ArtifactError: the artifact does not load, or its reports/ cannot be written.
+    """
     from kiln.sim import run_icarus, run_protocol_bench
 
+    if x is None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise InputShapeError(f"verify needs at least one sample; samples={samples!r} "
+                              "(kiln verify --samples N, N >= 1)")
     root = Path(artifact_dir)
     runtime = load(root)
     source = "given inputs"
@@ -88,6 +98,8 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
         x = random_inputs(runtime, samples, seed)
         source = f"{samples} random codes over the input type"
     codes = runtime.input_codes(x)
+    if not len(codes):
+        raise InputShapeError("verify needs at least one sample; the inputs hold none")
     log.info("verify %s: %d samples (%s)", runtime.graph.name, len(codes), source)
     rtl = runtime.device("fpga-sim").run(codes)
     hls = runtime.device("hls").run(codes)
@@ -118,9 +130,13 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
         latency=meta.latency, latency_measured=bench.latency if bench else -1,
         ii=meta.ii, ii_measured=float(bench.ii) if bench else -1.0, accuracy=accuracy,
     )
-    (root / "reports").mkdir(exist_ok=True)
     report_file = root / "reports" / "verification.json"
-    report_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    try:
+        report_file.parent.mkdir(exist_ok=True)
+        report_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise ArtifactError(f"Cannot write {report_file} ({exc.strerror}); make the artifact "
+                            f"writable (chmod -R u+w {root})") from exc
     return report
 
 
