@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,20 @@ from kiln.compiler import (
     compile_artifact,
 )
 from kiln.errors import KilnError
+
+#: The devices ``predict --device`` and ``compare --devices`` take (kiln.runtime's, and auto).
+DEVICE_NAMES = ("auto", "fpga", "fpga-sim", "cuda", "cpu", "hls", "reference")
+
+
+def _device_list(text: str) -> list[str]:
+    """``--devices``: comma-separated names from :data:`DEVICE_NAMES` (auto excluded)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in DEVICE_NAMES[1:]]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown device(s) {unknown or text!r}; choose from {', '.join(DEVICE_NAMES[1:])}"
+        )
+    return names
 
 
 def _load_array(path: str, what: str) -> NDArray[Any]:
@@ -44,25 +59,25 @@ def _input_shape(text: str | None) -> tuple[int, ...] | None:
                         "or 1,8,8") from None
 
 
-def _reuse_factor(text: str | None) -> int | dict[str, int] | None:
-    """``--reuse-factor``: ``R`` for every layer, or ``LAYER=R,LAYER=R`` per layer."""
-    if text is None:
-        return None
+def _reuse_factor(text: str | None) -> int | dict[str, int] | str | None:
+    """``--reuse-factor``: ``R`` for every layer, ``LAYER=R,LAYER=R`` per layer, or auto."""
+    if text is None or text == "auto":
+        return text
     try:
         if "=" not in text:
             return int(text)
         pairs = (part.split("=") for part in text.split(",") if part.strip())
         return {name.strip(): int(value) for name, value in pairs}
     except ValueError:
-        raise KilnError(f"--reuse-factor {text!r}: give one integer (8) or layer=factor pairs "
-                        "(fc1=16,fc2=4)") from None
+        raise KilnError(f"--reuse-factor {text!r}: give one integer (8), layer=factor pairs "
+                        "(fc1=16,fc2=4) or auto") from None
 
 
 def _build_options(args: argparse.Namespace) -> BuildOptions:
     """The compile arguments as BuildOptions; those not given take its defaults."""
     given = {"io_type": args.io_type, "reuse_factor": _reuse_factor(args.reuse_factor),
              "precision": args.precision, "input_precision": args.input_precision,
-             "part": args.part, "clock_period": args.clock_period,
+             "part": args.part, "clock_period": args.clock_period, "board": args.board,
              "input_shape": _input_shape(args.input_shape)}
     return BuildOptions(**{k: v for k, v in given.items() if v is not None})
 
@@ -106,7 +121,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     labels = _load_array(args.labels, "labels") if args.labels else None
     report = kiln.load(args.artifact).compare(
-        _load_array(args.inputs, "inputs"), devices=args.devices.split(","), y_true=labels
+        _load_array(args.inputs, "inputs"), devices=args.devices, y_true=labels
     )
     print(report)
     if args.json:
@@ -152,17 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
                    ".pt/.pth (TorchScript or a pickled module) or QONNX/ONNX .onnx")
     p.add_argument("-o", "--output", required=True, help="artifact directory")
     p.add_argument("--weights", help="weights .h5 for a .json model")
-    p.add_argument("--precision", help="fixed-point type for every tensor (float models)")
-    p.add_argument("--input-precision", help="input type when the input has no quantizer")
-    p.add_argument("--input-shape", help="PyTorch models: input shape without the batch, "
-                   "channels first, e.g. 64 or 1,8,8")
-    p.add_argument("--io-type", choices=IO_TYPES, help="default: io_parallel")
-    p.add_argument("--reuse-factor", metavar="R | LAYER=R,...",
-                   help="fold Dense layers in time: a sample every R cycles with about 1/R of "
-                        "the multipliers; one factor for all layers or per layer "
-                        "(fc1=16,fc2=4); default 1 (fully unrolled)")
+    p.add_argument("--precision", metavar="TYPE",
+                   help="float models: one type such as fixed<16,6> for every weight, bias and "
+                   "layer result (results saturate unless the type names an overflow mode); "
+                   "default for a Keras float model: 16-bit types fitted over the input range")
+    p.add_argument("--input-precision", metavar="TYPE",
+                   help="input type when the input has no quantizer (default: --precision, "
+                   "else fixed<16,6>)")
+    p.add_argument("--input-shape", metavar="SHAPE",
+                   help="PyTorch models: input shape without the batch, channels first, e.g. 64 "
+                   "or 1,8,8")
+    p.add_argument("--io-type", choices=IO_TYPES,
+                   help="io_parallel: one beat is one sample (MLPs; default); io_stream: one "
+                   "beat is one pixel (convolutional networks). Choices: %(choices)s")
+    p.add_argument("--reuse-factor", metavar="R | LAYER=R,... | auto",
+                   help="fold Dense and Conv layers in time: a sample (or output pixel) every "
+                        "R cycles with about 1/R of the multipliers; one factor for all "
+                        "layers, per layer (fc1=16,fc2=4), or auto: the fastest factors that "
+                        "fit the part or --board; default 1 (fully unrolled)")
+    p.add_argument("--board", help="fit the design to this board's part (see `kiln "
+                   "bitstream --help` for the boards)")
     p.add_argument("--part", help=f"FPGA part of the HLS project (default: {DEFAULT_PART})")
-    p.add_argument("--clock-period", type=float,
+    p.add_argument("--clock-period", type=float, metavar="NS",
                    help=f"clock period in ns (default: {DEFAULT_CLOCK_PERIOD})")
     p.add_argument("--force", action="store_true", help="rebuild even if up to date")
     p.set_defaults(func=_compile)
@@ -178,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="run inputs on one device")
     p.add_argument("artifact")
     p.add_argument("inputs", help=".npy inputs")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", choices=DEVICE_NAMES,
+                   help="where to run (default: auto, the first present of fpga, cuda, cpu). "
+                   "Choices: %(choices)s")
     p.add_argument("--raw", action="store_true", help="integer codes instead of values")
     p.add_argument("--transport", metavar="SPEC",
                    help="the fpga device's link: pynq[:BOARD], serial:PORT[@BAUD] or "
@@ -190,7 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("artifact")
     p.add_argument("inputs", help=".npy inputs")
     p.add_argument("--labels", help=".npy labels for accuracy")
-    p.add_argument("--devices", default="reference,hls,fpga-sim,cpu")
+    p.add_argument("--devices", default=_device_list("reference,hls,fpga-sim,cpu"),
+                   type=_device_list, metavar="D1,D2,...",
+                   help="comma-separated devices to run and compare (default: "
+                   f"reference,hls,fpga-sim,cpu); from {', '.join(DEVICE_NAMES[1:])}")
     p.add_argument("--json", help="write the report as JSON here")
     p.add_argument("--plot", help="write a PNG plot here")
     p.set_defaults(func=_compare)
@@ -199,11 +230,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setup_logging(verbose: bool) -> None:
+    """kiln's own log at INFO (DEBUG with -v); hls4ml's, TensorFlow's and every other
+    library's log and Python warnings only with -v (errors always)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if verbose else "3")
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+                        force=True)
+    logging.getLogger("kiln").setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.captureWarnings(True)
+    if not verbose:
+        warnings.filterwarnings("ignore")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    _setup_logging(args.verbose)
     try:
         return int(args.func(args))
     except KilnError as exc:

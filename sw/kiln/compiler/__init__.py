@@ -4,9 +4,17 @@
 from __future__ import annotations
 
 from kiln.compiler._compile import compile_artifact, compile_model
+from kiln.compiler._fit import (
+    DesignTooLargeError,
+    check_fits,
+    choose_reuse_factors,
+    with_reuse_factors,
+)
 from kiln.compiler._options import (
+    AUTO,
     DEFAULT_CLOCK_PERIOD,
     DEFAULT_PART,
+    FIT_MARGIN,
     IO_TYPES,
     BuildOptions,
     IoType,
@@ -14,12 +22,18 @@ from kiln.compiler._options import (
 )
 
 __all__ = [
+    "AUTO",
     "DEFAULT_CLOCK_PERIOD",
     "DEFAULT_PART",
+    "FIT_MARGIN",
     "IO_TYPES",
     "BuildOptions",
+    "DesignTooLargeError",
     "IoType",
     "ReuseFactor",
+    "check_fits",
+    "choose_reuse_factors",
     "compile_artifact",
     "compile_model",
+    "with_reuse_factors",
 ]

@@ -22,6 +22,7 @@ from kiln.artifact import (
     artifact_lock,
     file_digest,
 )
+from kiln.compiler._fit import check_fits, fit_to_part, write_fit_report
 from kiln.compiler._options import BuildOptions, IoType, ReuseFactor
 from kiln.errors import ArtifactError, KilnError
 from kiln.ir import Graph, graph_to_dict
@@ -230,6 +231,12 @@ def _build(source: Source, root: Path, options: BuildOptions, name: str
     graph_hls = source.convert(root / "hls", options)
     log.info("[2/4] lowering to kiln IR")
     graph = frontend.lower(graph_hls, name, options)
+    if options.auto_reuse:
+        log.info("[2/4] choosing reuse factors that fit %s", options.part)
+        graph_hls, graph = fit_to_part(source, root / "hls", graph,
+                                       frontend.foldable_layers(graph_hls), options)
+    check_fits(graph, options.part)  # before any Verilog is written
+    write_fit_report(root, graph, options.part, options.to_dict()["reuse_factor"])
     (root / IR_FILE).write_text(json.dumps(graph_to_dict(graph)) + "\n")
 
     log.info("[3/4] building the HLS C simulation")

@@ -19,8 +19,12 @@ from kiln.ir import FixedType
 
 IoType = Literal["io_parallel", "io_stream"]
 IO_TYPES: tuple[str, ...] = get_args(IoType)
-#: One factor for every layer, or a factor per layer name (layers not named: 1).
-ReuseFactor = int | Mapping[str, int]
+#: One factor for every layer, a factor per layer name (layers not named: 1), or "auto":
+#: the factors that fit the part (or board) at the highest throughput.
+ReuseFactor = int | Mapping[str, int] | Literal["auto"]
+AUTO: Literal["auto"] = "auto"
+#: The share of each of the part's resources ``reuse_factor="auto"`` fills at most.
+FIT_MARGIN = 0.7
 #: hls4ml's Vivado-backend defaults, the part and clock every compile targets unless told.
 DEFAULT_PART = "xcvu9p-flga2577-2-e"
 DEFAULT_CLOCK_PERIOD = 5.0
@@ -33,12 +37,14 @@ def _check_factor(value: Any, where: str) -> int:
 
 
 def _check_reuse(value: Any) -> ReuseFactor:
-    """``value`` as an int, or as a read-only mapping sorted by layer name."""
+    """``value`` as an int, "auto", or a read-only mapping sorted by layer name."""
+    if value == AUTO:
+        return AUTO
     if not isinstance(value, Mapping):
         if isinstance(value, bool) or not isinstance(value, int):
             raise KilnError(
-                f"reuse_factor must be a positive integer or a mapping of layer name to "
-                f"positive integer, not {value!r}"
+                f"reuse_factor must be a positive integer, 'auto' or a mapping of layer name "
+                f"to positive integer, not {value!r}"
             )
         return _check_factor(value, "reuse_factor")
     if not value:
@@ -48,6 +54,18 @@ def _check_reuse(value: Any) -> ReuseFactor:
             raise KilnError(f"reuse_factor: layer names must be non-empty strings, not {name!r}")
     return MappingProxyType({name: _check_factor(value[name], f"reuse_factor[{name!r}]")
                              for name in sorted(value)})
+
+
+def _board_part(board: Any, part: str) -> str:
+    from kiln.flows import get_board
+
+    if not isinstance(board, str):
+        raise KilnError(f"board must be a board name such as 'ulx3s-85f', not {board!r}")
+    device = get_board(board).device
+    if part not in (DEFAULT_PART, device):
+        raise KilnError(f"board {board!r} has part {device}, but part={part!r} was given; give "
+                        "one of them")
+    return device
 
 
 def _check_precision(text: Any, name: str) -> str | None:
@@ -90,13 +108,17 @@ class BuildOptions:
     Attributes:
         io_type: ``"io_parallel"`` (one beat is one sample) or ``"io_stream"`` (one beat is
             one pixel; convolutional networks).
-        reuse_factor: one factor for every layer, or a mapping of layer name to factor (layers
-            it does not name: 1). kiln's RTL folds nothing yet, so every factor must be 1.
+        reuse_factor: one factor for every layer, a mapping of layer name to factor (layers
+            it does not name: 1), or ``"auto"``: per-layer factors chosen so the design fits
+            the part (``FIT_MARGIN`` of each resource) at the highest throughput. A factor R
+            folds a Dense or Conv layer in time: a sample (or output pixel) every R cycles
+            with about 1/R of the multipliers; it must be one hls4ml accepts for the layer.
         precision: fixed-point type (``"fixed<16,6>"``) for every tensor of a float model, or
             for the float weights of a partly quantized one.
         input_precision: input type when the input carries no quantizer (default: precision,
             else ``fixed<16,6>``).
-        part: FPGA part the HLS project targets.
+        part: FPGA part the HLS project targets (and the designs are fitted to).
+        board: a board kiln knows (``ulx3s-85f``); its part becomes ``part``.
         clock_period: clock period in ns the HLS project targets.
         input_shape: PyTorch models only: one sample's shape, channels first, batch excluded.
     """
@@ -108,6 +130,7 @@ class BuildOptions:
     part: str = DEFAULT_PART
     clock_period: float = DEFAULT_CLOCK_PERIOD
     input_shape: tuple[int, ...] | None = None
+    board: str | None = None
 
     def __post_init__(self) -> None:
         if self.io_type not in IO_TYPES:
@@ -125,6 +148,8 @@ class BuildOptions:
                             f"{DEFAULT_CLOCK_PERIOD}, not {period!r}")
         object.__setattr__(self, "clock_period", float(period))
         object.__setattr__(self, "input_shape", _check_shape(self.input_shape))
+        if self.board is not None:
+            object.__setattr__(self, "part", _board_part(self.board, self.part))
 
     def __hash__(self) -> int:
         return hash(self.digest())
@@ -135,9 +160,15 @@ class BuildOptions:
         return self.reuse_factor if isinstance(self.reuse_factor, int) else 1
 
     @property
+    def auto_reuse(self) -> bool:
+        """Whether the reuse factors are to be chosen to fit the part."""
+        return self.reuse_factor == AUTO
+
+    @property
     def layer_reuse_factors(self) -> Mapping[str, int]:
         """The factors given per layer name (empty when one factor is given for all)."""
-        return {} if isinstance(self.reuse_factor, int) else self.reuse_factor
+        reuse = self.reuse_factor
+        return reuse if isinstance(reuse, Mapping) else {}
 
     def reuse_for(self, layer: str) -> int:
         """The reuse factor of the layer named ``layer``."""
@@ -148,12 +179,13 @@ class BuildOptions:
         reuse = self.reuse_factor
         return {
             "io_type": self.io_type,
-            "reuse_factor": reuse if isinstance(reuse, int) else dict(reuse),
+            "reuse_factor": reuse if isinstance(reuse, int | str) else dict(reuse),
             "precision": self.precision,
             "input_precision": self.input_precision,
             "part": self.part,
             "clock_period": self.clock_period,
             "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "board": self.board,
         }
 
     @classmethod

@@ -35,6 +35,7 @@ from kiln.flows._estimate import (
     plan_estimate,
 )
 from kiln.flows._open import IceStorm, Trellis, YosysNextpnr
+from kiln.flows._parts import PARTS, PartCapacity, part_capacity
 from kiln.flows._plan import BuildPlan, BuildResult, Step
 from kiln.flows._program import BoardNotFoundError, program
 from kiln.flows._report import (
@@ -49,6 +50,8 @@ from kiln.flows._toolchain import Toolchain
 from kiln.flows._vivado import DmaWidths, Vivado, VivadoZynq7, VivadoZynqMP
 
 __all__ = [
+    "PARTS",
+    "PartCapacity",
     "TOOLCHAINS",
     "XILINX_FAMILIES",
     "BitstreamReport",
@@ -82,6 +85,7 @@ __all__ = [
     "build_bitstream",
     "estimate_resources",
     "get_board",
+    "part_capacity",
     "hw_dir",
     "parse_nextpnr_report",
     "plan_bitstream",

@@ -12,15 +12,14 @@ from kiln.frontend._base import InputLayout, Reference, Source
 from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._keras import (
     DEFAULT_INPUT_PRECISION,
-    SUPPORTED_KERAS_LAYERS,
     KerasSource,
-    check_layers,
     convert,
     is_quantized,
     load_keras,
     reference_is_bit_exact,
 )
-from kiln.frontend._lower import fixed_type, lower
+from kiln.frontend._keras_check import SUPPORTED_KERAS_LAYERS, check_layers, layer_problems
+from kiln.frontend._lower import fixed_type, foldable_layers, lower
 from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
 from kiln.frontend._requantize import Requantized, ScaleChange, requantize_pow2
 from kiln.frontend._source import load_source, open_source, source_type
@@ -54,9 +53,11 @@ __all__ = [
     "convert",
     "convert_torch",
     "fixed_type",
+    "foldable_layers",
     "infer_fixed_point",
     "is_quantized",
     "is_torch_model",
+    "layer_problems",
     "load_keras",
     "load_source",
     "load_torch",

@@ -218,6 +218,12 @@ def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
         )
 
 
+def foldable_layers(model_graph: Any) -> set[str]:
+    """The layers of a converted model that kiln can fold (reuse factor > 1)."""
+    return {layer.name for layer in model_graph.get_layers()
+            if layer.class_name in ("Dense", "Conv1D", "Conv2D")}
+
+
 def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
     """Lower a ModelGraph converted with ``options`` into a checked kiln :class:`Graph`.
 

@@ -9,13 +9,16 @@ one beat per sample (io_parallel, II = 1) or per pixel (io_stream, line buffers)
 from __future__ import annotations
 
 from kiln.rtl._builder import RtlBuilderError
+from kiln.rtl._cost import Cost, estimate
 from kiln.rtl._design import RtlDesign, write_rtl
 from kiln.rtl._top import emit_rtl, supported_kinds
 
 __all__ = [
+    "Cost",
     "RtlBuilderError",
     "RtlDesign",
     "emit_rtl",
+    "estimate",
     "supported_kinds",
     "write_rtl",
 ]

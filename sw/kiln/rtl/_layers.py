@@ -65,7 +65,7 @@ def _drive_outputs(m: Module, y: Signal, elements: list[Expr]) -> None:
     m.assign(y, concat(*reversed(elements)))
 
 
-def _naf(w: int) -> list[tuple[int, int]]:
+def naf(w: int) -> list[tuple[int, int]]:
     """``w`` in non-adjacent form: (sign, shift) digits, ``w = sum(sign << shift)``; at most
     one digit in two bits is non-zero."""
     digits, shift = [], 0
@@ -82,7 +82,7 @@ def _naf(w: int) -> list[tuple[int, int]]:
 def _shift_add(x: Expr, w: int) -> Expr:
     """``x * w`` as shifts, adds and subtracts of ``x`` at ``x``'s width (wrapping), so
     every synthesis tool builds adders, never a multiplier."""
-    digits = sorted(_naf(w), key=lambda d: -d[1])
+    digits = sorted(naf(w), key=lambda d: -d[1])
     plus = [k for sign, k in digits if sign > 0]
     minus = [k for sign, k in digits if sign < 0]
     out = x.shl(plus[0]) if plus else -x.shl(minus.pop(0))

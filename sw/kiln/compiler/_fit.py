@@ -1,0 +1,153 @@
+"""Designs fitted to their part: the guard against a design far beyond it, and the reuse
+factors ``reuse_factor="auto"`` chooses, from kiln.rtl's resource estimate.
+
+A design's reuse factors set its throughput: the slowest layer takes a sample every
+``max(R)`` cycles (an output pixel every R cycles for a convolution). ``auto`` tries the
+smallest such interval first: at interval T every layer takes the largest factor it
+accepts that is at most T (the fewest multipliers that keep up), and the first T whose
+estimate fits ``FIT_MARGIN`` of every resource of the part wins.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kiln.errors import KilnError
+from kiln.ir import Conv, Dense, Graph, check_graph, valid_reuse_factors
+
+if TYPE_CHECKING:
+    from kiln.compiler._options import BuildOptions
+    from kiln.frontend import Source
+
+log = logging.getLogger(__name__)
+
+#: A design whose estimate needs more than this many times a resource of its part is refused
+#: before any Verilog is written (its RTL and emulator would not build in reasonable memory).
+FAR_BEYOND = 2.0
+FIT_REPORT = "reports/fit.json"
+
+
+class DesignTooLargeError(KilnError):
+    """The design is far beyond its part, or no reuse factors make it fit."""
+
+
+def _shape_of(node: Dense | Conv) -> tuple[int, int]:
+    n_in, n_out = node.weight.shape
+    return int(n_in), int(n_out)
+
+
+def with_reuse_factors(graph: Graph, factors: dict[str, int]) -> Graph:
+    """``graph`` with the Dense and Conv layers ``factors`` names folded by them."""
+    nodes = tuple(dataclasses.replace(n, reuse_factor=factors[n.name])
+                  if isinstance(n, Dense | Conv) and n.name in factors else n
+                  for n in graph.nodes)
+    return check_graph(dataclasses.replace(graph, nodes=nodes))
+
+
+def _usage(graph: Graph, part: str) -> dict[str, float]:
+    """Each resource's estimated use as a share of the part's."""
+    from kiln.flows import part_capacity
+    from kiln.rtl import estimate
+
+    cap = part_capacity(part)
+    total = estimate(graph)["total"]
+    lut = total.lut4 if cap.lut_kind == "LUT4" else total.lut6
+    return {cap.lut_kind: lut / cap.lut, "FF": total.ff / cap.ff,
+            "DSP": total.dsp / cap.dsp if cap.dsp else float(total.dsp > 0),
+            "BRAM18": total.bram / cap.bram18 if cap.bram18 else float(total.bram > 0)}
+
+
+def _at_interval(layers: list[Dense | Conv], interval: int) -> dict[str, int]:
+    """Each layer's largest valid factor of at most ``interval``."""
+    return {n.name: max(r for r in valid_reuse_factors(*_shape_of(n)) if r <= interval)
+            for n in layers}
+
+
+def choose_reuse_factors(graph: Graph, part: str, margin: float,
+                         foldable: Collection[str] | None = None) -> dict[str, int]:
+    """The reuse factors of the fastest design whose estimate fits ``margin`` of ``part``,
+    folding the layers named in ``foldable`` (default: every Dense and Conv).
+
+    Raises:
+        DesignTooLargeError: not even the most folded design fits; the message says what
+            is short.
+    """
+    layers = [n for n in graph.nodes if isinstance(n, Dense | Conv)
+              and (foldable is None or n.name in foldable)]
+    candidates = sorted({r for n in layers for r in valid_reuse_factors(*_shape_of(n))})
+    usage: dict[str, float] = {}
+    for interval in candidates or [1]:
+        factors = _at_interval(layers, interval)
+        usage = _usage(with_reuse_factors(graph, factors), part)
+        if max(usage.values()) <= margin:
+            log.info("reuse factors for %s: %s (II %d; estimate %s of the part)", part,
+                     factors, interval, _shares(usage))
+            return factors
+    raise DesignTooLargeError(
+        f"Graph {graph.name!r} does not fit {part} at any reuse factor: folded as far as "
+        f"hls4ml allows it still needs {_shares(usage)} of the part (kiln fills at most "
+        f"{margin:.0%}). Use a bigger part (part= or board=), fewer or narrower layers, or "
+        "more pruning.")
+
+
+def check_fits(graph: Graph, part: str) -> None:
+    """Refuse a design whose estimate is far beyond ``part``, naming the reuse factors that
+    would fit.
+
+    Raises:
+        DesignTooLargeError: the estimate needs more than ``FAR_BEYOND`` times a resource.
+    """
+    from kiln.compiler._options import FIT_MARGIN
+
+    usage = _usage(graph, part)
+    if max(usage.values()) <= FAR_BEYOND:
+        return
+    try:
+        factors = choose_reuse_factors(graph, part, FIT_MARGIN)
+        hint = f"reuse factors that fit: reuse_factor={factors} (or reuse_factor='auto')"
+    except DesignTooLargeError as exc:
+        hint = str(exc)
+    raise DesignTooLargeError(
+        f"Graph {graph.name!r} is far beyond {part}: kiln's estimate needs {_shares(usage)} of "
+        f"the part, so no Verilog was written. Fold it in time with {hint}.")
+
+
+def _shares(usage: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.0%}" for name, share in usage.items())
+
+
+def fit_to_part(source: Source, hls_dir: Path, graph: Graph, foldable: Collection[str],
+                options: BuildOptions) -> tuple[Any, Graph]:
+    """Convert and lower the model again with the reuse factors that fit ``options.part``
+    (``graph``: the model lowered unfolded). Returns the ModelGraph and the folded graph."""
+    from kiln import frontend
+    from kiln.compiler._options import FIT_MARGIN
+
+    factors = choose_reuse_factors(graph, options.part, FIT_MARGIN, foldable)
+    fitted = dataclasses.replace(options, reuse_factor=factors or 1)
+    graph_hls = source.convert(hls_dir, fitted)
+    return graph_hls, frontend.lower(graph_hls, graph.name, fitted)
+
+
+def write_fit_report(root: Path, graph: Graph, part: str, requested: Any) -> dict[str, Any]:
+    """``reports/fit.json``: the part, the reuse factor asked for and those built, and the
+    estimate per layer and in all (with its share of the part)."""
+    from kiln.rtl import estimate
+
+    costs = estimate(graph)
+    report = {
+        "part": part, "requested_reuse_factor": requested,
+        "reuse_factors": {n.name: n.reuse_factor for n in graph.nodes
+                          if isinstance(n, Dense | Conv)},
+        "estimate": {name: cost.to_dict() for name, cost in costs.items()},
+        "share_of_part": {k: round(v, 4) for k, v in _usage(graph, part).items()},
+    }
+    path = root / FIT_REPORT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    return report

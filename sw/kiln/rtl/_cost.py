@@ -1,0 +1,114 @@
+"""What the hardware kiln.rtl builds from a graph will cost, before any Verilog is written.
+
+A model of kiln's own emitters, calibrated against yosys (the coefficients below say on
+what): a fully unrolled Dense (and a convolution's window Dense) is an adder per non-zero
+digit of each weight's non-adjacent form, at the accumulator's width, plus registers for
+the products and the tree; a folded one is ``n_in * n_out / R`` multipliers (the DSP blocks
+yosys maps them to), their input multiplexers, the lanes' adders and accumulators, and the
+weight ROMs (block RAM when a slot's table is large, else LUTs). Everything else (casts,
+activations, tables, line buffers) is a few LUTs or registers per bit it carries.
+
+The estimate is used to refuse a design far beyond its part before any RTL is written, and
+to choose reuse factors that fit a part (``reuse_factor="auto"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
+from kiln.rtl._layers import naf
+
+#: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing), LUT6s per adder bit (yosys
+#: synth_xilinx for UltraScale+) and registers per adder bit of an unrolled layer,
+#: calibrated on the 64-32-32-10 digits MLP (yosys 0.70: 76,495 TRELLIS_COMB; 42,023 LUT6,
+#: 33,555 FF); the 6-bit jet MLP then comes out within 3% on LUT6 (docs/folding.md).
+LUT4_PER_ADDER_BIT = 0.81
+LUT6_PER_ADDER_BIT = 0.445
+FF_PER_ADDER_BIT = 0.355
+#: The logic of a folded layer (multiplexers, lane adders, LUT ROMs) against the count
+#: above, calibrated on the jet MLP at reuse factor 16 (16,270 TRELLIS_COMB, 267 MULT18X18D).
+FOLDED_LOGIC_SCALE = 1.45
+#: A slot's weight table goes to block RAM from this many bits (smaller ones are LUT ROM).
+BRAM_MIN_BITS = 2048
+BRAM_BITS = 18 * 1024  # an ECP5 DP16KD, half a Xilinx RAMB36
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Resources of a layer or a design: LUT4s (ECP5), LUT6s (Xilinx), registers,
+    multipliers (DSP blocks) and 18 kbit block RAMs."""
+
+    lut4: float = 0.0
+    lut6: float = 0.0
+    ff: float = 0.0
+    dsp: int = 0
+    bram: int = 0
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.lut4 + other.lut4, self.lut6 + other.lut6, self.ff + other.ff,
+                    self.dsp + other.dsp, self.bram + other.bram)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"LUT4": round(self.lut4), "LUT6": round(self.lut6), "FF": round(self.ff),
+                "DSP": self.dsp, "BRAM18": self.bram}
+
+
+def _logic(luts4: float) -> Cost:
+    """``luts4`` LUT4s of logic, and the LUT6s that take its place on Xilinx parts."""
+    return Cost(luts4, luts4 * LUT6_PER_ADDER_BIT / LUT4_PER_ADDER_BIT, 0.0)
+
+
+def _dense_cost(node: Dense, in_width: int) -> Cost:
+    acc = node.accum_type.width
+    n_in, n_out = node.n_in, node.n_out
+    r = node.reuse_factor
+    if r == 1:
+        adder_bits = acc * (sum(len(naf(int(w))) for w in node.weight.flat) + n_out)
+        return _logic(adder_bits * LUT4_PER_ADDER_BIT) + Cost(ff=adder_bits * FF_PER_ADDER_BIT)
+    steps = min(r, n_in)
+    multipliers = n_in * n_out // r
+    lanes = n_out * steps // r
+    slots = n_in // steps
+    table_bits = r * node.weight_type.width
+    bram = multipliers * -(-table_bits // BRAM_BITS) if table_bits >= BRAM_MIN_BITS else 0
+    rom_luts = 0 if bram else multipliers * table_bits / 16
+    mux_luts = slots * in_width * steps / 2
+    adder_bits = lanes * acc * (slots + 1)
+    registers = n_in * in_width + lanes * acc + n_out * node.out_type.width \
+        + multipliers * node.weight_type.width
+    logic = FOLDED_LOGIC_SCALE * (rom_luts + mux_luts + adder_bits)
+    return _logic(logic) + Cost(ff=registers, dsp=multipliers, bram=bram)
+
+
+def node_cost(node: Node, previous: Node) -> Cost:
+    """The estimated cost of one layer of the graph (reading ``previous``)."""
+    in_width = previous.out_type.width
+    if isinstance(node, Dense):
+        return _dense_cost(node, in_width)
+    if isinstance(node, Conv):
+        rows, cols, channels = spatial(previous.shape)
+        window = node.kernel[0] * node.kernel[1] * channels * in_width
+        line = node.kernel[0] * cols * channels * in_width if node.kernel[0] > 1 else window
+        return _dense_cost(node.window_dense(), in_width) + Cost(ff=line + window)
+    if isinstance(node, Pool):
+        rows, cols, channels = spatial(previous.shape)
+        return _logic(node.kernel[0] * node.kernel[1] * channels * in_width) + Cost(
+            ff=node.kernel[0] * cols * channels * in_width)
+    # casts, activations, tables: a little logic and a register per output bit
+    bits = node.size * node.out_type.width
+    return _logic(2 * bits) + Cost(ff=bits)
+
+
+def estimate(graph: Graph) -> dict[str, Cost]:
+    """The estimated cost of each layer of ``graph`` (by name) and ``"total"``."""
+    costs: dict[str, Cost] = {}
+    previous = graph.input
+    for node in graph.nodes[1:]:
+        costs[node.name] = node_cost(node, previous)
+        previous = node
+    total = Cost()
+    for cost in costs.values():
+        total = total + cost
+    costs["total"] = total
+    return costs

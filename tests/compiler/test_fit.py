@@ -1,0 +1,84 @@
+"""Designs fitted to a part: kiln.rtl's resource estimate, the guard that refuses a design
+far beyond its part before any Verilog is written, and reuse_factor="auto"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kiln
+from kiln.compiler import (
+    DesignTooLargeError,
+    check_fits,
+    choose_reuse_factors,
+    with_reuse_factors,
+)
+from kiln.errors import KilnError
+from kiln.flows import part_capacity
+from kiln.ir import Dense, FixedType, Graph, Input, Relu, frozen_codes
+from kiln.rtl import estimate
+
+ECP5_85F = "LFE5U-85F-6BG381C"
+TINY_MLP = Path(__file__).parents[1] / "flows" / "fixtures" / "tiny_mlp.h5"  # 16-8-4, 4-bit
+
+
+def mlp(*sizes: int, seed: int = 0) -> Graph:
+    """A 6-bit MLP with random weights: Input -> (Dense -> Relu)* -> Dense."""
+    rng = np.random.default_rng(seed)
+    t6, acc = FixedType(6, 1), FixedType(20, 8)
+    nodes: list = [Input("x", "", (sizes[0],), FixedType(6, 2))]
+    for k, (n_in, n_out) in enumerate(zip(sizes, sizes[1:], strict=False)):
+        nodes.append(Dense(f"fc{k}", nodes[-1].name, (n_out,), FixedType(12, 6),
+                           weight=frozen_codes(rng.integers(-32, 32, (n_in, n_out))),
+                           bias=frozen_codes(rng.integers(-32, 32, n_out)), weight_type=t6,
+                           bias_type=t6, accum_type=acc))
+        if k < len(sizes) - 2:
+            nodes.append(Relu(f"relu{k}", f"fc{k}", (n_out,), FixedType(6, 2, False)))
+    return Graph("mlp", tuple(nodes))
+
+
+def test_folding_cuts_the_estimate() -> None:
+    # The issue's yardstick: a 32-32-10 6-bit MLP at R = 8 needs at most half the LUTs of R = 1.
+    flat = estimate(mlp(32, 32, 10))["total"]
+    folded = estimate(with_reuse_factors(mlp(32, 32, 10), {"fc0": 8, "fc1": 8}))["total"]
+    assert folded.lut6 <= flat.lut6 / 2 and folded.lut4 <= flat.lut4 / 2
+    assert (flat.dsp, folded.dsp) == (0, 32 * 32 // 8 + 32 * 10 // 8)
+
+
+def test_auto_takes_the_fastest_design_that_fits() -> None:
+    graph = mlp(16, 64, 32, 32, 5)
+    factors = choose_reuse_factors(graph, ECP5_85F, 0.7)
+    cap = part_capacity(ECP5_85F)
+    fitted = estimate(with_reuse_factors(graph, factors))["total"]
+    assert fitted.dsp <= 0.7 * cap.dsp and fitted.lut4 <= 0.7 * cap.lut
+    ii = max(factors.values())
+    faster = {name: r for name, r in choose_reuse_factors(graph, "xcvu9p", 0.7).items()}
+    assert max(faster.values()) < ii  # a bigger part: a faster design
+    # one step faster than the choice does not fit the ECP5
+    smaller = [r for r in (1, 2, 4, 8, 16, 32) if r < ii]
+    for interval in smaller[-1:]:
+        tighter = {n: min(r, interval) for n, r in factors.items()}
+        usage = estimate(with_reuse_factors(graph, tighter))["total"]
+        assert usage.dsp > 0.7 * cap.dsp or usage.lut4 > 0.7 * cap.lut
+
+
+def test_a_design_far_beyond_its_part_is_refused_with_factors_that_fit() -> None:
+    big = mlp(256, 64, 10)  # fully unrolled: about 200k LUT6
+    with pytest.raises(DesignTooLargeError, match=r"far beyond LFE5U-85F.*no Verilog was "
+                                                  r"written.*reuse_factor=\{'fc0': \d+"):
+        check_fits(big, ECP5_85F)
+    check_fits(big, "xcvu9p")  # fits the big part
+    with pytest.raises(KilnError, match="no resource data for part 'xc9x'"):
+        check_fits(big, "xc9x")
+
+
+def test_compile_auto_for_a_board_writes_the_choice(tmp_path: Path) -> None:
+    art = kiln.compile(TINY_MLP, tmp_path / "art", reuse_factor="auto", board="ulx3s-45f")
+    report = (art.path / "reports" / "fit.json").read_text()
+    assert '"requested_reuse_factor": "auto"' in report and '"part": "LFE5U-45F' in report
+    assert art.manifest.options["board"] == "ulx3s-45f"
+    assert art.manifest.options["part"].startswith("LFE5U-45F")
+    with pytest.raises(KilnError, match="board 'ulx3s-45f' has part .* but part="):
+        kiln.compile(TINY_MLP, tmp_path / "b", board="ulx3s-45f", part="xc7z020clg400-1")
