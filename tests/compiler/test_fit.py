@@ -82,3 +82,19 @@ def test_compile_auto_for_a_board_writes_the_choice(tmp_path: Path) -> None:
     assert art.manifest.options["part"].startswith("LFE5U-45F")
     with pytest.raises(KilnError, match="board 'ulx3s-45f' has part .* but part="):
         kiln.compile(TINY_MLP, tmp_path / "b", board="ulx3s-45f", part="xc7z020clg400-1")
+
+
+def test_the_mission_cnn_unrolled_is_refused_before_any_verilog(tmp_path: Path) -> None:
+    """Conv2D 32 3x3 on 28x28x1, max pool 2, Dense 5408 -> 128, Dense 10: fully unrolled it
+    was a 123 MB Verilog file whose emulator build ran past 10 GB."""
+    from tensorflow import keras
+
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu", name="conv"),
+        keras.layers.MaxPooling2D(2, name="pool"), keras.layers.Flatten(name="flat"),
+        keras.layers.Dense(128, activation="relu", name="fc1"), keras.layers.Dense(10, name="fc2"),
+    ], name="mission_cnn")
+    with pytest.raises(DesignTooLargeError, match=r"far beyond xcvu9p.*no Verilog was written"
+                                                  r".*'conv': 1, 'fc1': 676, 'fc2': 640"):
+        kiln.compile(model, tmp_path / "cnn", io_type="io_stream", precision="fixed<8,3>")
+    assert not (tmp_path / "cnn").exists()

@@ -1,11 +1,13 @@
 """Designs fitted to their part: the guard against a design far beyond it, and the reuse
 factors ``reuse_factor="auto"`` chooses, from kiln.rtl's resource estimate.
 
-A design's reuse factors set its throughput: the slowest layer takes a sample every
-``max(R)`` cycles (an output pixel every R cycles for a convolution). ``auto`` tries the
-smallest such interval first: at interval T every layer takes the largest factor it
-accepts that is at most T (the fewest multipliers that keep up), and the first T whose
-estimate fits ``FIT_MARGIN`` of every resource of the part wins.
+A design's reuse factors set its throughput: a folded layer needs R cycles per output beat
+(a sample in io_parallel, an output pixel of a convolution in io_stream), and the slowest
+layer sets the cycles per sample. ``auto`` tries the smallest such interval first: at
+interval T every layer takes the largest factor it accepts whose cycles stay within T (the
+fewest multipliers that keep up), and the first T whose estimate fits ``FIT_MARGIN`` of
+every resource of the part wins. In io_stream T starts at the beats of the largest frame,
+which the stream takes anyway.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from kiln.errors import KilnError
-from kiln.ir import Conv, Dense, Graph, check_graph, valid_reuse_factors
+from kiln.ir import Conv, Dense, Graph, Node, check_graph, valid_reuse_factors
 
 if TYPE_CHECKING:
     from kiln.compiler._options import BuildOptions
@@ -62,9 +66,17 @@ def _usage(graph: Graph, part: str) -> dict[str, float]:
             "BRAM18": total.bram / cap.bram18 if cap.bram18 else float(total.bram > 0)}
 
 
-def _at_interval(layers: list[Dense | Conv], interval: int) -> dict[str, int]:
-    """Each layer's largest valid factor of at most ``interval``."""
-    return {n.name: max(r for r in valid_reuse_factors(*_shape_of(n)) if r <= interval)
+def _beats(graph: Graph, node: Node) -> int:
+    """Output beats per sample of ``node``: its pixels in io_stream, else 1."""
+    if graph.io_type != "io_stream" or len(node.shape) == 1:
+        return 1
+    return int(np.prod(node.shape[:-1]))
+
+
+def _at_interval(graph: Graph, layers: list[Dense | Conv], interval: int) -> dict[str, int]:
+    """Each layer's largest valid factor whose cycles per sample stay within ``interval``."""
+    return {n.name: max((r for r in valid_reuse_factors(*_shape_of(n))
+                         if r * _beats(graph, n) <= interval), default=1)
             for n in layers}
 
 
@@ -79,10 +91,13 @@ def choose_reuse_factors(graph: Graph, part: str, margin: float,
     """
     layers = [n for n in graph.nodes if isinstance(n, Dense | Conv)
               and (foldable is None or n.name in foldable)]
-    candidates = sorted({r for n in layers for r in valid_reuse_factors(*_shape_of(n))})
+    floor = max(_beats(graph, n) for n in graph.nodes)
+    candidates = sorted({floor} | {r * _beats(graph, n) for n in layers
+                                   for r in valid_reuse_factors(*_shape_of(n))
+                                   if r * _beats(graph, n) >= floor})
     usage: dict[str, float] = {}
-    for interval in candidates or [1]:
-        factors = _at_interval(layers, interval)
+    for interval in candidates:
+        factors = _at_interval(graph, layers, interval)
         usage = _usage(with_reuse_factors(graph, factors), part)
         if max(usage.values()) <= margin:
             log.info("reuse factors for %s: %s (II %d; estimate %s of the part)", part,
