@@ -73,19 +73,23 @@ def test_unsupported_layer_is_named() -> None:
     inp = keras.Input((8, 8, 1), name="image")
     out = keras.layers.Conv2D(2, 3, name="conv")(inp)
     model = keras.Model(inp, keras.layers.Flatten()(out))
-    with pytest.raises(UnsupportedLayerError, match=r"'conv' of type Conv2D.*Supported: .*Dense"):
+    with pytest.raises(UnsupportedLayerError, match=r"'conv' \(Conv2D\).*Fix: .*io_stream"):
         frontend.check_layers(model)
 
 
-def test_float_model_needs_a_precision(tmp_path: Path) -> None:
+def test_float_model_without_precision_is_typed_from_its_values(tmp_path: Path) -> None:
+    """No precision: every result gets a 16-bit type fitted over the input type's range."""
     from tensorflow import keras
 
     inp = keras.Input((4,))
-    model = keras.Model(inp, keras.layers.Dense(2)(inp), name="plain")
-    with pytest.raises(PrecisionError, match="float model.*precision="):
-        frontend.convert(model, tmp_path, BuildOptions())
+    model = keras.Model(inp, keras.layers.Dense(2, name="fc")(inp), name="plain")
+    model.set_weights([np.full((4, 2), 3.0), np.zeros(2)])
+    graph = frontend.lower(frontend.convert(model, tmp_path / "a", BuildOptions()), "plain",
+                           BuildOptions())
+    # |x| < 32 over fixed<16,6>: |fc| < 4 * 3 * 32 = 384 < 2**9, signed: 10 integer bits.
+    assert str(graph.nodes[1].out_type) == "fixed<16,10,RND_CONV,SAT>"
     with pytest.raises(PrecisionError, match="'fixed<a,3>'"):
-        frontend.convert(model, tmp_path, BuildOptions(precision="fixed<a,3>"))
+        frontend.convert(model, tmp_path / "b", BuildOptions(precision="fixed<a,3>"))
 
 
 def test_missing_and_corrupt_model_files(tmp_path: Path) -> None:

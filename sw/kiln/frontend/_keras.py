@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from kiln.errors import KilnError, ModelLoadError, PrecisionError, UnsupportedLayerError
+from kiln.errors import KilnError, ModelLoadError, PrecisionError
 from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
+from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_with_precision
+from kiln.frontend._keras_check import check_layers
 from kiln.ir import FixedType
 
 if TYPE_CHECKING:
@@ -18,19 +20,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
-SUPPORTED_KERAS_LAYERS = (
-    "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
-    "BatchNormalization", "Dropout", "Flatten",
-)
-# Convolution and pooling layers kiln builds in io_stream form ('valid' padding, no dilation).
-STREAM_KERAS_LAYERS = (
-    "Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
-    "QDepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D",
-    "QSeparableConv2D", "MaxPooling1D", "MaxPooling2D", "Reshape", "ZeroPadding1D",
-    "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "AveragePooling1D",
-    "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
-)
 # Default for a model whose input carries no quantizer: hls4ml's default model precision.
 DEFAULT_INPUT_PRECISION = "fixed<16,6>"
 
@@ -146,44 +135,6 @@ def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> Ker
     return KerasSource(loaded, _hash_files(files), tuple(files))
 
 
-def _check_window_settings(layer: Any) -> None:
-    """Refuse convolution settings kiln's stream RTL does not build, naming the setting."""
-    config = layer.get_config()
-    refusals = []
-    if any(int(d) != 1 for d in config.get("dilation_rate", (1,))):
-        refusals.append(f"dilation_rate={config['dilation_rate']} (use 1)")
-    if int(config.get("groups", 1)) != 1:
-        refusals.append(f"groups={config['groups']} (only depthwise grouping is built)")
-    if int(config.get("depth_multiplier", 1)) != 1:
-        refusals.append(f"depth_multiplier={config['depth_multiplier']} (use 1)")
-    padding = config.get("padding", "valid")
-    if padding not in ("valid", "same"):
-        refusals.append(f"padding={padding!r} (use 'valid' or 'same')")
-    if refusals:
-        raise UnsupportedLayerError(
-            f"Layer {layer.name!r} ({type(layer).__name__}): {'; '.join(refusals)} is not "
-            "supported by kiln's stream RTL."
-        )
-
-
-def check_layers(model: Any, io_type: str = "io_parallel") -> None:
-    """Refuse layers kiln cannot build, naming each with its type and the supported list."""
-    supported: tuple[str, ...] = SUPPORTED_KERAS_LAYERS
-    if io_type == "io_stream":
-        supported = SUPPORTED_KERAS_LAYERS + STREAM_KERAS_LAYERS
-    for layer in model.layers:
-        cls = type(layer).__name__
-        if cls not in supported:
-            hint = (" Convolution and pooling layers need io_type='io_stream'."
-                    if cls in STREAM_KERAS_LAYERS else "")
-            raise UnsupportedLayerError(
-                f"Layer {layer.name!r} of type {cls} is not supported by kiln's RTL with "
-                f"{io_type} yet. Supported: {', '.join(supported)}.{hint}"
-            )
-        if cls in STREAM_KERAS_LAYERS:
-            _check_window_settings(layer)
-
-
 def is_quantized(model: Any) -> bool:
     return any(type(layer).__name__.startswith("Q") for layer in model.layers)
 
@@ -193,35 +144,77 @@ def _input_is_quantized(model: Any) -> bool:
     return bool(layers) and type(layers[0]).__name__ == "QActivation"
 
 
+# QActivation quantizers whose hls4ml form equals QKeras code for code.
+_EXACT_QUANTIZERS = ("quantized_bits", "quantized_relu")
+
+
+def _inexact_layer(layer: Any) -> str | None:
+    """Why ``layer`` keeps the hardware from equalling the framework model, or None."""
+    cls = type(layer).__name__
+    activation = str(layer.get_config().get("activation", "")).lower()
+    if cls in ("Activation", "Softmax") and activation != "linear":
+        return f"float activation {activation or 'softmax'} (a table in hardware)"
+    if cls == "Dense" and activation not in ("", "linear"):
+        return f"float activation {activation}"
+    quantizer = getattr(layer, "quantizer", None)
+    if cls == "QActivation" and type(quantizer).__name__ not in _EXACT_QUANTIZERS:
+        return (f"{quantizer} is a table over hls4ml's fixed input range in hardware, not "
+                "QKeras's function of the exact input")
+    return None
+
+
 def reference_is_bit_exact(model: Any, options: BuildOptions) -> bool:
     """Whether the framework model defines every type, so kiln can demand equality with it:
-    quantized, with a quantized input, and no float-only activation (softmax, sigmoid, tanh)."""
+    quantized, with a quantized input, and no float-only activation (softmax, sigmoid, tanh,
+    quantized_sigmoid / quantized_tanh: tables in hardware)."""
     if options.input_precision or not is_quantized(model) or not _input_is_quantized(model):
         return False
     for layer in model.layers:
-        activation = str(layer.get_config().get("activation", "")).lower()
-        if type(layer).__name__ in ("Activation", "Softmax") and activation != "linear":
-            return False
-        if type(layer).__name__ == "Dense" and activation not in ("", "linear"):
+        reason = _inexact_layer(layer)
+        if reason is not None:
+            log.info("reference is not bit-exact: layer %r: %s; compared in LSBs", layer.name,
+                     reason)
             return False
     return True
 
 
-def _type_unsigned_quantizers(model: Any, config: dict[str, Any]) -> None:
-    """Give each ``quantized_bits(keep_negative=False)`` activation its exact type.
+def _unsigned(quantizer: Any) -> bool:
+    """Whether ``quantizer`` is a QKeras ``quantized_bits(keep_negative=False)``."""
+    return (quantizer is not None and type(quantizer).__name__ == "quantized_bits"
+            and not quantizer.keep_negative)
+
+
+def _type_unsigned_quantizers(model: Any, config: dict[str, Any], bit_exact: bool) -> None:
+    """Give each ``quantized_bits(keep_negative=False)`` activation its exact type; refuse
+    an unsigned kernel or bias quantizer that hls4ml would mistype.
 
     hls4ml 1.3 types every quantized_bits as signed ``fixed<bits, integer+1>``, ignoring
     keep_negative: for an unsigned quantizer that drops one fractional bit and lets negative
     values through where QKeras clips them to 0, so HLS and RTL would differ from QKeras.
     QKeras's own grid is ``ufixed<bits, integer>`` (rounding and saturation as hls4ml chose).
+    Kernels and biases take their type from the quantizer itself, not the configuration;
+    hls4ml's bit_exact inference types them right, and without it kiln refuses them.
+
+    Raises:
+        PrecisionError: an unsigned kernel or bias quantizer in a model whose input has no
+            quantizer (or with ``input_precision``).
     """
     for layer in model.layers:
+        for attr in ("kernel_quantizer_internal", "bias_quantizer_internal"):
+            quantizer: Any = getattr(layer, attr, None)
+            if _unsigned(quantizer) and not bit_exact:
+                raise PrecisionError(
+                    f"Layer {layer.name!r} ({type(layer).__name__}): {attr.split('_')[0]} "
+                    f"quantizer {quantizer} has keep_negative=False; without an input "
+                    f"quantizer hls4ml types it signed fixed<{quantizer.bits},"
+                    f"{int(quantizer.integer) + 1}> and loses a fractional bit. Quantize the "
+                    "input with QActivation(quantized_bits(...)) as the first layer (and no "
+                    "input_precision), or use keep_negative=True."
+                )
         quantizer = getattr(layer, "quantizer", None)  # QActivation's quantizer object
-        if (quantizer is None or type(quantizer).__name__ != "quantized_bits"
-                or quantizer.keep_negative):
-            continue
-        precision = config["LayerName"].get(layer.name, {}).get("Precision", {})
-        if not isinstance(precision, dict) or "result" not in precision:
+        precision: Any = config["LayerName"].get(layer.name, {}).get("Precision", {})
+        if (not _unsigned(quantizer) or not isinstance(precision, dict)
+                or "result" not in precision):
             continue
         hls_type = FixedType.parse(precision["result"])
         exact = FixedType(int(quantizer.bits), int(quantizer.integer), False,
@@ -231,40 +224,95 @@ def _type_unsigned_quantizers(model: Any, config: dict[str, Any]) -> None:
                   exact, hls_type)
 
 
+def _keep_linear_quantizers(model: Any, config: dict[str, Any]) -> None:
+    """Keep every ``QActivation(quantized_bits(...))`` when hls4ml's bit_exact inference is
+    off (an input without a quantizer).
+
+    hls4ml's ``merge_linear_activation`` pass removes a linear activation whose parent result
+    is ``auto`` and moves only a QONNX quantizer's type onto the parent; a QKeras quantizer
+    is dropped, so the Dense result stays its wide accumulator type. Typing the parent's
+    result with the quantizer's type makes hls4ml cast there instead: QKeras's semantics.
+    """
+    layers = config["LayerName"]
+    names = list(layers)
+    for layer in model.layers:
+        quantizer = getattr(layer, "quantizer", None)
+        if (type(layer).__name__ != "QActivation" or quantizer is None
+                or type(quantizer).__name__ != "quantized_bits"):
+            continue
+        position = names.index(layer.name) if layer.name in names else 0
+        parents = [names[position - 1]] if position > 0 else []
+        if parents and parents[0].endswith("_linear"):  # a layer's own linear activation
+            parents.append(parents[0].removesuffix("_linear"))
+        result = layers[layer.name].get("Precision", {}).get("result", "auto")
+        for parent in parents:
+            types = layers.get(parent, {}).get("Precision")
+            if isinstance(types, dict) and types.get("result") == "auto" and result != "auto":
+                types["result"] = result
+                log.debug("%s: %s keeps %s", parent, layer.name, result)
+
+
 def hls_config(model: Any, options: BuildOptions) -> tuple[dict[str, Any], bool]:
-    """The hls4ml configuration and whether hls4ml's ``bit_exact`` inference applies."""
+    """The hls4ml configuration and whether hls4ml's ``bit_exact`` inference applies.
+
+    Without it (an input without a quantizer) every QActivation(quantized_bits) is kept, a
+    float model's tensors are typed by :mod:`kiln.frontend._float` (``precision`` for every
+    weight, bias and result, or, with no precision, types fitted to the values over the input
+    range) and every softmax's table input is typed so its table is addressed sensibly.
+    """
     import hls4ml
 
     precision, input_precision = options.precision, options.input_precision
     quantized = is_quantized(model)
-    if not quantized and precision is None:
-        raise PrecisionError(
-            f"Model {model.name!r} has no quantized layers (a float model) and no precision "
-            "was given. Train it with QKeras quantizers, or pass precision='fixed<16,6>' "
-            "(kiln compile --precision) to choose a fixed-point type for every tensor."
+    try:
+        config = hls4ml.utils.config_from_keras_model(
+            model, granularity="name", backend="Vivado",
+            default_precision=precision or DEFAULT_INPUT_PRECISION,
+            default_reuse_factor=options.default_reuse_factor,
         )
-    default = precision or "fixed<16,6>"
-    config = hls4ml.utils.config_from_keras_model(
-        model, granularity="name", backend="Vivado", default_precision=default,
-        default_reuse_factor=options.default_reuse_factor,
-    )
+    except Exception as exc:
+        raise hls4ml_error(model, exc, "read the model's configuration") from exc
     set_reuse_factors(config, options, f"Model {model.name!r}")
-    _type_unsigned_quantizers(model, config)
     bit_exact = quantized and _input_is_quantized(model) and input_precision is None
+    _type_unsigned_quantizers(model, config, bit_exact)
     if not bit_exact:
         input_name = model.layers[0].name
         chosen = input_precision or precision or DEFAULT_INPUT_PRECISION
         config["LayerName"].setdefault(input_name, {}).setdefault("Precision", {})
         config["LayerName"][input_name]["Precision"]["result"] = chosen
         log.info("input %s has no quantizer: using input type %s", input_name, chosen)
+        _keep_linear_quantizers(model, config)
+        if quantized:
+            type_softmax_inputs(config)
+        elif precision is not None:
+            type_with_precision(config, precision)
+        else:
+            log.warning("Model %r is a float model and no precision was given: typing each "
+                        "tensor from its values over the input type %s (precision= sets one "
+                        "type for all)", model.name, chosen)
+            infer_keras_types(model, config, FixedType.parse(chosen))
     return config, bit_exact
+
+
+def hls4ml_error(model: Any, exc: Exception, doing: str) -> KilnError:
+    """A KilnError for an exception hls4ml raised while it ``doing``, naming the model's
+    layer the message mentions (hls4ml's own messages often do not)."""
+    text = f"{type(exc).__name__}: {exc}"
+    names = [la.name for la in model.layers if la.name in text]
+    at = f" at layer {max(names, key=len)!r}" if names else ""
+    return KilnError(
+        f"hls4ml could not {doing} of model {model.name!r}{at}: {text}. Check the layer with "
+        "kiln.frontend.check_layers(model, io_type) and report the model if it passes."
+    )
 
 
 def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
     import hls4ml
 
-    check_layers(model, options.io_type)
+    quantized_input = (is_quantized(model) and _input_is_quantized(model)
+                       and options.input_precision is None)
+    check_layers(model, options.io_type, quantized_input)
     config, bit_exact = hls_config(model, options)
     try:
         return hls4ml.converters.convert_from_keras_model(
@@ -275,6 +323,4 @@ def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     except KilnError:
         raise
     except Exception as exc:
-        raise KilnError(
-            f"hls4ml could not convert model {model.name!r}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise hls4ml_error(model, exc, "convert the layers") from exc

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 
 from kiln.errors import InputShapeError, KilnError, PrecisionError, UnsupportedLayerError
 from kiln.frontend._base import set_reuse_factors
+from kiln.frontend._float import type_softmax_inputs
 from kiln.ir import FixedType
 
 if TYPE_CHECKING:
@@ -351,6 +352,8 @@ def onnx_hls_config(prepared: PreparedOnnx, options: BuildOptions,
         chosen = str(prepared.input_type)
     layer = config.setdefault("LayerName", {}).setdefault(input_name, {})
     layer.setdefault("Precision", {})["result"] = chosen
+    if not prepared.quantized:
+        type_softmax_inputs(config)
     return config
 
 

@@ -27,6 +27,7 @@ from kiln.errors import (
     UnsupportedLayerError,
 )
 from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
+from kiln.frontend._float import type_softmax_inputs
 from kiln.frontend._onnx import (
     PreparedOnnx,
     convert_onnx,
@@ -413,6 +414,7 @@ def _convert_pytorch(source: TorchSource, output_dir: Path, options: BuildOption
             set_reuse_factors(config, options, where)
             layer = config.setdefault("LayerName", {}).setdefault(input_name, {})
             layer.setdefault("Precision", {})["result"] = options.input_precision or precision
+            type_softmax_inputs(config)
             return hls4ml.converters.convert_from_pytorch_model(
                 source.model, output_dir=str(output_dir), project_name="kiln_model",
                 backend="Vivado", io_type=options.io_type, hls_config=config,

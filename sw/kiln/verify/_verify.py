@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from kiln.errors import ArtifactError, InputShapeError
 from kiln.fixed import to_float
 from kiln.runtime import Runtime, load
+from kiln.runtime._report import ModelDistance, far_warning
 
 log = logging.getLogger(__name__)
 DEFAULT_RANDOM_SAMPLES = 10_000
@@ -32,6 +33,8 @@ class VerificationReport:
     rtl_vs_cpu_mismatches: int
     rtl_vs_reference_mismatches: int | None   # None: the reference is not bit-exact by design
     max_lsb_vs_reference: float | None
+    argmax_vs_reference: float | None         # classifiers: samples whose argmax agrees
+    far_from_reference: str | None            # why RTL is far from the model, else None
     icarus_samples: int
     icarus_mismatches: int
     protocol_passed: bool
@@ -63,16 +66,16 @@ def random_inputs(runtime: Runtime, n: int, seed: int = 0) -> NDArray[Any]:
 
 
 def _reference_agreement(runtime: Runtime, x: NDArray[Any], rtl_codes: NDArray[Any]
-                         ) -> tuple[int | None, float]:
+                         ) -> tuple[int | None, ModelDistance]:
     """Mismatching samples against the framework model where its quantizers define every
-    type (else None), and the largest distance in LSBs of the output type."""
+    type (else None), and how far the RTL is from it (LSBs of the output type, argmax)."""
     reference = runtime.device("reference").run(runtime.input_codes(x)).outputs
     out_type = runtime.graph.output.out_type
     rtl_values = to_float(torch.from_numpy(rtl_codes), out_type).numpy()
-    max_lsb = float(np.abs(rtl_values - reference).max(initial=0) / out_type.lsb)
+    distance = ModelDistance.measure(rtl_values, reference, out_type.lsb)
     if not runtime.artifact.manifest.reference_bit_exact:
-        return None, max_lsb
-    return int(np.any(rtl_values != reference, axis=1).sum()), max_lsb
+        return None, distance
+    return int(np.any(rtl_values != reference, axis=1).sum()), distance
 
 
 def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
@@ -104,7 +107,7 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
     rtl = runtime.device("fpga-sim").run(codes)
     hls = runtime.device("hls").run(codes)
     cpu = runtime.device("cpu").run(codes)
-    ref_mismatches, max_lsb = _reference_agreement(runtime, x, rtl.outputs)
+    ref_mismatches, distance = _reference_agreement(runtime, x, rtl.outputs)
 
     subset = codes[:ICARUS_SAMPLES]
     icarus = run_icarus(root / "rtl", subset, root / "sim" / "icarus")
@@ -117,11 +120,15 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
     accuracy = None
     if labels is not None:
         accuracy = float((rtl.outputs.argmax(axis=1) == np.asarray(labels).reshape(-1)).mean())
+    rtl_vs_hls = int(np.any(rtl.outputs != hls.outputs, axis=1).sum())
+    if rtl_vs_hls == 0 and distance.far:
+        log.warning("%s: %s", runtime.graph.name, far_warning("RTL", "HLS", distance.far))
     report = VerificationReport(
         model=runtime.graph.name, samples=len(codes), input_source=source,
-        rtl_vs_hls_mismatches=int(np.any(rtl.outputs != hls.outputs, axis=1).sum()),
+        rtl_vs_hls_mismatches=rtl_vs_hls,
         rtl_vs_cpu_mismatches=int(np.any(rtl.outputs != cpu.outputs, axis=1).sum()),
-        rtl_vs_reference_mismatches=ref_mismatches, max_lsb_vs_reference=max_lsb,
+        rtl_vs_reference_mismatches=ref_mismatches, max_lsb_vs_reference=distance.max_lsb,
+        argmax_vs_reference=distance.argmax_agreement, far_from_reference=distance.far,
         icarus_samples=len(subset),
         icarus_mismatches=int(np.any(icarus != rtl.outputs[:len(subset)], axis=1).sum()),
         protocol_passed=bench.passed if bench else True,
@@ -142,11 +149,13 @@ def verify(artifact_dir: str | Path, x: Any = None, labels: Any = None,
 
 def format_table(reports: list[VerificationReport]) -> str:
     head = (f"{'model':<14} {'samples':>7} {'RTL≠HLS':>8} {'RTL≠cpu':>8} {'RTL≠ref':>8} "
-            f"{'ref LSB':>8} {'icarus≠':>9} {'cocotb':>12} {'latency':>8} {'II':>4} {'result':>7}")
+            f"{'ref LSB':>8} {'argmax=ref':>10} {'icarus≠':>9} {'cocotb':>12} {'latency':>8} "
+            f"{'II':>4} {'result':>7}")
     lines = [head, "-" * len(head)]
     for r in reports:
         ref = "n/a" if r.rtl_vs_reference_mismatches is None else str(r.rtl_vs_reference_mismatches)
         lsb = "-" if r.max_lsb_vs_reference is None else f"{r.max_lsb_vs_reference:.1f}"
+        argmax = "-" if r.argmax_vs_reference is None else f"{r.argmax_vs_reference:.2%}"
         measured = r.protocol_samples > 0  # the cocotb bench ran and measured the pipeline
         bench = (f"{r.protocol_samples - r.protocol_mismatches}/{r.protocol_samples}"
                  if measured else "skipped")
@@ -154,10 +163,12 @@ def format_table(reports: list[VerificationReport]) -> str:
         ii = f"{r.ii_measured:.0f}" if measured else f"({r.ii})"
         lines.append(
             f"{r.model:<14} {r.samples:>7} {r.rtl_vs_hls_mismatches:>8} "
-            f"{r.rtl_vs_cpu_mismatches:>8} {ref:>8} {lsb:>8} "
+            f"{r.rtl_vs_cpu_mismatches:>8} {ref:>8} {lsb:>8} {argmax:>10} "
             f"{f'{r.icarus_mismatches}/{r.icarus_samples}':>9} {bench:>12} "
             f"{latency:>8} {ii:>4} {'PASS' if r.passed else 'FAIL':>7}"
         )
+    lines += [f"{r.model}: {far_warning('RTL', 'HLS', r.far_from_reference)}"
+              for r in reports if r.far_from_reference and r.rtl_vs_hls_mismatches == 0]
     lines.append("cocotb: samples through the protocol benches (random backpressure, reset in "
                  "mid-stream) that arrived intact; latency/II measured there, (stated) if skipped")
     return "\n".join(lines)
