@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bench import gpu
 from bench.common import REPO, Output, read_results
 
 Row = dict[str, Any]
@@ -364,6 +365,7 @@ def render(out: Output) -> Path:
     for family, section in SECTIONS.items():
         if family in results:
             parts.append(section(out, results[family]))
+    parts.append(gpu.section(out.results))
     out.page.parent.mkdir(parents=True, exist_ok=True)
     out.page.write_text("\n\n".join(parts) + "\n")
     return out.page

@@ -38,13 +38,16 @@ def _round(q: torch.Tensor, rem: torch.Tensor, half: int | float, value: torch.T
 
 
 def wrap(codes: torch.Tensor, lo: int, width: int) -> torch.Tensor:
-    """``codes`` taken modulo ``2**width`` into ``[lo, lo + 2**width)``: the low ``width`` bits
-    of ``codes - lo`` (two's complement), one bitwise AND where ``torch.remainder`` would
-    divide (slow in int64 on a GPU)."""
-    mask = (1 << width) - 1
+    """``codes`` taken modulo ``2**width`` into ``[lo, lo + 2**width)`` with bit operations
+    where ``torch.remainder`` would divide (slow in int64 on a GPU): the low ``width`` bits
+    for ``lo = 0``, those bits sign-extended (two shifts; torch shifts int64 left as
+    unsigned, so bits above 64 drop) for ``lo = -2**(width - 1)``, else the low bits of
+    ``codes - lo``."""
     if lo == 0:
-        return codes & mask
-    return ((codes - lo) & mask) + lo
+        return codes & ((1 << width) - 1)
+    if lo == -(1 << (width - 1)):
+        return (codes << (64 - width)) >> (64 - width)
+    return ((codes - lo) & ((1 << width) - 1)) + lo
 
 
 def trunc_div(codes: torch.Tensor, divisor: int) -> torch.Tensor:
