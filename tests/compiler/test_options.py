@@ -20,7 +20,7 @@ def test_defaults() -> None:
     assert options.to_dict() == {
         "io_type": "io_parallel", "reuse_factor": 1, "precision": None,
         "input_precision": None, "part": DEFAULT_PART, "clock_period": DEFAULT_CLOCK_PERIOD,
-        "input_shape": None,
+        "input_shape": None, "board": None,
     }
     assert (options.default_reuse_factor, dict(options.layer_reuse_factors)) == (1, {})
 
@@ -30,7 +30,7 @@ def test_defaults() -> None:
      r"io_type must be 'io_parallel' or 'io_stream', not 'io_serial'"),
     ({"reuse_factor": 0}, KilnError, r"reuse_factor must be a positive integer, not 0"),
     ({"reuse_factor": True}, KilnError, r"reuse_factor must be a positive integer.*not True"),
-    ({"reuse_factor": "2"}, KilnError, r"positive integer or a mapping .* not '2'"),
+    ({"reuse_factor": "2"}, KilnError, r"positive integer, 'auto' or a mapping .* not '2'"),
     ({"reuse_factor": {"fc1": -1}}, KilnError,
      r"reuse_factor\['fc1'\] must be a positive integer, not -1"),
     ({"reuse_factor": {}}, KilnError, r"name at least one layer"),

@@ -12,11 +12,11 @@ from kiln.ir import Cast, Dense, FixedType, Relu, frozen_codes
 from kiln.rtl._builder import Expr
 from kiln.rtl._layers import (
     ADDER_LEVELS_PER_STAGE,
-    _naf,
     _shift_add,
     emit_cast,
     emit_dense,
     emit_relu,
+    naf,
 )
 
 F = FixedType
@@ -95,7 +95,7 @@ def test_zero_weights_emit_nothing() -> None:
 def test_constant_products_are_shift_adds(w: int, expected: str) -> None:
     assert _shift_add(Expr("x", 8, True), w).text == expected
     for v in range(-300, 300):
-        assert sum(sign << k for sign, k in _naf(v)) == v
+        assert sum(sign << k for sign, k in naf(v)) == v
 
 
 def test_unsigned_inputs_are_zero_extended_before_a_signed_multiply() -> None:
