@@ -94,7 +94,7 @@ def dense_stage(node: Dense, in_type: FixedType, name: str) -> Stage:
     if node.reuse_factor == 1:
         return Stage.of(emit_dense(node, in_type, name))
     r = node.reuse_factor
-    return Stage(emit_folded_dense(node, in_type, name, r), latency=r + 1, interval=r)
+    return Stage(emit_folded_dense(node, in_type, name, r), latency=r + 2, interval=r)
 
 
 def _dense_stages(node: Dense, previous: Node, name: str) -> list[Stage]:

@@ -25,8 +25,8 @@ The stage keeps its own valid bits (ports ``rst_n``, ``in_valid``, ``out_valid``
 bit of the sample goes along as ``in_last``, ``out_last``) and holds
 the stream into it (``hold``) while it computes: it takes a sample when idle or in the last
 step of the one before, so samples follow each other every ``R`` cycles. The sample is
-latched, then R steps run, and the result is valid ``R + 1`` cycles of ``ce`` after the
-sample was taken.
+latched, then R steps run, each step's products are registered and added one cycle later,
+and the result is valid ``R + 2`` cycles of ``ce`` after the sample was taken.
 """
 
 from __future__ import annotations
@@ -176,6 +176,30 @@ def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[E
     return terms
 
 
+@dataclass(frozen=True)
+class _Delayed:
+    """The control of the step whose products are in the product registers."""
+
+    busy: Expr
+    first: Expr
+    last: Expr
+    final: Expr
+    group: Signal | None
+
+
+def _delayed(m: Module, c: _Control, clk: Signal, ce: Expr, rst_n: Signal) -> _Delayed:
+    zero = const(0, 1, False)
+
+    def delay(name: str, bit: Expr) -> Expr:
+        q = m.reg(name, 1)
+        m.sync(q, bit, clk, ce, reset=(rst_n.expr.logical_not(), zero))
+        return q.expr
+
+    group = None if c.group is None else m.register("group_d", c.group.expr, clk, ce)
+    return _Delayed(delay("busy_d", c.busy), delay("first_d", c.first),
+                    delay("last_d", c.last), delay("final_d", c.final), group)
+
+
 def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) -> Module:
     """The folded Dense module (ports clk, rst_n, ce, in_valid, in_last, x, hold, out_valid,
     out_last, y).
@@ -213,23 +237,27 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
         options = [x_q.ref().sub((slot * f.steps + t) * in_type.width, in_type.width,
                                  in_type.signed).expr for t in range(f.steps)]
         inputs.append(_select(m, options, c.offset, f"x_{slot}"))
+    # The products of a step are registered; the accumulate stage works one cycle behind
+    # on the step's control, delayed alongside.
+    d = _delayed(m, c, clk, ce, rst_n)
     valid_q = m.reg("valid_q", 1)
-    m.sync(valid_q, c.final, clk, ce, reset=(rst_n.expr.logical_not(), const(0, 1, False)))
+    m.sync(valid_q, d.final, clk, ce, reset=(rst_n.expr.logical_not(), const(0, 1, False)))
     m.assign(out_valid, valid_q.expr)
     outputs: list[Expr] = [const(0, out_t.width, out_t.signed)] * node.n_out
     lo, hi = code_range(acc_t.width, acc_t.signed)
     for lane in range(f.lanes):
         acc = m.reg(f"acc_{lane}", acc_t.width, acc_t.signed)
-        base = mux(c.first, _lane_bias(node, f, lane, c.group, acc_t), acc.expr)
-        terms = _slot_products(m, node, f, lane, inputs, in_type, c, clk, ce)
+        base = mux(d.first, _lane_bias(node, f, lane, d.group, acc_t), acc.expr)
+        terms = [m.register(f"pq_{lane}_{k}", term, clk, ce).expr for k, term in
+                 enumerate(_slot_products(m, node, f, lane, inputs, in_type, c, clk, ce))]
         total = m.wire(f"sum_{lane}", _sum([base, *terms]))
-        m.sync(acc, total.expr, clk, ce & c.busy)
+        m.sync(acc, total.expr, clk, ce & d.busy)
         cast = requantize(m, Value(total.ref(), acc_t.frac, lo, hi), out_t, f"o_{lane}")
         for g in range(f.outputs_per_lane):
             j = lane * f.outputs_per_lane + g
-            write = c.last
-            if c.group is not None:
-                write = write & c.group.expr.eq(const(g, c.group.width, False))
+            write = d.last
+            if d.group is not None:
+                write = write & d.group.expr.eq(const(g, d.group.width, False))
             outputs[j] = m.register(f"y_{j}", cast, clk, ce & write).expr
     m.assign(y, concat(*reversed(outputs)))
     return m
