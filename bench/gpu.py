@@ -16,9 +16,11 @@ NO_GPU = "not measured: no GPU lent to the session that ran the bench"
 NO_CPU = ("not measured: run `python scripts/gpu_check.py prepare` and `python "
           "scripts/gpu_check.py run --device cpu --threads 1 --out "
           "bench/results/gpu_check/cpu.json`")
-#: One H200's HBM3e bandwidth and FP64 tensor-core rate by NVIDIA's datasheet (not measured).
+#: One H200's HBM3e bandwidth and FP64 tensor-core rate by NVIDIA's datasheet, and PCIe 5.0
+#: x16's nominal rate each way (none measured).
 H200_BYTES_PER_S = 4.8e12
 H200_FP64_FLOPS = 67e12
+PCIE5_X16_BYTES_PER_S = 64e9
 TARGET = 1e8  # samples/s on one H200 for the jet MLP (issue 18)
 BOUND_MODEL = "jet_mlp"
 
@@ -41,7 +43,9 @@ def _cell(r: Row | None) -> str:
     if "skipped" in r or "error" in r:
         return r.get("skipped") or r["error"]
     mark = "" if r.get("equal", True) else " (CODES DIFFER)"
-    return f"{r['samples_per_s']:,.0f} / {r['latency_ms']:.3g} ms{mark}"
+    ms = r["latency_ms"]
+    latency = f"{ms:,.0f}" if ms >= 100 else f"{ms:.3g}"
+    return f"{r['samples_per_s']:,.0f} / {latency} ms{mark}"
 
 
 def _where(device: str, result: Row | None) -> str:
@@ -82,7 +86,7 @@ def _bound(results: dict[str, Row]) -> str:
     flops = 2 * (16 * 64 + 64 * 32 + 32 * 32 + 32 * 5)
     return "\n\n".join([
         "### Bound for the jet MLP on one H200: a calculation, not a measurement",
-        f"Target: **{TARGET:.0e} samples/s** of kiln.fixed on the jet MLP (16-64-32-32-5) on "
+        f"Target: **{TARGET:,.0f} samples/s** of kiln.fixed on the jet MLP (16-64-32-32-5) on "
         "one H200 — not measured: no GPU has run this yet"
         + (" (see the cuda rows above)." if "cuda" in results else "."),
         f"Memory traffic per sample: at least the input and output codes, "
@@ -97,9 +101,11 @@ def _bound(results: dict[str, Row]) -> str:
         f"at the datasheet's {H200_FP64_FLOPS / 1e12:.0f} TFLOP/s FP64. So the target needs "
         "eager execution at about "
         f"{100 * TARGET / (H200_BYTES_PER_S / eager):.0f}% of peak bandwidth, or fusion "
-        "(`accel=\"compile\"`). Through `Runtime.predict` the inputs are quantized on the "
-        "host and cross PCIe (128 B of int64 codes in, 40 B out per sample), which bounds "
-        "it far lower than the GPU itself.",
+        "(`accel=\"compile\"`). `Runtime.predict` also quantizes the inputs on the host "
+        f"(the CPU rows' work) and copies {io - 40} B of int64 codes in and 40 B out per "
+        f"sample over PCIe: {PCIE5_X16_BYTES_PER_S / (io - 40):.1e} samples/s at PCIe 5.0 "
+        f"x16's nominal {PCIE5_X16_BYTES_PER_S / 1e9:.0f} GB/s each way, whatever the GPU "
+        "does.",
     ])
 
 
