@@ -87,6 +87,13 @@ def _jet(name: str, json_file: str, weights: str | None, description: str,
     return BenchModel(name, description, EXAMPLE_MODELS / json_file, framework, tuple(options))
 
 
+def _digits_images() -> np.ndarray:
+    return _digits_inputs().reshape(-1, 8, 8, 1)
+
+
+DIGITS_CNN = BenchModel("digits_cnn", "QKeras CNN 8x8x1 conv-pool-conv-dense, 6-bit, io_stream",
+                        REPO / "models" / "digits_cnn.h5", "qkeras",
+                        (("io_type", "io_stream"),), data=_digits_images)
 DIGITS = BenchModel("digits_mlp", "QKeras 64-32-32-10, 6-bit (kiln's shipped model)",
                     REPO / "models" / "digits_mlp.h5", "qkeras", data=_digits_inputs)
 DIGITS_BREVITAS = BenchModel(

@@ -330,6 +330,52 @@ def runtime_section(out: Output, result: Row) -> str:
     return "\n\n".join(filter(None, parts))
 
 
+def folding_section(out: Output, result: Row) -> str:
+    rows = [r for r in result["rows"] if "error" not in r]
+
+    def xilinx(r: Row, key: str) -> str:
+        return _num(r["xilinx"][key]) if "xilinx" in r else "not run"
+
+    table = _table(
+        ["model", "R", "II (cycles)", "latency", "LUT", "FF", "DSP", "BRAM",
+         "estimate LUT6 / FF / DSP", f"RTL≠HLS (of {result['samples']})", "RTL≠kiln.fixed"],
+        [[r["model"], r["reuse_factor"], r["ii"], r["latency_cycles"],
+          *[xilinx(r, k) for k in ("LUT", "FF", "DSP", "BRAM")],
+          f"{r['estimate']['LUT6']:,} / {r['estimate']['FF']:,} / {r['estimate']['DSP']:,}",
+          r["rtl_vs_hls_mismatches"], r["rtl_vs_cpu_mismatches"]] for r in rows])
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        for model in dict.fromkeys(r["model"] for r in rows):
+            mine = [r for r in rows if r["model"] == model and "xilinx" in r]
+            ax.plot([r["ii"] for r in mine], [r["xilinx"]["LUT"] for r in mine], "o-",
+                    label=f"{model} (synth_xilinx LUT)")
+            est = [r for r in rows if r["model"] == model]
+            ax.plot([r["ii"] for r in est], [r["estimate"]["LUT6"] for r in est], "x--",
+                    label=f"{model} (kiln estimate)")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("II (cycles per sample)")
+        ax.set_ylabel("LUT6")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+
+    notes = [f"- `{r['model']}` at R = {r['reuse_factor']} synth_xilinx: {r['xilinx_error']}"
+             for r in rows if "xilinx_error" in r]
+    return "\n\n".join(filter(None, [
+        "## 7. Folding",
+        "Each model compiled at reuse factor R (`kiln.compile(reuse_factor=R)`; the digits "
+        "CNN's 3x3x1 first convolution folds by 1, 3 or 9 only, so it takes the largest of "
+        "those up to R): II and latency in cycles from the manifest; LUT/FF/DSP/BRAM from "
+        "yosys `synth_xilinx -family xcup` (cached by RTL; a run starts what its budget "
+        "allows); kiln's own estimate (`reports/fit.json`) beside it; and the Verilated RTL "
+        "against hls4ml's C simulation (Resource strategy at the same R) and kiln.fixed on "
+        "the same inputs, by integer equality. Every point is a design on the LUT-vs-II "
+        "trade-off; see docs/folding.md.",
+        _about(result), table, "\n".join(notes + _errors(result["rows"])),
+        _figure(out, "folding", draw, (7, 4)) if rows else ""]))
+
+
 SECTIONS: dict[str, Callable[[Output, Row], str]] = {
     "throughput": throughput_section, "compile_time": compile_section,
     "hardware": hardware_section, "scaling": scaling_section, "runtime": runtime_section,
@@ -366,6 +412,8 @@ def render(out: Output) -> Path:
         if family in results:
             parts.append(section(out, results[family]))
     parts.append(gpu.section(out.results))
+    if "folding" in results:
+        parts.append(folding_section(out, results["folding"]))
     out.page.parent.mkdir(parents=True, exist_ok=True)
     out.page.write_text("\n\n".join(parts) + "\n")
     return out.page

@@ -65,6 +65,13 @@ RESULTS = {
         for d in ("cpu", "reference") for b in (1, 64)]
         + [{"model": "m1", "device": "cuda", "error": "DeviceError: no CUDA GPU"}],
         batches=[1, 64]),
+    "folding": _result("folding", [
+        {"model": "m1", "reuse_factor": r, "ii": r, "latency_cycles": 3 + r,
+         "estimate": {"LUT6": 900 // r, "FF": 500, "DSP": 8 // r},
+         "rtl_vs_hls_mismatches": 0, "rtl_vs_cpu_mismatches": 0,
+         **({"xilinx": {"LUT": 1000 // r, "FF": 600, "DSP": 8 // r, "BRAM": 0}} if r < 8
+            else {"xilinx_error": "BudgetSpent: not run"})}
+        for r in (1, 2, 8)], samples=100),
 }
 
 
@@ -80,7 +87,7 @@ def test_render_writes_every_section_with_its_numbers(tmp_path: Path) -> None:
         (out.results / f"{family}.json").write_text(json.dumps(result))
     page = render.render(out).read_text()
     for heading in ("## Machine", "## 1. Verification throughput", "## 2. Compile time",
-                    "## 3. Hardware cost", "## 4. Scaling", "## 5. Runtime"):
+                    "## 3. Hardware cost", "## 4. Scaling", "## 5. Runtime", "## 7. Folding"):
         assert heading in page
     assert "123,456" in page and "61.73x" in page and "4.00x" in page   # rates and ratios
     assert "2.40x" in page                                       # compile time vs hls4ml
@@ -91,8 +98,11 @@ def test_render_writes_every_section_with_its_numbers(tmp_path: Path) -> None:
     assert "`jet`: not measured: UnsupportedLayerError" in page
     assert "`m1` on cuda: not measured: DeviceError" in page
     assert "not run" in page                                     # scaling point past synthesis
+    assert "| m1 | 2 | 2 | 5 | 500 | 600 | 4 | 0 | 450 / 500 / 4 | 0 | 0 |" in page
+    assert "`m1` at R = 8 synth_xilinx: BudgetSpent: not run" in page
     images = sorted(p.name for p in out.images.iterdir())
-    assert images == ["bench_compile_time.png", "bench_hardware.png", "bench_runtime_m1.png",
+    assert images == ["bench_compile_time.png", "bench_folding.png", "bench_hardware.png",
+                      "bench_runtime_m1.png",
                       "bench_scaling_bits.png", "bench_scaling_width.png",
                       "bench_throughput.png"]
     for name in images:
@@ -158,5 +168,9 @@ def test_quick_mode_measures_every_family_bit_exactly(tmp_path: Path) -> None:
     (hardware,) = results["hardware"]["rows"]
     assert hardware["latency_cycles"] == compiled["latency_cycles"]
     assert hardware["xilinx"]["LUT"] > 0
+    folded = {r["reuse_factor"]: r for r in results["folding"]["rows"]}
+    assert sorted(folded) == [1, 4] and folded[4]["ii"] == 4
+    assert all(r["rtl_vs_hls_mismatches"] == r["rtl_vs_cpu_mismatches"] == 0
+               for r in folded.values())
     devices = {r["device"] for r in results["runtime"]["rows"] if "error" not in r}
     assert {"fpga-sim", "hls", "cpu", "reference"} <= devices

@@ -1,0 +1,88 @@
+"""Folding: hardware cost, latency and II against the reuse factor R, for the 6-bit jet MLP
+(io_parallel) and the digits CNN (io_stream); kiln's estimate beside yosys synth_xilinx;
+bit-exactness against hls4ml's C simulation with the Resource strategy at every R."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from bench.common import Settings, error_row, error_text, log
+from bench.hardware import BUDGET_S, QUICK_BUDGET_S, BudgetSpent, xilinx_resources
+from bench.models import DIGITS_CNN, JET_QKERAS6, BenchModel, inputs
+
+FAMILY = "folding"
+#: The reuse factors swept: each valid for every layer of its model (hls4ml's rule).
+SWEEPS: tuple[tuple[BenchModel, tuple[int, ...]], ...] = (
+    (JET_QKERAS6, (1, 2, 4, 8, 16, 32, 64)), (DIGITS_CNN, (1, 2, 4, 8)))
+QUICK_REUSE = (1, 4)  # the quick run's synthetic 16-8-5 MLP
+SAMPLES = 1000
+QUICK_SAMPLES = 200
+
+
+#: The digits CNN's foldable layers (window or Dense inputs x outputs): each takes the
+#: largest valid factor of at most R (conv1's 3x3x1 window folds by 1, 3 or 9 only).
+CNN_LAYERS = {"conv1": (9, 8), "conv2": (72, 8), "logits": (8, 10)}
+
+
+def _folded(model: BenchModel, reuse: int) -> BenchModel:
+    from kiln.ir import valid_reuse_factors
+
+    factors: int | dict[str, int] = reuse
+    if model.name == DIGITS_CNN.name:
+        factors = {name: max(r for r in valid_reuse_factors(*shape) if r <= reuse)
+                   for name, shape in CNN_LAYERS.items()}
+    return replace(model, name=f"{model.name}_r{reuse}",
+                   options=tuple({**dict(model.options), "reuse_factor": factors}.items()))
+
+
+def measure(model: BenchModel, reuse: int, timeout_s: float, deadline: float,
+            samples: int) -> dict[str, Any]:
+    """One design: latency, II, kiln's estimate, synth_xilinx counts, and RTL == HLS C-sim
+    (Resource strategy) == kiln.fixed on ``samples`` inputs."""
+    import kiln
+
+    folded = _folded(model, reuse)
+    row: dict[str, Any] = {"model": model.name, "reuse_factor": reuse}
+    try:
+        art = folded.compile()
+    except kiln.KilnError as exc:
+        return error_row(exc, **row)
+    fit = json.loads((art.path / "reports" / "fit.json").read_text())
+    row.update(latency_cycles=art.manifest.latency, ii=art.manifest.ii,
+               reuse_factors=fit["reuse_factors"], estimate=fit["estimate"]["total"])
+    rt = kiln.load(art.path)
+    x = inputs(model, rt, samples)
+    codes = rt.input_codes(x)
+    rtl = rt.device("fpga-sim").run(codes).outputs
+    hls = rt.device("hls").run(codes).outputs
+    cpu = rt.device("cpu").run(codes).outputs
+    row["samples"] = len(codes)
+    row["rtl_vs_hls_mismatches"] = int(np.any(rtl != hls, axis=1).sum())
+    row["rtl_vs_cpu_mismatches"] = int(np.any(rtl != cpu, axis=1).sum())
+    try:
+        row["xilinx"], row["xilinx_cached"] = xilinx_resources(art.path, timeout_s, deadline)
+    except (kiln.KilnError, BudgetSpent) as exc:
+        row["xilinx_error"] = error_text(exc)
+    return row
+
+
+def run(models: tuple[BenchModel, ...], settings: Settings) -> dict[str, Any]:
+    """Sweep the jet MLP and the digits CNN (quick: ``models``, the synthetic MLP)."""
+    quick = settings.quick
+    sweeps = tuple((m, QUICK_REUSE) for m in models) if quick else SWEEPS
+    samples = QUICK_SAMPLES if quick else SAMPLES
+    timeout_s = 120.0 if quick else 1800.0
+    deadline = time.monotonic() + settings.budget(QUICK_BUDGET_S if quick else BUDGET_S)
+    rows = []
+    for model, factors in sweeps:
+        # most folded first: the smallest designs, so the synthesis budget buys the most
+        for reuse in sorted(factors, reverse=True):
+            log.info("folding: %s at R = %d", model.name, reuse)
+            rows.append(measure(model, reuse, timeout_s, deadline, samples))
+    rows.sort(key=lambda r: (r["model"], r["reuse_factor"]))
+    return {"rows": rows, "samples": samples}
