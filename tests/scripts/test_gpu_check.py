@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -48,13 +51,22 @@ def test_inputs_cover_the_input_type_exactly(digits_artifact: Any) -> None:
     assert x.min() >= t.min_code * t.lsb and x.max() < (t.max_code + 1) * t.lsb
 
 
-def test_prepare_then_run_on_the_cpu(digits_artifact: Any, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """About 10 s: the digits MLP prepared for 2,500 samples, run on the CPU (every code
-    equal: by hash, by sample rows); then a changed hash is reported as a failure."""
-    monkeypatch.setattr(gpu_check, "_artifact_dir", lambda name: digits_artifact.path)
-    prepared = tmp_path / "check"
-    gpu_check.prepare(prepared, ["digits_mlp"], 2500, seed=3)
+@pytest.fixture(scope="module")
+def prepared(digits_artifact: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The digits MLP prepared for 2,500 samples (its artifact from the session fixture)."""
+    out = tmp_path_factory.mktemp("gpu_check") / "check"
+    find = gpu_check._artifact_dir
+    gpu_check._artifact_dir = lambda name: digits_artifact.path
+    try:
+        gpu_check.prepare(out, ["digits_mlp"], 2500, seed=3)
+    finally:
+        gpu_check._artifact_dir = find
+    return out
+
+
+def test_prepare_then_run_on_the_cpu(prepared: Path, tmp_path: Path) -> None:
+    """About 10 s: every code equal (by hash, by sample rows), each batch size timed; then a
+    changed hash is reported as a failure."""
     manifest = json.loads((prepared / "gpu_check.json").read_text())
     assert manifest["models"][0]["samples"] == 2500
     out = tmp_path / "cpu.json"
@@ -70,7 +82,30 @@ def test_prepare_then_run_on_the_cpu(digits_artifact: Any, tmp_path: Path,
     assert model["bytes"]["io_bytes_per_sample_int64"] == (64 + 10) * 8
     assert result["machine"]["torch_threads"] == 1 and result["machine"]["gpu"] is None
 
+    changed = tmp_path / "changed"
+    shutil.copytree(prepared, changed)
     manifest["models"][0]["sha256"] = "0" * 64
-    (prepared / "gpu_check.json").write_text(json.dumps(manifest))
-    assert gpu_check.main(argv) == 1
+    (changed / "gpu_check.json").write_text(json.dumps(manifest))
+    assert gpu_check.main([*argv[:2], str(changed), *argv[3:]]) == 1
     assert not json.loads(out.read_text())["models"][0]["check"]["equal"]
+
+
+def test_run_needs_no_framework_or_verilator(prepared: Path, tmp_path: Path) -> None:
+    """As on the GPU machine: kiln from source (PYTHONPATH=sw), TensorFlow, hls4ml, QKeras,
+    Keras and Verilator absent."""
+    from tests.runtime.test_import_light import BLOCKER
+
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(BLOCKER)
+    env = {k: v for k, v in os.environ.items() if k != "KILN_FIXED_ACCEL"}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
+                                  if "verilator" not in p)
+    env["PYTHONPATH"] = os.pathsep.join([str(hide), str(REPO / "sw")])
+    out = tmp_path / "light.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gpu_check.py"), "run", "--dir", str(prepared),
+         "--out", str(out), "--device", "cpu", "--samples", "500", "--budget-s", "5"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(out.read_text())["all_equal"]
