@@ -292,14 +292,15 @@ def executor_sweep(runtime: Any, x: np.ndarray, codes: np.ndarray, device: str,
                    batches: list[int], accels: list[str], budget: Budget
                    ) -> list[dict[str, Any]]:
     """kiln.fixed alone on input codes already on ``device`` (``Program.run``), per way of
-    running and batch size; every output compared by integer equality with ``codes``."""
+    running and batch size, largest batch first (so a budget spent on compiling leaves out
+    the small batches); every output compared by integer equality with ``codes``."""
     from kiln.fixed import prepare as prepare_program
 
     program = prepare_program(runtime.graph, device)
     on_device = torch.from_numpy(runtime.input_codes(x[:max(batches)])).to(device)
     rows = []
     for accel in accels:
-        for batch in batches:
+        for batch in sorted(batches, reverse=True):
             if budget.spent():
                 rows.append({"accel": accel, "batch": batch, "skipped": "time budget spent"})
                 continue
