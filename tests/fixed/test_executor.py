@@ -134,6 +134,8 @@ def test_accel_is_off_on_the_cpu_and_chosen_on_cuda(monkeypatch: pytest.MonkeyPa
     with pytest.raises(DeviceError, match=r"CUDA graphs, but the codes are on cpu"):
         execute(_dense_graph(FixedType(24, 10)), torch.zeros((1, 23), dtype=torch.int64),
                 accel="graphs")
+    with pytest.raises(DeviceError, match=r"'compile\+gaphs' is not a way to run"):
+        prepare(_dense_graph(FixedType(24, 10))).run(torch.zeros((1, 23)), "compile+gaphs")
     monkeypatch.setenv(ACCEL_ENV, "turbo")
     with pytest.raises(DeviceError, match=r"\$KILN_FIXED_ACCEL='turbo'"):
         choose_accel(None, torch.device("cuda"))

@@ -196,7 +196,7 @@ class Program:
             if not isinstance(node, Input):
                 self._steps.append((node.name, _step(node, in_type, in_shape, device)))
             in_type, in_shape = node.out_type, node.shape
-        self._accelerated: dict[Accel, Step] = {}
+        self._accelerated: dict[str, Step] = {}
         self._lock = threading.Lock()
         widest = max(max(n.size, 1) for n in graph.nodes)
         self._cpu_rows = max(1, _CPU_SLICE_ELEMENTS // widest)
@@ -206,10 +206,15 @@ class Program:
             x = step(x)
         return x
 
-    def run(self, codes: torch.Tensor, accel: Accel = "eager") -> torch.Tensor:
+    def run(self, codes: torch.Tensor, accel: str | None = "eager") -> torch.Tensor:
         """The output codes (batch, output size) for input ``codes`` (batch, *input shape),
-        any integer dtype, on this program's device; ``accel`` as :func:`execute` takes it."""
+        any integer dtype, on this program's device; ``accel`` as :func:`execute` takes it.
+
+        Raises:
+            DeviceError: ``accel`` is unknown, or asks for CUDA graphs off a CUDA device.
+        """
         x = codes.to(torch.int64).reshape(codes.shape[0], self.graph.input.size)
+        accel = choose_accel(accel, x.device)
         if accel == "eager" and x.device.type == "cpu" and len(x) > self._cpu_rows:
             rows = self._cpu_rows
             return torch.cat([self._flat(x[i:i + rows]) for i in range(0, len(x), rows)])
@@ -273,4 +278,4 @@ def execute(graph: Graph, codes: torch.Tensor, trace: bool = False,
     program = prepare(graph, codes.device)
     if trace:
         return program.trace(codes)
-    return {"output": program.run(codes, choose_accel(accel, codes.device))}
+    return {"output": program.run(codes, accel)}
