@@ -162,6 +162,8 @@ class TorchDevice(Device):
 class CudaDevice(TorchDevice):
     name = "cuda"
     torch_device = "cuda"
+    # A GPU is only busy with large batches; predict still slices inputs by memory.
+    batch_size = 1 << 20
 
 
 class FpgaDevice(Device):
