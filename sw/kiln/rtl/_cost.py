@@ -75,8 +75,9 @@ def _dense_cost(node: Dense, in_width: int) -> Cost:
     rom_luts = 0 if bram else multipliers * table_bits / 16
     mux_luts = slots * in_width * steps / 2
     adder_bits = lanes * acc * (slots + 1)
+    # the latched sample, the accumulators, the outputs, the ROM outputs and the products
     registers = n_in * in_width + lanes * acc + n_out * node.out_type.width \
-        + multipliers * node.weight_type.width
+        + multipliers * (node.weight_type.width + acc)
     logic = FOLDED_LOGIC_SCALE * (rom_luts + mux_luts + adder_bits)
     return _logic(logic) + Cost(ff=registers, dsp=multipliers, bram=bram)
 
