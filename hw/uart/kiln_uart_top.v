@@ -3,8 +3,8 @@
 // kiln_top behind a UART bridge (kiln_uart_bridge.v; the protocol is in docs/bitstream.md).
 // Reset: a power-on reset of 16 cycles, then the board's reset button (synchronised; its
 // polarity is RST_ACTIVE_LOW). LEDs (polarity LED_ACTIVE_LOW), as many as the board has, up
-// to four: led[0] heartbeat (about 1 Hz), led[1] error (a dropped sample or a bad UART
-// frame, held until reset), led[2] toggles per sample in, led[3] toggles per result out.
+// to four: led[0] heartbeat (about 1 Hz), led[1] error (a dropped beat or a bad UART
+// frame, held until reset), led[2] toggles per beat in, led[3] toggles per result beat out.
 `default_nettype none
 module kiln_uart_top #(
     parameter integer CLK_HZ = 25000000,
@@ -13,6 +13,7 @@ module kiln_uart_top #(
     parameter integer TIMEOUT_CYCLES = CLK_HZ / 10,   // partial sample dropped after 100 ms
     parameter integer IN_BITS = 8,                    // kiln_top's s_axis_tdata width
     parameter integer OUT_BITS = 8,                   // kiln_top's m_axis_tdata width
+    parameter integer IN_BEATS = 1,                   // kiln_top's input beats per sample
     parameter integer LEDS = 4,
     parameter integer RST_ACTIVE_LOW = 0,
     parameter integer LED_ACTIVE_LOW = 0
@@ -47,7 +48,7 @@ module kiln_uart_top #(
     wire                sample_in, sample_out, overflow, frame_error;
 
     kiln_uart_bridge #(
-        .IN_BITS(IN_BITS), .OUT_BITS(OUT_BITS), .CLKS_PER_BIT(CLKS_PER_BIT),
+        .IN_BITS(IN_BITS), .OUT_BITS(OUT_BITS), .IN_BEATS(IN_BEATS), .CLKS_PER_BIT(CLKS_PER_BIT),
         .TIMEOUT_CYCLES(TIMEOUT_CYCLES)
     ) u_bridge (
         .clk(clk), .rst_n(rst_n), .uart_rx(uart_rx), .uart_tx(uart_tx),

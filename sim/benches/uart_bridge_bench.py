@@ -4,7 +4,9 @@ Run by kiln.sim.run_uart_bench through kiln.sim's cocotb runner; $KILN_UART_BENC
 names a JSON file with the design's contract (rtl.json), the input and expected output codes
 (.npy), the UART bit time in clock cycles, the bridge's partial-sample timeout and where to
 write the per-test report. The wire format is kiln.artifact.WireFormat, the same code the
-runtime's serial transport uses.
+runtime's serial transport uses. A sample is a frame of ``in_beats`` input beats (io_stream:
+one per pixel) and ``out_beats`` output beats; the bridge holds one frame (two single-beat
+samples) for the design, so a host keeps at most that many samples in flight.
 
 The driver bit-bangs ``uart_rx`` with Timer waits of one bit time; the monitor decodes
 ``uart_tx`` (falling edge of the start bit, then each bit sampled at its middle).
@@ -117,12 +119,30 @@ class UartMonitor:
 
 
 class Model:
-    """The expected output codes (computed outside: kiln.fixed, or a numpy reference)."""
+    """The expected output codes (computed outside: kiln.fixed, or a numpy reference), and
+    the bytes of whole samples (frames) on the wire."""
 
     def __init__(self, cfg: BenchConfig) -> None:
         self.fmt = WireFormat.of(cfg.contract)
         self.inputs = np.load(cfg.inputs)
         self.expected = np.load(cfg.expected)
+        c = cfg.contract
+        self.in_sample_bytes = self.fmt.in_bytes * c.in_beats
+        self.out_sample_bytes = self.fmt.out_bytes * c.out_beats
+        # the bridge's FIFO holds in_beats + MAX_IN_FLIGHT - 1 beats (uart_window)
+        self.window = (c.in_beats + MAX_IN_FLIGHT - 1) // c.in_beats
+
+    def encode(self, codes: np.ndarray) -> bytes:
+        """The host's bytes for samples ``codes`` (n, in_codes)."""
+        return self.fmt.encode_inputs(codes.reshape(-1, self.fmt.contract.in_elems))
+
+    def decode(self, data: bytes) -> np.ndarray:
+        """Output codes (n, out_codes) of the whole samples in ``data``."""
+        c = self.fmt.contract
+        whole = len(data) // self.out_sample_bytes
+        beats = self.fmt.decode_outputs(data[: whole * self.out_sample_bytes],
+                                        whole * c.out_beats)
+        return beats.reshape(whole, c.out_codes)
 
 
 class Checker:
@@ -133,9 +153,7 @@ class Checker:
 
     def compare(self, name: str, received: bytes, want: np.ndarray,
                 frame_errors: int) -> dict[str, Any]:
-        fmt = self.model.fmt
-        whole = len(received) // fmt.out_bytes
-        got = fmt.decode_outputs(bytes(received[: whole * fmt.out_bytes]), whole)
+        got = self.model.decode(bytes(received))
         n = min(len(got), len(want))
         wrong = np.flatnonzero((got[:n] != want[:n]).any(axis=1))
         first = ""
@@ -144,7 +162,7 @@ class Checker:
             first = f"sample {i}: got {got[i].tolist()}, want {want[i].tolist()}"
         result = {"name": name, "samples": int(len(want)), "received": int(len(got)),
                   "mismatches": int(len(wrong)) + max(0, len(want) - len(got)),
-                  "extra_bytes": max(0, len(received) - len(want) * fmt.out_bytes),
+                  "extra_bytes": max(0, len(received) - len(want) * self.model.out_sample_bytes),
                   "frame_errors": frame_errors, "first_mismatch": first}
         result["passed"] = (result["mismatches"] == 0 and result["extra_bytes"] == 0
                             and frame_errors == 0)
@@ -163,7 +181,8 @@ class Testbench:
         self.monitor = UartMonitor(dut.uart_tx, self.cfg.bit_ns)
         fmt = self.model.fmt
         for param, bits in (("IN_BITS", fmt.contract.in_bits),
-                            ("OUT_BITS", fmt.contract.out_bits)):
+                            ("OUT_BITS", fmt.contract.out_bits),
+                            ("IN_BEATS", fmt.contract.in_beats)):
             handle = getattr(dut, param, None)
             if handle is not None and int(handle.value) != bits:
                 raise AssertionError(f"kiln_uart_top has {param} = {int(handle.value)}; "
@@ -184,7 +203,7 @@ class Testbench:
         await ClockCycles(self.dut.clk, POR_CYCLES + 8)
 
     def results(self) -> int:
-        return len(self.monitor.received) // self.model.fmt.out_bytes
+        return len(self.monitor.received) // self.model.out_sample_bytes
 
     async def wait_results(self, n: int, limit_bits: int) -> None:
         for _ in range(limit_bits):
@@ -192,15 +211,15 @@ class Testbench:
                 return
             await Timer(self.cfg.bit_ns, unit="ns")
 
-    async def send_windowed(self, codes: np.ndarray, window: int = MAX_IN_FLIGHT) -> None:
-        """Send samples keeping at most ``window`` without a complete result, as a host
-        following the protocol does."""
-        fmt = self.model.fmt
+    async def send_windowed(self, codes: np.ndarray) -> None:
+        """Send samples keeping at most the bridge's window without all their results, as a
+        host following the protocol does."""
+        m = self.model
         base = self.results()
-        per_sample = 10 * (fmt.in_bytes + fmt.out_bytes) + 64
+        per_sample = 10 * (m.in_sample_bytes + m.out_sample_bytes) + 64
         for k, row in enumerate(codes):
-            await self.wait_results(base + k - window + 1, per_sample * (window + 1))
-            await self.driver.send(fmt.encode_inputs(row[None, :]))
+            await self.wait_results(base + k - m.window + 1, per_sample * (m.window + 1))
+            await self.driver.send(m.encode(row[None, :]))
 
     def led(self, index: int) -> int:
         return (int(self.dut.led.value) >> index) & 1
@@ -213,10 +232,10 @@ class Testbench:
 
 
 async def _finish(tb: Testbench, name: str, start: int, want: np.ndarray) -> None:
-    fmt = tb.model.fmt
-    await tb.wait_results(start + len(want), 10 * fmt.out_bytes * (len(want) + 4) + 200)
-    await Timer(tb.cfg.bit_ns * 10 * fmt.out_bytes * 2, unit="ns")   # nothing extra comes
-    received = bytes(tb.monitor.received[start * fmt.out_bytes:])
+    size = tb.model.out_sample_bytes
+    await tb.wait_results(start + len(want), 10 * size * (len(want) + 4) + 200)
+    await Timer(tb.cfg.bit_ns * 10 * size * 2, unit="ns")   # nothing extra comes
+    received = bytes(tb.monitor.received[start * size:])
     result = tb.checker.compare(name, received, want, tb.monitor.frame_errors)
     result["error_led"] = tb.led(LED_ERROR) if len(tb.dut.led) > LED_ERROR else 0
     tb.record(result)
@@ -225,7 +244,8 @@ async def _finish(tb: Testbench, name: str, start: int, want: np.ndarray) -> Non
 
 @cocotb.test(skip=SERIAL)
 async def windowed_stream(dut: SimHandleBase) -> None:
-    """Every sample, at most two in flight: every result exact, in order."""
+    """Every sample, at most the window (two samples, one frame) in flight: every result
+    exact, in order."""
     tb = Testbench(dut)
     await tb.start()
     await tb.send_windowed(tb.model.inputs)
@@ -234,12 +254,13 @@ async def windowed_stream(dut: SimHandleBase) -> None:
 
 @cocotb.test(skip=SERIAL)
 async def back_to_back(dut: SimHandleBase) -> None:
-    """All samples with no gap on the wire; safe when a result is no longer than a sample."""
+    """All samples with no gap on the wire; safe when a sample's results are no longer than
+    the sample and the design takes a beat faster than the wire brings one."""
     tb = Testbench(dut)
     await tb.start()
-    fmt = tb.model.fmt
-    n = len(tb.model.inputs) if fmt.out_bytes <= fmt.in_bytes else MAX_IN_FLIGHT
-    await tb.driver.send(fmt.encode_inputs(tb.model.inputs[:n]))
+    m = tb.model
+    n = len(m.inputs) if m.out_sample_bytes <= m.in_sample_bytes else m.window
+    await tb.driver.send(m.encode(m.inputs[:n]))
     await _finish(tb, "back_to_back", 0, tb.model.expected[:n])
 
 
@@ -342,13 +363,14 @@ async def serial_link(dut: SimHandleBase) -> None:
             await Timer(tb.cfg.bit_ns, unit="ns")
     finally:
         port.close()
-    fmt = tb.model.fmt
+    m = tb.model
     result = {"name": "serial_link", "host_bytes": host_bytes, "board_bytes": returned,
-              "samples": host_bytes // fmt.in_bytes, "received": returned // fmt.out_bytes,
+              "samples": host_bytes // m.in_sample_bytes,
+              "received": returned // m.out_sample_bytes,
               "frame_errors": tb.monitor.frame_errors,
               "error_led": tb.led(LED_ERROR) if len(dut.led) > LED_ERROR else 0}
     result["passed"] = (result["frame_errors"] == 0 and result["error_led"] == 0
-                        and host_bytes > 0 and host_bytes % fmt.in_bytes == 0
-                        and returned == result["samples"] * fmt.out_bytes)
+                        and host_bytes > 0 and host_bytes % m.in_sample_bytes == 0
+                        and returned == result["samples"] * m.out_sample_bytes)
     tb.record(result)
     assert result["passed"], f"serial_link: {result}"

@@ -4,7 +4,6 @@ PYNQ's DMA interface with a fake DMA. Results must equal fpga-sim's, code for co
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import select
@@ -348,14 +347,3 @@ def test_cli_predict_with_a_transport(tiny: Any, runtime: Any, tmp_path: Path,
                  "--transport", "sim", "--raw", "-o", str(out)]) == 0
     assert np.array_equal(np.load(out), runtime.predict(x, device="fpga-sim", raw=True))
     assert main(["predict", str(tiny.path), str(tmp_path / "x.npy"), "--device", "fpga"]) == 2
-
-
-@pytest.mark.parametrize("link", [LinkFormat.uart, LinkFormat.dma])
-def test_io_stream_frames_are_refused(tiny: Any, tmp_path: Path, link: Any) -> None:
-    # The driver sends one beat per sample; a multi-beat frame must be refused, not split.
-    rtl = tmp_path / "rtl"
-    shutil.copytree(Path(tiny.path) / "rtl", rtl)
-    meta = json.loads((rtl / "rtl.json").read_text())
-    (rtl / "rtl.json").write_text(json.dumps({**meta, "in_beats": 4, "out_beats": 1}))
-    with pytest.raises(DeviceError, match="4 input / 1 output beats"):
-        link(TopSources.load(tmp_path))

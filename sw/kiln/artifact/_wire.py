@@ -1,9 +1,10 @@
 """The UART bridge's wire format (hw/uart/kiln_uart_bridge.v; docs/bitstream.md).
 
-One sample is one AXI4-Stream beat, as bytes (:func:`kiln.artifact.pack_samples`). The host
-sends input beats; the board answers each with one output beat. The host side (the
-runtime's serial transport), simulated boards and the cocotb bench of the bridge all use
-this one definition, so they speak exactly the same bytes.
+One AXI4-Stream beat, as bytes (:func:`kiln.artifact.pack_samples`). The host sends a
+sample's ``in_beats`` input beats (an io_stream frame); the board answers with its
+``out_beats`` output beats. The host side (the runtime's serial transport), simulated boards
+and the cocotb bench of the bridge all use this one definition, so they speak exactly the
+same bytes.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from kiln.artifact._top import TopContract
 from kiln.errors import InputShapeError
 
 DEFAULT_BAUD = 115200
-#: Samples a host may have sent whose results it has not yet read back completely. The
-#: bridge holds one finished input beat while the next arrives; more can overflow it.
+#: Single-beat samples a host may have sent whose results it has not yet read back
+#: completely. The bridge's FIFO holds ``in_beats + MAX_IN_FLIGHT - 1`` beats: two samples,
+#: or one io_stream frame (kiln.runtime's ``uart_window``); more can overflow it.
 MAX_IN_FLIGHT = 2
 #: The board top that puts ``kiln_top`` behind the bridge, and its sources under ``hw/``.
 UART_TOP = "kiln_uart_top"

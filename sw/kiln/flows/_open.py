@@ -99,7 +99,7 @@ class YosysNextpnr(Toolchain):
         return [
             ("CLK_HZ", round(self.board.clock_hz)), ("BAUD", self.baud),
             ("IN_BITS", design.contract.in_bits), ("OUT_BITS", design.contract.out_bits),
-            ("LEDS", leds),
+            ("IN_BEATS", design.contract.in_beats), ("LEDS", leds),
             ("RST_ACTIVE_LOW", int(self.reset().active_low)),
             ("LED_ACTIVE_LOW", int(self.board.leds[0][0].endswith("_n"))),
         ]

@@ -6,6 +6,10 @@ samples it may have in flight; the driver packs, windows, reads back exactly wha
 and unpacks. Beats use the UART bridge's framing (``kiln.artifact.WireFormat``: element ``i``
 of W bits at beat bits ``[i*W +: W]``, least significant byte first), padded with zero bytes
 to the link's beat size (the DMA's stream width on Zynq boards).
+
+A sample is a frame: ``in_beats`` input beats (io_stream: one per pixel, in order) and
+``out_beats`` output beats back (io_parallel: one each way). Every count the driver and the
+transports keep (batch, window, timeouts) is in samples, that is in frames.
 """
 
 from __future__ import annotations
@@ -35,22 +39,11 @@ class TransportTimeout(DeviceError):
     """The board did not send back every result it owes within the timeout."""
 
 
-def _refuse_frames(design: TopSources) -> None:
-    """The driver moves one beat per sample; an io_stream design's multi-beat frames would be
-    split and misread, so refuse them until the driver packs frames."""
-    in_beats, out_beats = design.contract.in_beats, design.contract.out_beats
-    if in_beats != 1 or out_beats != 1:
-        raise DeviceError(
-            f"The fpga device cannot run this io_stream design yet: a sample is a frame of "
-            f"{in_beats} input / {out_beats} output beats, and the driver sends one "
-            f"beat per sample. Run it on the 'fpga-sim' or 'cpu' device, or build the model "
-            f"with io_parallel.")
-
-
 @dataclass(frozen=True)
 class LinkFormat:
     """How samples travel on one link: the UART framing, each beat padded with zero bytes to
-    ``in_bytes`` (host to board) and ``out_bytes`` (board to host)."""
+    ``in_bytes`` (host to board) and ``out_bytes`` (board to host); a sample is the
+    contract's ``in_beats`` beats in and ``out_beats`` beats out, back to back."""
 
     wire: WireFormat
     in_bytes: int
@@ -65,37 +58,73 @@ class LinkFormat:
     @classmethod
     def uart(cls, design: TopSources) -> LinkFormat:
         """The UART bridge's beats: ``ceil(bits / 8)`` bytes each way."""
-        _refuse_frames(design)
         wire = WireFormat.of(design.contract)
         return cls(wire, wire.in_bytes, wire.out_bytes)
 
     @classmethod
     def dma(cls, design: TopSources) -> LinkFormat:
-        """The AXI DMA's beats: one sample per beat of the DMA's (power-of-two) stream width,
-        as ``hw/vivado/kiln_axis_dma_wrap.v`` connects them."""
-        _refuse_frames(design)
+        """The AXI DMA's beats: one ``kiln_top`` beat per beat of the DMA's (power-of-two)
+        stream width, as ``hw/vivado/kiln_axis_dma_wrap.v`` connects them."""
         widths = DmaWidths.of(design)
         return cls(WireFormat.of(design.contract), widths.in_width // 8,
                    widths.out_width // 8)
 
+    @property
+    def framed(self) -> bool:
+        """Whether a sample is more than one beat either way (an io_stream frame)."""
+        return self.wire.contract.in_beats > 1 or self.wire.contract.out_beats > 1
+
+    @property
+    def in_sample_bytes(self) -> int:
+        """Bytes of one sample's input beats on the link."""
+        return self.in_bytes * self.wire.contract.in_beats
+
+    @property
+    def out_sample_bytes(self) -> int:
+        """Bytes of one sample's output beats on the link."""
+        return self.out_bytes * self.wire.contract.out_beats
+
+    def seconds_per_sample(self, baud: int) -> float:
+        """Wire time of one sample in and its results out at ``baud`` (10 bits a byte, 8N1),
+        both directions overlapping (the link runs full duplex)."""
+        return 10 * max(self.in_sample_bytes, self.out_sample_bytes) / baud
+
     def encode(self, codes: Any) -> bytes:
-        """The bytes of the input beats for ``codes`` (shape ``(n, in_elems)``)."""
-        packed = self.wire.encode_inputs(codes)
+        """The bytes of the input beats for ``codes`` (shape ``(n, in_codes)``): each sample's
+        ``in_beats`` beats in order.
+
+        Raises:
+            InputShapeError: not ``in_codes`` codes per sample, or a code out of range.
+        """
+        c = self.wire.contract
+        arr = np.asarray(codes)
+        if arr.ndim != 2 or arr.shape[1] != c.in_codes:
+            raise InputShapeError(f"Inputs have shape {arr.shape}; this design takes "
+                                  f"{c.in_codes} codes per sample ({c.in_beats} beat(s) of "
+                                  f"{c.in_elems})")
+        packed = self.wire.encode_inputs(arr.reshape(len(arr) * c.in_beats, c.in_elems))
         return _pad_rows(packed, self.wire.in_bytes, self.in_bytes)
 
     def decode(self, data: bytes, n: int) -> NDArray[Any]:
-        """Output codes (int64, ``(n, out_elems)``) from ``n`` output beats."""
-        rows = np.frombuffer(data, dtype=np.uint8).reshape(n, self.out_bytes)
-        return self.wire.decode_outputs(rows[:, : self.wire.out_bytes].tobytes(), n)
+        """Output codes (int64, ``(n, out_codes)``) from the ``n * out_beats`` output beats of
+        ``n`` samples."""
+        c = self.wire.contract
+        beats = n * c.out_beats
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(beats, self.out_bytes)
+        codes = self.wire.decode_outputs(rows[:, : self.wire.out_bytes].tobytes(), beats)
+        return codes.reshape(n, c.out_codes)
 
-    def decode_inputs(self, data: bytes, n: int) -> NDArray[Any]:
-        """Input codes from ``n`` input beats (the board's side, for simulated boards)."""
-        rows = np.frombuffer(data, dtype=np.uint8).reshape(n, self.in_bytes)
-        return self.wire.decode_inputs(rows[:, : self.wire.in_bytes].tobytes(), n)
+    def decode_inputs(self, data: bytes, beats: int) -> NDArray[Any]:
+        """Input codes (``(beats, in_elems)``) from ``beats`` input beats (the board's side,
+        for simulated boards)."""
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(beats, self.in_bytes)
+        return self.wire.decode_inputs(rows[:, : self.wire.in_bytes].tobytes(), beats)
 
     def encode_outputs(self, codes: Any) -> bytes:
-        """The bytes of the output beats for ``codes`` (the board's side)."""
-        return _pad_rows(self.wire.encode_outputs(codes), self.wire.out_bytes, self.out_bytes)
+        """The bytes of the output beats for ``codes`` (one row per beat, or per sample: rows
+        of ``out_codes``), the board's side."""
+        rows = np.asarray(codes).reshape(-1, self.wire.contract.out_elems)
+        return _pad_rows(self.wire.encode_outputs(rows), self.wire.out_bytes, self.out_bytes)
 
 
 def _pad_rows(packed: bytes, width: int, padded: int) -> bytes:
@@ -112,8 +141,8 @@ class Transport(ABC):
 
     Attributes:
         link: the beat format on this link.
-        batch: samples the driver sends in one :meth:`write`.
-        max_in_flight: samples sent whose results are not yet read back, at most.
+        batch: samples (frames) the driver sends in one :meth:`write`.
+        max_in_flight: samples sent whose results are not yet all read back, at most.
         seconds_per_sample: wire time of one sample, added to the driver's timeouts.
     """
 
@@ -129,12 +158,13 @@ class Transport(ABC):
 
     @abstractmethod
     def write(self, data: bytes) -> None:
-        """Send whole input beats."""
+        """Send whole samples' input beats (``batch`` samples at most)."""
 
     @abstractmethod
     def read(self, nbytes: int, timeout_s: float) -> bytes:
-        """Up to ``nbytes`` bytes of output beats; fewer only when ``timeout_s`` passed first
-        (or when nothing more can ever arrive)."""
+        """Up to ``nbytes`` bytes of output beats (whole samples' worth, of the oldest write
+        not yet read); fewer only when ``timeout_s`` passed first (or when nothing more can
+        ever arrive)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -179,7 +209,7 @@ class Driver:
         self.timeout_s = timeout_s
 
     def run(self, codes: Any) -> NDArray[Any]:
-        """Output codes (int64, ``(n, out_elems)``) for input ``codes`` (``(n, in_elems)``).
+        """Output codes (int64, ``(n, out_codes)``) for input ``codes`` (``(n, in_codes)``).
 
         Raises:
             InputShapeError: codes of the wrong shape; PrecisionError: out of range.
@@ -188,7 +218,7 @@ class Driver:
         t = self.transport
         inputs = np.asarray(codes)
         n = len(inputs)
-        out = np.zeros((n, t.link.wire.contract.out_elems), dtype=np.int64)
+        out = np.zeros((n, t.link.wire.contract.out_codes), dtype=np.int64)
         writes: deque[tuple[int, int]] = deque()   # (first sample, count) not yet read back
         sent = done = 0
         try:
@@ -223,7 +253,7 @@ class Driver:
 
     def _read(self, first: int, k: int) -> NDArray[Any]:
         t = self.transport
-        need = k * t.link.out_bytes
+        need = k * t.link.out_sample_bytes
         timeout = self.timeout_s + k * t.seconds_per_sample
         data = t.read(need, timeout)
         if len(data) != need:

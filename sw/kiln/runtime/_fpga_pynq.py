@@ -2,8 +2,12 @@
 flow's block design holds (``hw/templates/vivado_zynq.tcl.j2``), driven with the ``pynq``
 package on the board's own processor.
 
-One write is one DMA transfer of whole samples, one per DMA beat; ``kiln_axis_dma_wrap``
-passes tlast through, so the results come back as one transfer of as many beats.
+One write is one DMA transfer of whole samples, one ``kiln_top`` beat per DMA beat; the DMA
+sets tlast on the last beat of each transfer. A single-beat (io_parallel) ``kiln_top`` passes
+tlast through, so a batch of samples comes back as one transfer of as many results. An
+io_stream ``kiln_top`` sets tlast on the last output beat of every frame, and the DMA ends a
+receive transfer at tlast: there one write is one frame (its ``in_beats`` beats, tlast on the
+last) and its ``out_beats`` results are one receive transfer.
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ DEFAULT_BATCH = 1 << 16                # samples per transfer
 
 
 def dma_batch(link: LinkFormat) -> int:
-    """Samples per DMA transfer: as many as the length register allows, at most 65536."""
-    return max(1, min(DEFAULT_BATCH, MAX_TRANSFER_BYTES // max(link.in_bytes, link.out_bytes)))
+    """Samples per DMA transfer: one io_stream frame (its results end in tlast); else as many
+    as the length register allows, at most 65536."""
+    if link.framed:
+        return 1
+    return max(1, min(DEFAULT_BATCH,
+                      MAX_TRANSFER_BYTES // max(link.in_sample_bytes, link.out_sample_bytes)))
 
 
 class PynqTransport(Transport):
@@ -103,11 +111,11 @@ class PynqTransport(Transport):
         return self.label
 
     def write(self, data: bytes) -> None:
-        n = len(data) // self.link.in_bytes
+        n = len(data) // self.link.in_sample_bytes
         source = self._allocate(shape=(len(data),), dtype=np.uint8)
         source[:] = np.frombuffer(data, dtype=np.uint8)
         source.flush()
-        destination = self._allocate(shape=(n * self.link.out_bytes,), dtype=np.uint8)
+        destination = self._allocate(shape=(n * self.link.out_sample_bytes,), dtype=np.uint8)
         # arm the receiving channel first, so no result waits for it
         self._dma.recvchannel.transfer(destination)
         self._dma.sendchannel.transfer(source)

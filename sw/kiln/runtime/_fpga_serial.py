@@ -1,18 +1,19 @@
 """The serial transport: an open-toolchain board (ECP5, iCE40) whose bitstream puts
 ``kiln_top`` behind the UART bridge (``hw/uart/kiln_uart_bridge.v``), through pyserial.
 
-The bridge has no flow control: it holds one finished input beat while the next arrives, so
-the driver keeps at most ``MAX_IN_FLIGHT`` samples in flight, one sample per write.
+The bridge has no flow control. It queues finished input beats for ``kiln_top`` in a FIFO of
+``in_beats + MAX_IN_FLIGHT - 1`` beats (the bitstream's ``IN_BEATS`` parameter) and drops a
+beat that finds it full, so the driver sends one sample per write and keeps at most
+:func:`uart_window` samples in flight: two single-beat samples, or one io_stream frame.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from pathlib import Path
 from typing import ClassVar
 
-from kiln.artifact import DEFAULT_BAUD, MAX_IN_FLIGHT, TopSources
+from kiln.artifact import DEFAULT_BAUD, MAX_IN_FLIGHT, TopContract, TopSources
 from kiln.errors import DeviceError
 from kiln.runtime._fpga import (
     DEFAULT_TIMEOUT_S,
@@ -22,6 +23,25 @@ from kiln.runtime._fpga import (
     TransportTimeout,
 )
 from kiln.runtime._fpga_boards import TransportSpec, locate
+
+
+def bridge_depth(contract: TopContract) -> int:
+    """Input beats the UART bridge holds for ``kiln_top``: its FIFO (``IN_BEATS + 1`` deep,
+    ``hw/uart/kiln_uart_bridge.v``) for ``contract``'s frames."""
+    return contract.in_beats + MAX_IN_FLIGHT - 1
+
+
+def uart_window(contract: TopContract) -> int:
+    """Samples a host may have sent whose results it has not all read back, so that the
+    bridge never drops a beat: ``MAX_IN_FLIGHT`` (2) single-beat samples, one frame.
+
+    Every beat still in the bridge's FIFO belongs to a sample whose results are not all read
+    (``kiln_top`` sends a sample's last result after taking its last beat), so a host within
+    the window has at most ``window * in_beats`` beats there, which
+    :func:`bridge_depth` holds whatever the design's speed; the spare beat of a frame's FIFO
+    is slack.
+    """
+    return bridge_depth(contract) // contract.in_beats
 
 
 class SerialTransport(Transport):
@@ -45,8 +65,8 @@ class SerialTransport(Transport):
 
         self.link = link
         self.batch = 1
-        self.max_in_flight = MAX_IN_FLIGHT
-        self.seconds_per_sample = dataclasses.replace(link.wire, baud=baud).seconds_per_sample()
+        self.max_in_flight = uart_window(link.wire.contract)
+        self.seconds_per_sample = link.seconds_per_sample(baud)
         self.label = f"serial {port} at {baud} baud"
         try:
             self._port = serial.serial_for_url(port, baudrate=baud, timeout=0,
@@ -114,7 +134,7 @@ class SerialTransport(Transport):
 
     def reset(self) -> None:
         """Let the last bytes go out, then drop what comes back until the link has been quiet
-        for :data:`SETTLE_S` plus two samples' wire time."""
+        for :data:`SETTLE_S` plus the window's wire time."""
         import serial
 
         quiet = SETTLE_S + self.max_in_flight * self.seconds_per_sample

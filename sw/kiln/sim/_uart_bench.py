@@ -59,8 +59,9 @@ def run_uart_bench(artifact: str | Path, inputs: Any, expected: Any, work_dir: s
 
     Args:
         artifact: the artifact (or its ``rtl/`` folder).
-        inputs: input codes, shape (n, in_elems).
-        expected: the output codes the design must produce, shape (n, out_elems).
+        inputs: input codes, shape (n, in_codes): a sample's beats (an io_stream frame's
+            pixels) in order.
+        expected: the output codes the design must produce, shape (n, out_codes).
         work_dir: build and run directory (the Verilator build is reused when unchanged).
         clks_per_bit: UART bit time in clock cycles (small keeps the simulation short).
         seed: cocotb's seed.
@@ -114,8 +115,8 @@ def simulated_serial_board(artifact: str | Path, work_dir: str | Path, *,
         KilnError: the bench did not start, or left no results.
     """
     design = TopSources.load(artifact)
-    none_in = np.zeros((0, design.contract.in_elems), dtype=np.int64)
-    none_out = np.zeros((0, design.contract.out_elems), dtype=np.int64)
+    none_in = np.zeros((0, design.contract.in_codes), dtype=np.int64)
+    none_out = np.zeros((0, design.contract.out_codes), dtype=np.int64)
     bench = _Bench.make(design, Path(work_dir), clks_per_bit, none_in, none_out, 0, timeout_s,
                         serial={"idle_s": idle_s})
     port_file = Path(json.loads(bench.config.read_text())["port_file"])
@@ -158,7 +159,8 @@ class _Bench:
         sources = tuple([hw_dir() / rel for rel in UART_SOURCES]
                         + list(design.sources))
         params = {"IN_BITS": design.contract.in_bits, "OUT_BITS": design.contract.out_bits,
-                  "CLKS_PER_BIT": clks_per_bit, "TIMEOUT_CYCLES": timeout_cycles, "LEDS": 4}
+                  "IN_BEATS": design.contract.in_beats, "CLKS_PER_BIT": clks_per_bit,
+                  "TIMEOUT_CYCLES": timeout_cycles, "LEDS": 4}
         build_args = ("-Wno-fatal", "--x-assign", "fast", "--x-initial", "fast",
                       *(f"-G{k}={v}" for k, v in params.items()))
         key = _key(sources, build_args, tool.version)
@@ -204,12 +206,12 @@ def _check_codes(inputs: Any, expected: Any, design: TopSources
     codes = np.asarray(inputs)
     want = np.asarray(expected)
     c = design.contract
-    if codes.ndim != 2 or codes.shape[1] != c.in_elems or codes.dtype.kind not in "iu":
+    if codes.ndim != 2 or codes.shape[1] != c.in_codes or codes.dtype.kind not in "iu":
         raise InputShapeError(f"inputs have shape {codes.shape} and dtype {codes.dtype}; the "
-                              f"bench needs (n, {c.in_elems}) integer codes")
-    if want.shape != (len(codes), c.out_elems) or want.dtype.kind not in "iu":
+                              f"bench needs (n, {c.in_codes}) integer codes")
+    if want.shape != (len(codes), c.out_codes) or want.dtype.kind not in "iu":
         raise InputShapeError(f"expected has shape {want.shape} and dtype {want.dtype}; the "
-                              f"bench needs ({len(codes)}, {c.out_elems}) integer codes")
+                              f"bench needs ({len(codes)}, {c.out_codes}) integer codes")
     if len(codes) < 4:
         raise InputShapeError(f"The UART bench needs at least 4 samples, not {len(codes)}")
     return codes.astype(np.int64), want.astype(np.int64)
