@@ -4,7 +4,6 @@ bit-exactness against hls4ml's C simulation with the Resource strategy at every 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
 from typing import Any
@@ -52,9 +51,12 @@ def measure(model: BenchModel, reuse: int, timeout_s: float, deadline: float,
         art = folded.compile()
     except kiln.KilnError as exc:
         return error_row(exc, **row)
-    fit = json.loads((art.path / "reports" / "fit.json").read_text())
+    from kiln.rtl import estimate
+
     row.update(latency_cycles=art.manifest.latency, ii=art.manifest.ii,
-               reuse_factors=fit["reuse_factors"], estimate=fit["estimate"]["total"])
+               reuse_factors={n.name: n.reuse_factor for n in art.graph.nodes
+                              if n.kind in ("dense", "conv")},
+               estimate=estimate(art.graph)["total"].to_dict())
     rt = kiln.load(art.path)
     x = inputs(model, rt, samples)
     codes = rt.input_codes(x)
