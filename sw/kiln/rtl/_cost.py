@@ -82,11 +82,16 @@ def _dense_cost(node: Dense, in_width: int) -> Cost:
     return _logic(logic) + Cost(ff=registers, dsp=multipliers, bram=bram)
 
 
-def node_cost(node: Node, previous: Node) -> Cost:
-    """The estimated cost of one layer of the graph (reading ``previous``)."""
+def node_cost(node: Node, previous: Node, io_type: str = "io_parallel") -> Cost:
+    """The estimated cost of one layer of the graph (reading ``previous``). In io_stream an
+    elementwise layer works on one pixel (its channels) and a Dense after a multi-pixel
+    layer first collects the frame."""
     in_width = previous.out_type.width
+    stream = io_type == "io_stream"
     if isinstance(node, Dense):
-        return _dense_cost(node, in_width)
+        frame = Cost(ff=previous.size * in_width) if stream and len(previous.shape) > 1 \
+            else Cost()
+        return _dense_cost(node, in_width) + frame
     if isinstance(node, Conv):
         rows, cols, channels = spatial(previous.shape)
         window = node.kernel[0] * node.kernel[1] * channels * in_width
@@ -96,8 +101,9 @@ def node_cost(node: Node, previous: Node) -> Cost:
         rows, cols, channels = spatial(previous.shape)
         return _logic(node.kernel[0] * node.kernel[1] * channels * in_width) + Cost(
             ff=node.kernel[0] * cols * channels * in_width)
-    # casts, activations, tables: a little logic and a register per output bit
-    bits = node.size * node.out_type.width
+    # casts, activations, tables: a little logic and a register per output bit (of a pixel)
+    elements = node.shape[-1] if stream and len(node.shape) > 1 else node.size
+    bits = elements * node.out_type.width
     return _logic(2 * bits) + Cost(ff=bits)
 
 
@@ -106,7 +112,7 @@ def estimate(graph: Graph) -> dict[str, Cost]:
     costs: dict[str, Cost] = {}
     previous = graph.input
     for node in graph.nodes[1:]:
-        costs[node.name] = node_cost(node, previous)
+        costs[node.name] = node_cost(node, previous, graph.io_type)
         previous = node
     total = Cost()
     for cost in costs.values():
