@@ -15,7 +15,8 @@ from bench.hardware import BUDGET_S, QUICK_BUDGET_S, BudgetSpent, xilinx_resourc
 from bench.models import DIGITS_CNN, JET_QKERAS6, BenchModel, inputs
 
 FAMILY = "folding"
-#: The reuse factors swept: each valid for every layer of its model (hls4ml's rule).
+#: The reuse factors swept. At R every foldable layer takes the largest factor it accepts of
+#: at most R (hls4ml's rule: e.g. the jet MLP's 32 x 5 output layer folds by 32 or 160).
 SWEEPS: tuple[tuple[BenchModel, tuple[int, ...]], ...] = (
     (JET_QKERAS6, (1, 2, 4, 8, 16, 32, 64)), (DIGITS_CNN, (1, 2, 4, 8)))
 QUICK_REUSE = (1, 4)  # the quick run's synthetic 16-8-5 MLP
@@ -23,18 +24,13 @@ SAMPLES = 1000
 QUICK_SAMPLES = 200
 
 
-#: The digits CNN's foldable layers (window or Dense inputs x outputs): each takes the
-#: largest valid factor of at most R (conv1's 3x3x1 window folds by 1, 3 or 9 only).
-CNN_LAYERS = {"conv1": (9, 8), "conv2": (72, 8), "logits": (8, 10)}
-
-
-def _folded(model: BenchModel, reuse: int) -> BenchModel:
+def _folded(model: BenchModel, unfolded: Any, reuse: int) -> BenchModel:
+    """``model`` with every Dense and Conv layer at its largest valid factor of at most R
+    (``unfolded``: the model's artifact at R = 1, for the layer shapes)."""
     from kiln.ir import valid_reuse_factors
 
-    factors: int | dict[str, int] = reuse
-    if model.name == DIGITS_CNN.name:
-        factors = {name: max(r for r in valid_reuse_factors(*shape) if r <= reuse)
-                   for name, shape in CNN_LAYERS.items()}
+    factors = {n.name: max(r for r in valid_reuse_factors(*n.weight.shape) if r <= reuse)
+               for n in unfolded.graph.nodes if n.kind in ("dense", "conv")}
     return replace(model, name=f"{model.name}_r{reuse}",
                    options=tuple({**dict(model.options), "reuse_factor": factors}.items()))
 
@@ -45,10 +41,9 @@ def measure(model: BenchModel, reuse: int, timeout_s: float, deadline: float,
     (Resource strategy) == kiln.fixed on ``samples`` inputs."""
     import kiln
 
-    folded = _folded(model, reuse)
     row: dict[str, Any] = {"model": model.name, "reuse_factor": reuse}
     try:
-        art = folded.compile()
+        art = _folded(model, model.compile(), reuse).compile()
     except kiln.KilnError as exc:
         return error_row(exc, **row)
     from kiln.rtl import estimate

@@ -364,9 +364,10 @@ def folding_section(out: Output, result: Row) -> str:
              for r in rows if "xilinx_error" in r]
     return "\n\n".join(filter(None, [
         "## 7. Folding",
-        "Each model compiled at reuse factor R (`kiln.compile(reuse_factor=R)`; the digits "
-        "CNN's 3x3x1 first convolution folds by 1, 3 or 9 only, so it takes the largest of "
-        "those up to R): II and latency in cycles from the manifest; LUT/FF/DSP/BRAM from "
+        "Each model compiled at reuse factor R: every Dense and Conv layer at the largest "
+        "factor it accepts of at most R (hls4ml's rule: the jet MLP's 32 x 5 output layer "
+        "folds by 32 or 160, the digits CNN's 3x3x1 convolution by 1, 3 or 9): II and "
+        "latency in cycles from the manifest; LUT/FF/DSP/BRAM from "
         "yosys `synth_xilinx -family xcup` (cached by RTL; a run starts what its budget "
         "allows); kiln's own estimate (`reports/fit.json`) beside it; and the Verilated RTL "
         "against hls4ml's C simulation (Resource strategy at the same R) and kiln.fixed on "
