@@ -83,3 +83,20 @@ def test_a_folded_depthwise_conv_is_refused(tmp_path: Path) -> None:
                                         r"reuse factor 1"):
         kiln.compile(DIGITS_CNN_SEP, tmp_path / "art", io_type="io_stream",
                      reuse_factor={names[0]: 3})
+
+
+BREVITAS_MLP = Path(__file__).parents[2] / "models" / "digits_mlp_brevitas.onnx"
+
+
+@pytest.mark.verilator
+@pytest.mark.icarus
+def test_a_folded_qonnx_model_is_bit_exact_at_every_level(tmp_path: Path) -> None:
+    """hls4ml names a QONNX MatMul's layer Dense_MatMul_0: the reuse factors use those names
+    and reach both kiln's IR and hls4ml's configuration (its Resource strategy at R)."""
+    reuse = {"Dense_MatMul_0": 4, "Dense_MatMul_1": 8}
+    art = kiln.compile(BREVITAS_MLP, tmp_path / "art", input_shape=(64,), reuse_factor=reuse)
+    assert {n.name: n.reuse_factor for n in art.graph.nodes if n.kind == "dense"} == {
+        **reuse, "Dense_MatMul_2": 1}
+    params = (art.path / "hls" / "firmware" / "parameters.h").read_text()
+    assert "reuse_factor = 4;" in params and "reuse_factor = 8;" in params
+    _check(art, samples=500)

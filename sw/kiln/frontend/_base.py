@@ -83,7 +83,12 @@ def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str)
     reference for kiln's folded RTL."""
     layers = config.setdefault("LayerName", {})
     named = options.layer_reuse_factors
-    unknown = sorted(set(named) - set(layers))
+    # hls4ml's (Q)ONNX converter turns node MatMul_0 (with its Add) into layer Dense_MatMul_0
+    # and Conv_0 into Conv2D_Conv_0; kiln's IR and the reuse factors use these layer names,
+    # while the new layer takes its reuse factor from the node's entry.
+    derived = {f"{kind}_{node}": node for node in layers
+               for kind in ("Dense", "Conv1D", "Conv2D")}
+    unknown = sorted(set(named) - set(layers) - set(derived))
     if unknown:
         raise KilnError(
             f"{where}: reuse_factor names layer(s) {unknown} that the model does not have; "
@@ -92,6 +97,7 @@ def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str)
     if options.default_reuse_factor > 1:
         config.setdefault("Model", {})["Strategy"] = "Resource"
     for name, factor in named.items():
-        layers[name]["ReuseFactor"] = factor
-        if factor > 1:
-            layers[name]["Strategy"] = "Resource"
+        for entry in {name, derived.get(name, name)}:
+            layers.setdefault(entry, {})["ReuseFactor"] = factor
+            if factor > 1:
+                layers[entry]["Strategy"] = "Resource"
