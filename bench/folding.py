@@ -35,7 +35,7 @@ def _folded(model: BenchModel, unfolded: Any, reuse: int) -> BenchModel:
                    options=tuple({**dict(model.options), "reuse_factor": factors}.items()))
 
 
-def measure(model: BenchModel, reuse: int, timeout_s: float, deadline: float,
+def measure(model: BenchModel, unfolded: Any, reuse: int, timeout_s: float, deadline: float,
             samples: int) -> dict[str, Any]:
     """One design: latency, II, kiln's estimate, synth_xilinx counts, and RTL == HLS C-sim
     (Resource strategy) == kiln.fixed on ``samples`` inputs."""
@@ -43,7 +43,7 @@ def measure(model: BenchModel, reuse: int, timeout_s: float, deadline: float,
 
     row: dict[str, Any] = {"model": model.name, "reuse_factor": reuse}
     try:
-        art = _folded(model, model.compile(), reuse).compile()
+        art = _folded(model, unfolded, reuse).compile()
     except kiln.KilnError as exc:
         return error_row(exc, **row)
     from kiln.rtl import estimate
@@ -77,9 +77,10 @@ def run(models: tuple[BenchModel, ...], settings: Settings) -> dict[str, Any]:
     deadline = time.monotonic() + settings.budget(QUICK_BUDGET_S if quick else BUDGET_S)
     rows = []
     for model, factors in sweeps:
+        unfolded = model.compile()
         # most folded first: the smallest designs, so the synthesis budget buys the most
         for reuse in sorted(factors, reverse=True):
             log.info("folding: %s at R = %d", model.name, reuse)
-            rows.append(measure(model, reuse, timeout_s, deadline, samples))
+            rows.append(measure(model, unfolded, reuse, timeout_s, deadline, samples))
     rows.sort(key=lambda r: (r["model"], r["reuse_factor"]))
     return {"rows": rows, "samples": samples}

@@ -144,6 +144,24 @@ class StreamBench:
         return events
 
     @staticmethod
+    def cycles(events: list[Event]) -> tuple[list[int], list[int]]:
+        """The cycles of the input and of the output handshakes."""
+        return ([e.cycle for e in events if e.kind == "in"],
+                [e.cycle for e in events if e.kind == "out"])
+
+    def check_reset(self, events: list[Event], meta: TopContract, ref: list[list[int]]) -> None:
+        """Outputs before the reset are a prefix of ``ref``; after it exactly the samples
+        taken after it, nothing stale."""
+        reset = next(e.cycle for e in events if e.kind == "reset")
+        before = [e for e in events if e.cycle < reset]
+        after = [e for e in events if e.cycle >= reset]
+        accepted = sum(1 for e in before if e.kind == "in")
+        out_before = self.outputs(before, meta)
+        assert 0 < accepted < len(ref)
+        assert out_before == ref[:len(out_before)]
+        assert self.outputs(after, meta) == ref[accepted:], "after reset: exactly the later samples"
+
+    @staticmethod
     def outputs(events: list[Event], meta: TopContract) -> list[list[int]]:
         return [Codes.unpack(e.data, meta.out_elems, meta.out_width, meta.out_signed)
                 for e in events if e.kind == "out"]

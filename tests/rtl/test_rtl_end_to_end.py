@@ -126,8 +126,7 @@ def test_random_graph_bit_exact_under_backpressure(seed: int, icarus, bench,
 def test_latency_and_ii_without_stalls(seed: int, icarus, bench, tmp_path: Path) -> None:
     _, meta, samples, ref = _build(seed, tmp_path, 20)
     events = bench.run(icarus, tmp_path, meta, samples)
-    ins = [e.cycle for e in events if e.kind == "in"]
-    outs = [e.cycle for e in events if e.kind == "out"]
+    ins, outs = bench.cycles(events)
     assert bench.outputs(events, meta) == ref
     assert np.diff(ins).tolist() == [1] * (len(ins) - 1)  # II = 1
     assert [o - i for i, o in zip(ins, outs, strict=True)] == [meta.latency] * len(ref)
@@ -140,14 +139,7 @@ def test_reset_mid_stream_leaves_no_stale_output(seed: int, icarus, bench,
     _, meta, samples, ref = _build(seed, tmp_path, 40)
     events = bench.run(icarus, tmp_path, meta, samples, VALID_PCT=80, READY_PCT=50,
                        SEED=seed + 7, RESET_AT=30)
-    reset = next(e.cycle for e in events if e.kind == "reset")
-    before = [e for e in events if e.cycle < reset]
-    after = [e for e in events if e.cycle >= reset]
-    accepted = sum(1 for e in before if e.kind == "in")
-    out_before = bench.outputs(before, meta)
-    assert 0 < accepted < len(ref)
-    assert out_before == ref[:len(out_before)]
-    assert bench.outputs(after, meta) == ref[accepted:], "after reset: exactly the later samples"
+    bench.check_reset(events, meta, ref)
 
 
 @pytest.mark.verilator

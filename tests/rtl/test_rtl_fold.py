@@ -100,8 +100,7 @@ def test_reuse_factors_of_a_wide_layer(reuse: int, icarus, bench, tmp_path: Path
     meta, samples, ref = _build(graph, tmp_path, 12, reuse)
     events = bench.run(icarus, tmp_path, meta, samples)
     assert bench.outputs(events, meta) == ref, f"{graph!r}"
-    ins = [e.cycle for e in events if e.kind == "in"]
-    outs = [e.cycle for e in events if e.kind == "out"]
+    ins, outs = bench.cycles(events)
     assert meta.ii == reuse
     assert np.diff(ins).tolist() == [reuse] * (len(ins) - 1)
     assert [o - i for i, o in zip(ins, outs, strict=True)] == [meta.latency] * len(ref)
@@ -114,8 +113,7 @@ def test_full_rate_runs_at_the_slowest_layer(seed: int, icarus, bench,
     graph = folded_graph(seed)
     meta, samples, ref = _build(graph, tmp_path, 16, seed)
     events = bench.run(icarus, tmp_path, meta, samples)
-    ins = [e.cycle for e in events if e.kind == "in"]
-    outs = [e.cycle for e in events if e.kind == "out"]
+    ins, outs = bench.cycles(events)
     assert bench.outputs(events, meta) == ref
     assert np.diff(ins).tolist() == [meta.ii] * (len(ins) - 1), f"{graph!r}"
     assert [o - i for i, o in zip(ins, outs, strict=True)] == [meta.latency] * len(ref)
@@ -129,14 +127,7 @@ def test_reset_mid_stream_leaves_no_stale_output(seed: int, icarus, bench,
     meta, samples, ref = _build(graph, tmp_path, 40, seed)
     events = bench.run(icarus, tmp_path, meta, samples, VALID_PCT=80, READY_PCT=50,
                        SEED=seed + 7, RESET_AT=10 * meta.ii + 5)
-    reset = next(e.cycle for e in events if e.kind == "reset")
-    before = [e for e in events if e.cycle < reset]
-    after = [e for e in events if e.cycle >= reset]
-    accepted = sum(1 for e in before if e.kind == "in")
-    out_before = bench.outputs(before, meta)
-    assert 0 < accepted < len(ref)
-    assert out_before == ref[:len(out_before)]
-    assert bench.outputs(after, meta) == ref[accepted:], "after reset: exactly the later samples"
+    bench.check_reset(events, meta, ref)
 
 
 @pytest.mark.verilator

@@ -235,8 +235,8 @@ def _build(source: Source, root: Path, options: BuildOptions, name: str
         log.info("[2/4] choosing reuse factors that fit %s", options.part)
         graph_hls, graph = fit_to_part(source, root / "hls", graph,
                                        frontend.foldable_layers(graph_hls), options)
-    check_fits(graph, options.part)  # before any Verilog is written
-    write_fit_report(root, graph, options.part, options.to_dict()["reuse_factor"])
+    costs = check_fits(graph, options.part)  # before any Verilog is written
+    write_fit_report(root, graph, options.part, options.to_dict()["reuse_factor"], costs)
     (root / IR_FILE).write_text(json.dumps(graph_to_dict(graph)) + "\n")
 
     log.info("[3/4] building the HLS C simulation")

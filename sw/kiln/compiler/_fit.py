@@ -23,6 +23,7 @@ import numpy as np
 
 from kiln.errors import KilnError
 from kiln.ir import Conv, Dense, Graph, Node, check_graph, valid_reuse_factors
+from kiln.rtl import Cost, estimate
 
 if TYPE_CHECKING:
     from kiln.compiler._options import BuildOptions
@@ -53,13 +54,11 @@ def with_reuse_factors(graph: Graph, factors: dict[str, int]) -> Graph:
     return check_graph(dataclasses.replace(graph, nodes=nodes))
 
 
-def _usage(graph: Graph, part: str) -> dict[str, float]:
-    """Each resource's estimated use as a share of the part's."""
+def _usage(total: Cost, part: str) -> dict[str, float]:
+    """Each resource's estimated use (``total``) as a share of the part's."""
     from kiln.flows import part_capacity
-    from kiln.rtl import estimate
 
     cap = part_capacity(part)
-    total = estimate(graph)["total"]
     lut = total.lut4 if cap.lut_kind == "LUT4" else total.lut6
     return {cap.lut_kind: lut / cap.lut, "FF": total.ff / cap.ff,
             "DSP": total.dsp / cap.dsp if cap.dsp else float(total.dsp > 0),
@@ -98,7 +97,7 @@ def choose_reuse_factors(graph: Graph, part: str, margin: float,
     usage: dict[str, float] = {}
     for interval in candidates:
         factors = _at_interval(graph, layers, interval)
-        usage = _usage(with_reuse_factors(graph, factors), part)
+        usage = _usage(estimate(with_reuse_factors(graph, factors))["total"], part)
         if max(usage.values()) <= margin:
             log.info("reuse factors for %s: %s (II %d; estimate %s of the part)", part,
                      factors, interval, _shares(usage))
@@ -110,18 +109,19 @@ def choose_reuse_factors(graph: Graph, part: str, margin: float,
         "more pruning.")
 
 
-def check_fits(graph: Graph, part: str) -> None:
+def check_fits(graph: Graph, part: str) -> dict[str, Cost]:
     """Refuse a design whose estimate is far beyond ``part``, naming the reuse factors that
-    would fit.
+    would fit; return the estimate (per layer and ``"total"``).
 
     Raises:
         DesignTooLargeError: the estimate needs more than ``FAR_BEYOND`` times a resource.
     """
     from kiln.compiler._options import FIT_MARGIN
 
-    usage = _usage(graph, part)
+    costs = estimate(graph)
+    usage = _usage(costs["total"], part)
     if max(usage.values()) <= FAR_BEYOND:
-        return
+        return costs
     try:
         factors = choose_reuse_factors(graph, part, FIT_MARGIN)
         hint = f"reuse factors that fit: reuse_factor={factors} (or reuse_factor='auto')"
@@ -149,18 +149,16 @@ def fit_to_part(source: Source, hls_dir: Path, graph: Graph, foldable: Collectio
     return graph_hls, frontend.lower(graph_hls, graph.name, fitted)
 
 
-def write_fit_report(root: Path, graph: Graph, part: str, requested: Any) -> dict[str, Any]:
+def write_fit_report(root: Path, graph: Graph, part: str, requested: Any,
+                     costs: dict[str, Cost]) -> dict[str, Any]:
     """``reports/fit.json``: the part, the reuse factor asked for and those built, and the
-    estimate per layer and in all (with its share of the part)."""
-    from kiln.rtl import estimate
-
-    costs = estimate(graph)
+    estimate ``costs`` per layer and in all (with its share of the part)."""
     report = {
         "part": part, "requested_reuse_factor": requested,
         "reuse_factors": {n.name: n.reuse_factor for n in graph.nodes
                           if isinstance(n, Dense | Conv)},
         "estimate": {name: cost.to_dict() for name, cost in costs.items()},
-        "share_of_part": {k: round(v, 4) for k, v in _usage(graph, part).items()},
+        "share_of_part": {k: round(v, 4) for k, v in _usage(costs["total"], part).items()},
     }
     path = root / FIT_REPORT
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from kiln.ir import Dense, FixedType, is_valid_reuse_factor
 from kiln.rtl._builder import Expr, Module, Signal, code_range, concat, const, mux, width_for
+from kiln.rtl._linebuffer import wrap_counter
 from kiln.rtl._requantize import Value, requantize, requantize_consts
 
 
@@ -79,19 +80,6 @@ class Folding:
         return slot * self.steps + offset, lane * self.outputs_per_lane + group
 
 
-def _counter(m: Module, name: str, size: int, clear: Expr, step: Expr, clk: Signal,
-             ce: Expr, rst_n: Signal) -> tuple[Signal, Expr]:
-    """A counter 0..size-1: to 0 on ``clear``, else +1 (wrapping) on ``step``; returns it and
-    its last-value flag."""
-    bits = width_for(0, max(size - 1, 1), False)
-    q = m.reg(name, bits)
-    last = q.expr.eq(const(size - 1, bits, False))
-    zero = const(0, bits, False)
-    nxt = mux(clear, zero, mux(step, mux(last, zero, q.expr + const(1, bits, False)), q.expr))
-    m.sync(q, nxt, clk, ce, reset=(rst_n.expr.logical_not(), zero))
-    return q, last
-
-
 def _select(m: Module, options: list[Expr], select: Signal, name: str) -> Expr:
     """``options[select]`` as a tree of two-way multiplexers on the bits of ``select``."""
     level = 0
@@ -130,28 +118,25 @@ def _control(m: Module, f: Folding, clk: Signal, rst_n: Signal, ce: Expr,
                                         mux(advance, step.expr + one, step.expr))).expr
     m.sync(step, step_next, clk, ce, reset=(rst_n.expr.logical_not(), const(0, bits, False)))
     m.sync(busy, accept | advance, clk, ce, reset=(rst_n.expr.logical_not(), const(0, 1, False)))
-    offset, offset_last = _counter(m, "offset", f.steps, accept, busy.expr, clk, ce, rst_n)
+    offset, offset_last = wrap_counter(m, "offset", f.steps, ce & (accept | busy.expr), clk,
+                                       rst_n, clear=accept)
     group = None
     if f.outputs_per_lane > 1:
-        group, _ = _counter(m, "group", f.outputs_per_lane, accept, busy.expr & offset_last,
-                            clk, ce, rst_n)
+        group, _ = wrap_counter(m, "group", f.outputs_per_lane,
+                                ce & (accept | (busy.expr & offset_last)), clk, rst_n,
+                                clear=accept)
     first = offset.expr.eq(const(0, offset.width, False))
     return _Control(offset, first, busy.expr & offset_last, group, step_next, busy.expr, final,
                     accept)
 
 
-def _lane_bias(node: Dense, f: Folding, lane: int, group: Signal | None, acc_t: FixedType
-               ) -> Expr:
+def _lane_bias(m: Module, node: Dense, f: Folding, lane: int, group: Signal | None,
+               acc_t: FixedType) -> Expr:
     biases = requantize_consts([int(node.bias[lane * f.outputs_per_lane + g])
                                 for g in range(f.outputs_per_lane)],
                                node.bias_type.frac, acc_t)
     options = [const(b, acc_t.width, acc_t.signed) for b in biases]
-    if group is None:
-        return options[0]
-    out = options[-1]
-    for g in reversed(range(len(options) - 1)):
-        out = mux(group.expr.eq(const(g, group.width, False)), options[g], out)
-    return out
+    return options[0] if group is None else _select(m, options, group, f"bias_{lane}")
 
 
 def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[Expr],
@@ -247,7 +232,7 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
     lo, hi = code_range(acc_t.width, acc_t.signed)
     for lane in range(f.lanes):
         acc = m.reg(f"acc_{lane}", acc_t.width, acc_t.signed)
-        base = mux(d.first, _lane_bias(node, f, lane, d.group, acc_t), acc.expr)
+        base = mux(d.first, _lane_bias(m, node, f, lane, d.group, acc_t), acc.expr)
         terms = [m.register(f"pq_{lane}_{k}", term, clk, ce).expr for k, term in
                  enumerate(_slot_products(m, node, f, lane, inputs, in_type, c, clk, ce))]
         total = m.wire(f"sum_{lane}", _sum([base, *terms]))

@@ -45,14 +45,16 @@ class WindowGeometry:
         return (self.kernel[0] - 1) * self.cols + self.kernel[1]
 
 
-def wrap_counter(m: Module, name: str, size: int, step: Expr, clk: Signal, rst_n: Signal
-             ) -> tuple[Signal, Expr]:
-    """A counter 0..size-1 that advances on ``step`` and wraps; returns it and its last-value
-    flag."""
+def wrap_counter(m: Module, name: str, size: int, step: Expr, clk: Signal, rst_n: Signal,
+                 clear: Expr | None = None) -> tuple[Signal, Expr]:
+    """A counter 0..size-1 that advances on ``step`` and wraps (or goes to 0 on ``step`` when
+    ``clear``); returns it and its last-value flag."""
     bits = width_for(0, max(size - 1, 1), False)
     q = m.reg(name, bits)
     last = q.expr.eq(const(size - 1, bits, False))
     nxt = mux(last, const(0, bits, False), q.expr + const(1, bits, False))
+    if clear is not None:
+        nxt = mux(clear, const(0, bits, False), nxt)
     m.sync(q, nxt, clk, step, reset=(rst_n.expr.logical_not(), const(0, bits, False)))
     return q, last
 
