@@ -19,11 +19,9 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from kiln.errors import KilnError
-from kiln.ir import Conv, Dense, Graph, Node, check_graph, valid_reuse_factors
-from kiln.rtl import Cost, estimate
+from kiln.ir import Conv, Dense, Graph, check_graph, valid_reuse_factors
+from kiln.rtl import Cost, estimate, output_beats
 
 if TYPE_CHECKING:
     from kiln.compiler._options import BuildOptions
@@ -65,17 +63,10 @@ def _usage(total: Cost, part: str) -> dict[str, float]:
             "BRAM18": total.bram / cap.bram18 if cap.bram18 else float(total.bram > 0)}
 
 
-def _beats(graph: Graph, node: Node) -> int:
-    """Output beats per sample of ``node``: its pixels in io_stream, else 1."""
-    if graph.io_type != "io_stream" or len(node.shape) == 1:
-        return 1
-    return int(np.prod(node.shape[:-1]))
-
-
 def _at_interval(graph: Graph, layers: list[Dense | Conv], interval: int) -> dict[str, int]:
     """Each layer's largest valid factor whose cycles per sample stay within ``interval``."""
     return {n.name: max((r for r in valid_reuse_factors(*_shape_of(n))
-                         if r * _beats(graph, n) <= interval), default=1)
+                         if r * output_beats(graph, n) <= interval), default=1)
             for n in layers}
 
 
@@ -90,10 +81,10 @@ def choose_reuse_factors(graph: Graph, part: str, margin: float,
     """
     layers = [n for n in graph.nodes if isinstance(n, Dense | Conv)
               and (foldable is None or n.name in foldable)]
-    floor = max(_beats(graph, n) for n in graph.nodes)
-    candidates = sorted({floor} | {r * _beats(graph, n) for n in layers
+    floor = max(output_beats(graph, n) for n in graph.nodes)
+    candidates = sorted({floor} | {r * output_beats(graph, n) for n in layers
                                    for r in valid_reuse_factors(*_shape_of(n))
-                                   if r * _beats(graph, n) >= floor})
+                                   if r * output_beats(graph, n) >= floor})
     usage: dict[str, float] = {}
     for interval in candidates:
         factors = _at_interval(graph, layers, interval)

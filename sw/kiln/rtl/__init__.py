@@ -11,7 +11,7 @@ from __future__ import annotations
 from kiln.rtl._builder import RtlBuilderError
 from kiln.rtl._cost import Cost, estimate
 from kiln.rtl._design import RtlDesign, write_rtl
-from kiln.rtl._top import emit_rtl, supported_kinds
+from kiln.rtl._top import emit_rtl, output_beats, supported_kinds
 
 __all__ = [
     "Cost",
@@ -19,6 +19,7 @@ __all__ = [
     "RtlDesign",
     "emit_rtl",
     "estimate",
+    "output_beats",
     "supported_kinds",
     "write_rtl",
 ]

@@ -39,6 +39,11 @@ def _pipeline(io_type: str) -> LayerPipeline:
     return pipeline
 
 
+def output_beats(graph: Graph, node: Node) -> int:
+    """Beats per sample of ``node``'s output in ``graph``'s io type (io_stream: its pixels)."""
+    return _pipeline(graph.io_type).beat(node)[0]
+
+
 def supported_kinds(io_type: str = "io_parallel") -> list[str]:
     """The layer kinds kiln.rtl builds (besides the input).
 
