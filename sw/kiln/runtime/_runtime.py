@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -17,6 +17,9 @@ from kiln.fixed import from_float, to_float
 from kiln.runtime._devices import AUTO_ORDER, Device, RunResult, device_class
 from kiln.runtime._report import ComparisonReport, DeviceResult
 from kiln.runtime._serve import Server
+
+if TYPE_CHECKING:
+    from kiln.trace import Trace
 
 log = logging.getLogger(__name__)
 #: The most input codes (bytes, int64) predict quantizes and runs at once.
@@ -196,6 +199,29 @@ class Runtime:
                 latency[name],
             ))
         return ComparisonReport(self.graph.name, len(base), baseline, tuple(rows))
+
+    def trace(self, x: Any, levels: tuple[str, ...] | list[str] | None = None,
+              cache: str | Path | None = None) -> Trace:
+        """Every layer's output codes for ``x`` at every level: ``reference`` (the framework
+        model's layer outputs in each layer's type), ``fixed`` (kiln.fixed), ``hls``
+        (hls4ml's C simulation, traced from a copy of ``hls/`` built once per project
+        content) and ``rtl`` (the Verilated kiln_top with every layer's stream probed, built
+        once per RTL content). ``trace.first_divergence()`` names the first layer where two
+        of them disagree. A level that cannot run here is skipped and ``trace.skipped`` says
+        why. ``cache`` holds the traced builds (default: the HLS one in the user's kiln
+        cache, the RTL one in the artifact's ``sim/``).
+
+        Raises:
+            InputShapeError: ``x`` is ragged, of the wrong shape, or holds no samples.
+            KilnError: an unknown level.
+        """
+        from kiln.trace import LEVELS, collect
+
+        codes = self.input_codes(x)
+        if not len(codes):
+            raise InputShapeError("trace needs at least one sample; x holds none")
+        return collect(self.artifact, codes, LEVELS if levels is None else levels,
+                       None if cache is None else Path(cache))
 
 
 def load(path: str | Path) -> Runtime:

@@ -1,5 +1,6 @@
 """RTL simulation: a Verilator-built bulk emulator for whole data sets, an Icarus second
-opinion on a subset, and cocotb protocol benches (valid/ready, reset, latency and II)."""
+opinion on a subset, cocotb protocol benches (valid/ready, reset, latency and II), and
+per-layer probes of the Verilated design (kiln's trace)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kiln.sim._emulator import (
     StreamStep,
 )
 from kiln.sim._icarus import run_icarus
+from kiln.sim._probe import Probe, ProbeResult, Stream
 from kiln.sim._protocol import BenchTestResult, ProtocolReport, run_protocol_bench
 from kiln.sim._uart_bench import (
     UART_BENCH_TESTS,
@@ -35,9 +37,12 @@ __all__ = [
     "EmulatorResult",
     "EmulatorStream",
     "FULL_RATE",
+    "Probe",
+    "ProbeResult",
     "ProtocolReport",
     "SimSpec",
     "StallPattern",
+    "Stream",
     "StreamStep",
     "run_cocotb",
     "run_icarus",
