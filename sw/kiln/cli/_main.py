@@ -78,7 +78,7 @@ def _build_options(args: argparse.Namespace) -> BuildOptions:
     given = {"io_type": args.io_type, "reuse_factor": _reuse_factor(args.reuse_factor),
              "precision": args.precision, "input_precision": args.input_precision,
              "part": args.part, "clock_period": args.clock_period, "board": args.board,
-             "input_shape": _input_shape(args.input_shape)}
+             "input_shape": _input_shape(args.input_shape), "adder_levels": args.adder_levels}
     return BuildOptions(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -129,6 +129,31 @@ def _compare(args: argparse.Namespace) -> int:
     if args.plot:
         report.plot(args.plot)
     return 0 if report.all_bit_exact else 1
+
+
+def _level_list(text: str) -> list[str]:
+    """``--levels``: comma-separated names from kiln.trace's levels."""
+    from kiln.trace import LEVELS
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LEVELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown level(s) {unknown or text!r}; choose from {', '.join(LEVELS)}")
+    return names
+
+
+def _trace(args: argparse.Namespace) -> int:
+    import kiln
+
+    x = _load_array(args.inputs, "inputs")
+    if args.samples is not None:
+        x = x[:args.samples]
+    trace = kiln.load(args.artifact).trace(x, levels=args.levels, cache=args.cache)
+    print(trace)
+    if args.json:
+        Path(args.json).write_text(trace.to_json())
+    return 0 if trace.first_divergence() is None else 1
 
 
 def _flow_command(command: Callable[[argparse.Namespace], tuple[int, str]]
@@ -185,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "R cycles with about 1/R of the multipliers; one factor for all "
                         "layers, per layer (fc1=16,fc2=4), or auto: the fastest factors that "
                         "fit the part or --board; default 1 (fully unrolled)")
+    p.add_argument("--adder-levels", type=int, metavar="N",
+                   help="adder levels between pipeline registers in unfolded Dense and Conv "
+                        "layers: more gives fewer registers and cycles, a longer path per "
+                        "clock (default: 2)")
     p.add_argument("--board", help="fit the design to this board's part (see `kiln "
                    "bitstream --help` for the boards)")
     p.add_argument("--part", help=f"FPGA part of the HLS project (default: {DEFAULT_PART})")
@@ -225,6 +254,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write the report as JSON here")
     p.add_argument("--plot", help="write a PNG plot here")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser("trace", help="every layer's codes at every level; the first layer "
+                       "where two levels differ")
+    p.add_argument("artifact")
+    p.add_argument("inputs", help=".npy inputs")
+    p.add_argument("--samples", type=int, metavar="N", help="trace the first N inputs only")
+    p.add_argument("--levels", default="reference,fixed,hls,rtl", type=_level_list,
+                   metavar="L1,L2,...", help="levels to trace (default: "
+                   "reference,fixed,hls,rtl)")
+    p.add_argument("--cache", help="folder for the traced builds (default: the user's kiln "
+                   "cache for the C simulation, the artifact's sim/ for the RTL probe)")
+    p.add_argument("--json", help="write the per-layer summary as JSON here")
+    p.set_defaults(func=_trace)
 
     _add_flow_parsers(sub)
     return parser
