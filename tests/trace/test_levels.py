@@ -42,22 +42,39 @@ def test_fast_levels_agree_on_every_layer(small_artifact: Any, images: Any,
     assert np.array_equal(trace["hls", "logits"], out)
 
 
-def test_a_wrong_weight_in_kiln_fixed_is_found_at_its_layer(
-        small_artifact: Any, images: Any, trace_cache: Path) -> None:
-    graph = small_artifact.graph
+def _broken_logits(artifact: Any) -> Any:
+    """``artifact`` whose IR (what kiln.fixed runs) has logit 3's weights negated."""
+    graph = artifact.graph
     logits = graph.node("logits")
     assert isinstance(logits, Dense)
     weight = np.array(logits.weight)
     weight[:, 3] = -weight[:, 3]      # logit 3 gets the opposite weights: every sample moves
     nodes = tuple(dataclasses.replace(n, weight=frozen_codes(weight)) if n.name == "logits"
                   else n for n in graph.nodes)
-    broken = dataclasses.replace(small_artifact, graph=dataclasses.replace(graph, nodes=nodes))
-    trace = Runtime(broken).trace(images, levels=FAST_LEVELS, cache=trace_cache)
+    return dataclasses.replace(artifact, graph=dataclasses.replace(graph, nodes=nodes))
+
+
+def test_a_wrong_weight_in_kiln_fixed_is_found_at_its_layer(
+        small_artifact: Any, images: Any, trace_cache: Path) -> None:
+    trace = Runtime(_broken_logits(small_artifact)).trace(images, levels=FAST_LEVELS,
+                                                          cache=trace_cache)
     first = trace.first_divergence()
     assert first is not None, trace.table()
     assert first.layer == "logits"
     assert "fixed" in first.levels and first.suspect == "fixed"
     assert first.max_lsb > 0 and 0 <= first.sample < len(images)
+
+
+def test_compare_names_the_first_layer_where_a_device_parts(
+        small_artifact: Any, images: Any, trace_cache: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KILN_CACHE_DIR", str(trace_cache))   # the traced C-sim built above
+    report = Runtime(_broken_logits(small_artifact)).compare(images, devices=["hls", "cpu"])
+    assert report.row("cpu").mismatches and report.row("cpu").diverges_at == "logits"
+    assert report.row("hls").diverges_at is None
+    assert "first bad layer" in str(report) and "logits" in str(report)
+    clean = kiln.load(small_artifact.path).compare(images, devices=["hls", "cpu"])
+    assert "first bad layer" not in str(clean)
 
 
 def test_a_wrong_weight_in_the_hls_project_is_found_at_its_layer(

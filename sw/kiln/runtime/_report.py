@@ -78,6 +78,9 @@ class DeviceResult:
     samples_per_s: float
     latency_ms: float                 # wall time of one sample through the warm device
     cycles: int | None
+    #: Where codes differ from the baseline's: the first layer a trace of the differing
+    #: samples finds them apart (kiln.trace), or why none was named; None when they agree.
+    diverges_at: str | None = None
 
     @classmethod
     def measure(cls, name: str, result: Any, values: NDArray[Any], base_codes: NDArray[Any] | None,
@@ -144,6 +147,9 @@ class ComparisonReport:
         head = (f"{'device':<10} {'samples':>8} {'bit-exact vs ' + self.baseline:>18} "
                 f"{'max LSB vs ref':>15} {'argmax = ref':>12} {'accuracy':>9} {'samples/s':>11} "
                 f"{'latency ms':>11} {'cycles':>9}")
+        traced = any(r.diverges_at for r in self.rows)
+        if traced:
+            head += f" {'first bad layer':<16}"
         lines = [f"{self.model}: {self.samples} samples", head]
         for r in self.rows:
             exact = "-" if r.mismatches is None else f"{r.samples - r.mismatches}/{r.samples}"
@@ -152,6 +158,7 @@ class ComparisonReport:
                 f"{_cell(r.max_lsb_vs_reference, '.2f'):>15} "
                 f"{_cell(r.argmax_vs_reference, '.4f'):>12} {_cell(r.accuracy, '.4f'):>9} "
                 f"{r.samples_per_s:>11.0f} {r.latency_ms:>11.3f} {_cell(r.cycles, 'd'):>9}"
+                + (f" {r.diverges_at or '-':<16}" if traced else "")
             )
         return "\n".join([*lines, *self.warnings])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,11 @@ log = logging.getLogger(__name__)
 #: The most input codes (bytes, int64) predict quantizes and runs at once.
 STREAM_BYTES = 1 << 26
 DEFAULT_COMPARE = ("reference", "hls", "fpga-sim", "cpu")
+#: The trace level that observes each device's layers (kiln.trace); a board has none.
+TRACE_LEVEL = {"reference": "reference", "cpu": "fixed", "cuda": "fixed", "hls": "hls",
+               "fpga-sim": "rtl"}
+#: How many differing samples compare traces to name the first layer that differs.
+TRACE_SAMPLES = 8
 
 
 class Runtime:
@@ -164,9 +170,15 @@ class Runtime:
         return Server(self, device, raw, max_batch, max_wait_ms)
 
     def compare(self, x: Any, devices: tuple[str, ...] | list[str] = DEFAULT_COMPARE,
-                y_true: Any = None, baseline: str = "hls") -> ComparisonReport:
+                y_true: Any = None, baseline: str = "hls",
+                trace_mismatches: bool = True) -> ComparisonReport:
         """Run ``x`` on every device and report agreement with ``baseline`` (integer codes)
         and with the framework reference (in LSBs of the output type).
+
+        With ``trace_mismatches``, a device whose codes differ from the baseline's gets the
+        first layer where they part (``diverges_at``, column "first bad layer"): a trace
+        (:meth:`trace`) of up to :data:`TRACE_SAMPLES` differing samples at the two devices'
+        levels and kiln.fixed's. Devices that agree cost nothing extra.
 
         Raises:
             InputShapeError: ``x`` holds no samples.
@@ -198,7 +210,28 @@ class Runtime:
                 None if reference is None else reference.outputs, out_type.lsb, labels,
                 latency[name],
             ))
+        if trace_mismatches:
+            rows = [self._locate(row, codes, results, baseline) for row in rows]
         return ComparisonReport(self.graph.name, len(base), baseline, tuple(rows))
+
+    def _locate(self, row: DeviceResult, codes: NDArray[Any], results: dict[str, RunResult],
+                baseline: str) -> DeviceResult:
+        """``row`` with the first layer where its device and ``baseline`` part, from a trace
+        of the samples where their outputs differ."""
+        if not row.mismatches:
+            return row
+        level, base_level = TRACE_LEVEL.get(row.device), TRACE_LEVEL.get(baseline)
+        if level is None or base_level is None:
+            return replace(row, diverges_at=f"(no trace level for {row.device})")
+        differ = np.any(results[row.device].outputs != results[baseline].outputs, axis=1)
+        picked = codes[np.flatnonzero(differ)[:TRACE_SAMPLES]]
+        try:
+            trace = self.trace_codes(picked, sorted({level, base_level, "fixed"}))
+        except KilnError as exc:
+            log.warning("compare: could not trace %s: %s", row.device, exc)
+            return replace(row, diverges_at="(trace failed)")
+        first = trace.first_divergence()
+        return replace(row, diverges_at="(layers agree)" if first is None else first.layer)
 
     def trace(self, x: Any, levels: tuple[str, ...] | list[str] | None = None,
               cache: str | Path | None = None) -> Trace:
@@ -215,11 +248,16 @@ class Runtime:
             InputShapeError: ``x`` is ragged, of the wrong shape, or holds no samples.
             KilnError: an unknown level.
         """
-        from kiln.trace import LEVELS, collect
-
         codes = self.input_codes(x)
         if not len(codes):
             raise InputShapeError("trace needs at least one sample; x holds none")
+        return self.trace_codes(codes, levels, cache)
+
+    def trace_codes(self, codes: NDArray[Any], levels: tuple[str, ...] | list[str] | None = None,
+                    cache: str | Path | None = None) -> Trace:
+        """:meth:`trace` for input codes (samples, input size) of the input type."""
+        from kiln.trace import LEVELS, collect
+
         return collect(self.artifact, codes, LEVELS if levels is None else levels,
                        None if cache is None else Path(cache))
 

@@ -158,7 +158,7 @@ def collect(artifact: Artifact, codes: NDArray[Any], levels: Iterable[str] = LEV
         attempt("fixed", lambda: trace_fixed(graph, codes))
     if "hls" in wanted:
         attempt("hls", lambda: trace_hls(artifact, codes,
-                                         None if cache is None else cache / "hls"))
+                                         None if cache is None else cache / "trace-hls"))
     if "rtl" in wanted:
         def rtl() -> Codes:
             out, unseen = trace_rtl(artifact, codes, cache)
