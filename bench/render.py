@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bench import gpu
+from bench import da4ml_compare, gpu
 from bench.common import REPO, Output, read_results
 
 Row = dict[str, Any]
@@ -415,6 +415,8 @@ def render(out: Output) -> Path:
     parts.append(gpu.section(out.results))
     if "folding" in results:
         parts.append(folding_section(out, results["folding"]))
+    if da4ml_compare.FAMILY in results:
+        parts.append(da4ml_compare.section(results[da4ml_compare.FAMILY]))
     out.page.parent.mkdir(parents=True, exist_ok=True)
     out.page.write_text("\n\n".join(parts) + "\n")
     return out.page
