@@ -24,7 +24,6 @@ import pytest
 from tests.fuzz._check import FuzzResult, Stall, check_model, compile_model
 from tests.fuzz._generate import (
     FRAMEWORKS,
-    KNOWN_INTEGER_QUANTIZER,
     TOPOLOGIES,
     fuzz_model,
 )
@@ -60,9 +59,10 @@ def _assert_bit_exact(model: Any, result: FuzzResult) -> None:
         assert not model.framework_exact
         return
     if result.framework_mismatches and model.known_issues:
-        pytest.xfail(f"{KNOWN_INTEGER_QUANTIZER}: {'; '.join(model.known_issues)} "
-                     f"({result.framework_mismatches} samples, max "
-                     f"{result.framework_max_lsb:.1f} LSB)")
+        # A reported bug this model is built to hit (tests/fuzz/test_found.py): RTL == HLS ==
+        # kiln.fixed hold, the hardware differs from QKeras at that layer.
+        pytest.xfail(f"{'; '.join(model.known_issues)}: {result.framework_mismatches} "
+                     f"samples, max {result.framework_max_lsb:.1f} LSB")
     assert result.framework_mismatches == 0, (
         f"RTL != {model.framework} on {result.framework_mismatches} samples "
         f"(max {result.framework_max_lsb:.1f} LSB); {where}")
@@ -117,10 +117,14 @@ def test_a_seed_gives_the_same_model() -> None:
 
 
 @pytest.mark.slow
-def test_the_long_run_covers_every_framework_and_topology() -> None:
-    seen = {(fuzz_model(s).framework, fuzz_model(s).topology)
-            for s in range(SLOW_START, SLOW_START + min(SLOW_MODELS, 60))}
-    assert seen == {(f, t) for f in FRAMEWORKS for t in TOPOLOGIES}
+def test_sixty_seeds_cover_every_framework_and_topology() -> None:
+    """The first 60 seeds of the long run hold every framework and topology, folded and
+    unfolded models, and signed and unsigned inputs."""
+    models = [fuzz_model(s) for s in range(SLOW_START, SLOW_START + 60)]
+    assert {(m.framework, m.topology) for m in models} == {
+        (f, t) for f in FRAMEWORKS for t in TOPOLOGIES}
+    assert {m.options["reuse_factor"] != 1 for m in models} == {True, False}
+    assert any("in:s" in m.summary for m in models) and any("in:u" in m.summary for m in models)
 
 
 @pytest.mark.slow
