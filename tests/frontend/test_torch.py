@@ -173,16 +173,17 @@ def test_unsupported_layers_are_named(tmp_path: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.fc(self.conv(x).flatten(1))
 
-    with pytest.raises(UnsupportedLayerError, match=r"'conv' of type Conv1d .*convolutional "
-                       r"network.*io_type='io_stream' only"):
+    with pytest.raises(UnsupportedLayerError, match=r"module 'conv' \(Conv1d\): convolution "
+                       r"and pooling layers are built in io_stream only"):
         convert_torch(load_torch(Net(), (1, 8)), tmp_path, BuildOptions(precision="fixed<8,3>"))
     quant = nn.Sequential(qnn.QuantConv1d(1, 2, 3), nn.Flatten())
-    with pytest.raises(UnsupportedLayerError, match=r"'0' of type QuantConv1d"):
+    with pytest.raises(UnsupportedLayerError, match=r"module '0' \(QuantConv1d\)"):
         convert_torch(load_torch(quant, (1, 8)), tmp_path, BuildOptions())
     gelu = nn.Sequential(nn.Linear(4, 4), nn.GELU())
     for io_type in ("io_parallel", "io_stream"):
-        with pytest.raises(UnsupportedLayerError, match=r"'1' of type GELU is not supported.*"
-                           r"Supported: Linear, ReLU.*io_stream' also Conv1d"):
+        with pytest.raises(UnsupportedLayerError, match=r"module '1' \(GELU\): not built by "
+                           r"kiln. Fix: replace it with nn.ReLU(?s:.*)builds Linear, ReLU.*"
+                           r"io_stream' also Conv1d"):
             convert_torch(load_torch(gelu, (4,)), tmp_path,
                           BuildOptions(io_type=io_type, precision="fixed<8,3>"))
     # Operators are checked too, in files kiln only sees as ONNX.
@@ -205,7 +206,7 @@ def test_channels_first_cnn_is_converted_channels_last_for_io_stream(tmp_path: P
                                       "layer 'pool1' (ONNX node '/pool1/MaxPool') (MaxPool)",
                                       "layer 'conv2' (ONNX node '/conv2/Conv') (Conv)",
                                       "ONNX node '/Flatten' (Flatten)")
-    with pytest.raises(UnsupportedLayerError, match=r"'conv1' of type QuantConv2d .*io_stream"):
+    with pytest.raises(UnsupportedLayerError, match=r"'conv1' \(QuantConv2d\).*io_stream"):
         convert_torch(source, tmp_path, BuildOptions())
     with pytest.raises(UnsupportedLayerError, match=r"layer 'conv1' \(ONNX node '/conv1/Conv'\)"
                        r" \(Conv\) belongs to a convolutional network"):

@@ -24,7 +24,6 @@ from kiln.frontend._onnx import SUPPORTED_ONNX_OPS, run_onnx
 from kiln.frontend._requantize import Requantized, ScaleChange, requantize_pow2
 from kiln.frontend._source import load_source, open_source, source_type
 from kiln.frontend._torch import (
-    SUPPORTED_TORCH_LAYERS,
     TorchSource,
     check_torch_layers,
     convert_torch,
@@ -33,11 +32,13 @@ from kiln.frontend._torch import (
     save_torch_source,
     torch_reference_is_bit_exact,
 )
+from kiln.frontend._torch_check import STREAM_TORCH_LAYERS, SUPPORTED_TORCH_LAYERS
 
 __all__ = [
     "DEFAULT_INPUT_PRECISION",
     "SUPPORTED_KERAS_LAYERS",
     "SUPPORTED_ONNX_OPS",
+    "STREAM_TORCH_LAYERS",
     "SUPPORTED_TORCH_LAYERS",
     "Inferred",
     "InferredType",

@@ -101,3 +101,42 @@ def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str)
             layers.setdefault(entry, {})["ReuseFactor"] = factor
             if factor > 1:
                 layers[entry]["Strategy"] = "Resource"
+
+
+MODEL_SUFFIXES = {".h5": "Keras", ".keras": "Keras", ".json": "Keras (with its weights .h5)",
+                  ".pt": "PyTorch", ".pth": "PyTorch", ".onnx": "ONNX/QONNX"}
+
+
+def check_model_path(path: Path) -> None:
+    """Refuse a model path that is no readable model file, saying what it is instead (missing,
+    a directory, empty) and what to give.
+
+    Raises:
+        ModelLoadError: the path is missing, a directory or an empty file.
+    """
+    from kiln.errors import ModelLoadError
+
+    kinds = ", ".join(f"{suffix} ({kind})" for suffix, kind in MODEL_SUFFIXES.items())
+    if path.is_dir():
+        if (path / "kiln.json").is_file():
+            raise ModelLoadError(
+                f"{path} is a kiln artifact, not a model. Load it with kiln.load({str(path)!r}) "
+                f"(kiln verify / predict {path}), or compile the model it was built from.")
+        if (path / "saved_model.pb").is_file():
+            raise ModelLoadError(
+                f"{path} is a TensorFlow SavedModel directory, which kiln does not read. Save "
+                "the Keras model as one file: model.save('model.h5').")
+        found = sorted(p.name for p in path.iterdir() if p.suffix.lower() in MODEL_SUFFIXES)
+        inside = (f" It holds {', '.join(found[:5])}{' ...' if len(found) > 5 else ''}: give "
+                  f"one of them, e.g. {path / found[0]}." if found else
+                  " It holds no model file.")
+        raise ModelLoadError(f"Model path {path} is a directory, not a model file.{inside} "
+                             f"kiln reads {kinds}.")
+    if not path.exists():
+        raise ModelLoadError(
+            f"Model file {path} does not exist (looked in {path.absolute().parent}). Check the "
+            f"path; kiln reads {kinds}.")
+    if path.is_file() and path.stat().st_size == 0:
+        raise ModelLoadError(
+            f"Model file {path} is empty (0 bytes): the save or copy did not finish. Save or "
+            "export the model again.")

@@ -41,6 +41,8 @@ def _tensors(model: Any) -> Iterator[tuple[str, str, NDArray[Any]]]:
     if hasattr(model, "state_dict"):
         for name, value in model.state_dict().items():
             layer, _, tensor = name.rpartition(".")
+            if not hasattr(value, "is_floating_point"):
+                continue  # torch-quantized packed parameters: the layer check refuses them
             if value.is_floating_point():
                 yield layer or name, tensor, value.detach().cpu().double().numpy()
     elif hasattr(model, "get_weights") and hasattr(model, "weights"):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from kiln.errors import KilnError, ModelLoadError, PrecisionError
-from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
+from kiln.frontend._base import InputLayout, Reference, check_model_path, set_reuse_factors
 from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_with_precision
 from kiln.frontend._keras_check import check_layers
 from kiln.ir import FixedType
@@ -106,6 +106,7 @@ def load_keras(model: Any, weights: str | os.PathLike[str] | None = None) -> Ker
         return KerasSource(model, digest.hexdigest(), ())
 
     path = Path(model)
+    check_model_path(path)
     if not path.is_file():
         raise ModelLoadError(f"Model file {path} does not exist; give a .h5, .keras or .json path")
     from tensorflow import keras

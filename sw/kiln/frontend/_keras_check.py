@@ -69,6 +69,16 @@ def _window_problems(layer: Any) -> list[str]:
     return problems
 
 
+def _empty_problem(layer: Any) -> str | None:
+    """A layer with no outputs (units=0, filters=0): nothing to build, nothing downstream."""
+    config = layer.get_config()
+    for key in ("units", "filters"):
+        if key in config and int(config[key]) < 1:
+            return (f"{key}={config[key]}: the layer has no outputs. Fix: give {key} a positive "
+                    f"number (e.g. {key}=10)")
+    return None
+
+
 def _quantizer_problem(layer: Any) -> str | None:
     """A QActivation quantizer (or a kernel/bias quantizer's alpha) kiln does not build."""
     for attr in ("quantizer", "kernel_quantizer_internal", "bias_quantizer_internal"):
@@ -128,6 +138,8 @@ def layer_problems(model: Any, io_type: str = "io_parallel",
         elif cls not in supported:
             fix = _LAYER_FIXES.get(cls, "replace it with one of the layers kiln builds (below)")
             problems.append(f"{at}: not built by kiln. Fix: {fix}")
+        elif (empty := _empty_problem(layer)) is not None:
+            problems.append(f"{at}: {empty}")
         elif cls in STREAM_KERAS_LAYERS and (window := _window_problems(layer)):
             problems.append(f"{at}: {'; '.join(window)} is not supported by kiln's stream RTL")
         elif (quantizer := _quantizer_problem(layer)) is not None:

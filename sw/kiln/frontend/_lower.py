@@ -35,8 +35,8 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "Pooling1D (max, average)", "Pooling2D (max, average)",
                         "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
                         "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
-                        "Reshape",
-                        "Flatten")
+                        "Reshape", "Flatten",
+                        "Transpose (channels-first flatten order, before Flatten -> Dense)")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
 # same codes in the same order.
 _RESHAPES = ("Reshape", "Flatten")
@@ -98,7 +98,21 @@ def weight_codes(variable: Any, t: FixedType, where: str) -> NDArray[Any]:
     return codes.reshape(variable.data.shape)
 
 
-def _dense(layer: Any, source: str, reuse_factor: int) -> Dense:
+def _transpose_rows(layer: Any, previous: Node) -> NDArray[Any]:
+    """For hls4ml's Transpose back to channels-first before a flatten (PyTorch's element
+    order): ``rows[j]``, the channels-last element the transposed vector holds at ``j``."""
+    perm = [int(p) for p in layer.get_attr("perm")]
+    if sorted(perm) != list(range(len(previous.shape))):
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r} (Transpose): perm {perm} does not fit its input shape "
+            f"{previous.shape}"
+        )
+    count = int(np.prod(previous.shape))
+    return np.arange(count).reshape(previous.shape).transpose(perm).reshape(-1)
+
+
+def _dense(layer: Any, source: str, reuse_factor: int,
+           rows: NDArray[Any] | None = None) -> Dense:
     weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
     weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
@@ -106,6 +120,10 @@ def _dense(layer: Any, source: str, reuse_factor: int) -> Dense:
     # hls4ml's Resource strategy (a folded layer) stores the kernel transposed.
     weights = (weights.reshape(n_out, n_in).T if layer.get_attr("_weights_transposed", False)
                else weights.reshape(n_in, n_out))
+    if rows is not None:  # the input was transposed: read each weight row at its source
+        moved = np.empty_like(weights)
+        moved[rows] = weights
+        weights = moved
     return Dense(
         name=layer.name, source=source, shape=(n_out,), out_type=_result_type(layer),
         weight=frozen_codes(weights), bias=frozen_codes(bias.reshape(n_out)),
@@ -231,16 +249,28 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
     folds the layer, as hls4ml would).
     """
     nodes: list[Node] = []
+    rows: NDArray[Any] | None = None  # a pending Transpose, folded into the next Dense
     for layer in model_graph.get_layers():
         cls = layer.class_name
         source = nodes[-1].name if nodes else ""
         shape = nodes[-1].shape if nodes else ()
-        if cls == "Input":
+        if rows is not None and cls not in ("Dense", *_RESHAPES):
+            raise UnsupportedLayerError(
+                f"Layer {layer.name!r} ({cls}) reads a transposed tensor; kiln builds a "
+                "Transpose only before Flatten -> Dense (PyTorch's flatten order)."
+            )
+        if cls == "Transpose" and nodes:
+            rows = _transpose_rows(layer, nodes[-1])
+            if _result_type(layer) != nodes[-1].out_type:
+                nodes.append(Cast(name=layer.name, source=source, shape=shape,
+                                  out_type=_result_type(layer)))
+        elif cls == "Input":
             shape = tuple(int(d) for d in layer.get_output_variable().shape)
             nodes.append(Input(name=layer.name, source="", shape=shape,
                                out_type=_result_type(layer)))
         elif cls == "Dense":
-            nodes.append(_dense(layer, source, options.reuse_for(layer.name)))
+            nodes.append(_dense(layer, source, options.reuse_for(layer.name), rows))
+            rows = None
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",

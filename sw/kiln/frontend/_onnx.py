@@ -226,14 +226,16 @@ def _node_text(node: Any) -> str:
     return f"layer {layer!r} (ONNX node {node.name!r})" if layer else f"ONNX node {node.name!r}"
 
 
-def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
+def check_ops(wrapper: Any, where: str, cleaned: bool, extra_stream: tuple[str, ...] = ()
+              ) -> tuple[str, ...]:
     """Refuse operators kiln cannot build and run-time shape computations, naming the node;
     layout plumbing is let through until the graph is ``cleaned``. Returns the
-    convolutional-network (io_stream) operators found, named."""
+    convolutional-network (io_stream) operators found, named. ``extra_stream``: further
+    io_stream operators this model's converter builds."""
     stream = []
     for node in wrapper.graph.node:
         at = _node_text(node)
-        if node.op_type in STREAM_ONNX_OPS:
+        if node.op_type in STREAM_ONNX_OPS or node.op_type in extra_stream:
             stream.append(f"{at} ({node.op_type})")
             continue
         if node.op_type in _PLUMBING_OPS and not cleaned:
@@ -247,8 +249,12 @@ def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
         if node.op_type in _PLUMBING_OPS:
             raise UnsupportedLayerError(
                 f"{where}: {at} ({node.op_type}) changes the tensor layout in a way kiln's "
-                "RTL does not build. Give the model a flat input (e.g. input_shape=(64,)) and "
-                "flatten the data before it, or flatten with torch.flatten(x, 1)."
+                "RTL does not build (left by the channels-last conversion of a float ONNX/"
+                "TorchScript CNN, or a squeeze, concatenation or gather in forward()). Fix: "
+                "for a plain torch.nn CNN compile the torch.nn.Module itself (kiln.compile("
+                "model, input_shape=(C, H, W), io_type='io_stream')), which kiln builds; for "
+                "an MLP give a flat input (e.g. input_shape=(64,)) and flatten with "
+                "torch.flatten(x, 1)."
             )
         if node.op_type not in SUPPORTED_ONNX_OPS:
             raise UnsupportedLayerError(
@@ -286,9 +292,14 @@ def _inspect(wrapper: Any, describe: Describe, where: str
 
 
 def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
-                 describe: Describe = default_describe) -> PreparedOnnx:
+                 describe: Describe = default_describe, reference_only: bool = False
+                 ) -> PreparedOnnx:
     """Check and clean a (Q)ONNX ModelProto for hls4ml (the clean-up hls4ml's QONNX reader
-    expects: qonnx cleanup, channels-last, Gemm -> MatMul)."""
+    expects: qonnx cleanup, channels-last, Gemm -> MatMul). ``reference_only``: the ONNX is
+    only executed as the reference of a plain torch.nn model (hls4ml's PyTorch converter
+    builds the hardware), so average pooling and the layout Transposes qonnx leaves around
+    it pass."""
+    extra_stream = ("AveragePool",) if reference_only else ()
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
@@ -301,7 +312,7 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     except Exception as exc:
         raise KilnError(f"{where}: QONNX shape inference / constant folding failed: "
                         f"{type(exc).__name__}: {exc}") from exc
-    stream = check_ops(wrapper, where, cleaned=False)
+    stream = check_ops(wrapper, where, cleaned=False, extra_stream=extra_stream)
     input_type, floats, quantized, float_acts = _inspect(wrapper, describe, where)
     try:
         with quiet("qonnx"):
@@ -312,7 +323,7 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
             wrapper = cleanup_model(wrapper)
     except Exception as exc:
         raise KilnError(f"{where}: QONNX clean-up failed: {type(exc).__name__}: {exc}") from exc
-    check_ops(wrapper, where, cleaned=True)
+    check_ops(wrapper, where, cleaned=not reference_only, extra_stream=extra_stream)
     return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts, stream)
 
 

@@ -26,7 +26,7 @@ from kiln.errors import (
     PrecisionError,
     UnsupportedLayerError,
 )
-from kiln.frontend._base import InputLayout, Reference, set_reuse_factors
+from kiln.frontend._base import InputLayout, Reference, check_model_path, set_reuse_factors
 from kiln.frontend._float import type_softmax_inputs
 from kiln.frontend._onnx import (
     PreparedOnnx,
@@ -39,24 +39,20 @@ from kiln.frontend._onnx import (
     run_onnx,
     suggest_quantizer,
 )
+from kiln.frontend._torch_check import (
+    SUPPORTED_TORCH_LAYERS,
+    module_problems,
+    raise_problems,
+)
+from kiln.frontend._torch_graph import check_module, rewrite_module
 
 if TYPE_CHECKING:
     from kiln.compiler import BuildOptions
 
 log = logging.getLogger(__name__)
 
-# torch.nn / Brevitas module classes kiln builds; containers (Sequential, your own Module)
-# are walked into, everything else is refused up front, naming the module.
-SUPPORTED_TORCH_LAYERS = (
-    "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity",
-    "QuantLinear", "QuantReLU", "QuantIdentity",
-)
-# Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
-STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "Flatten",
-                       "QuantConv1d", "QuantConv2d")
 TORCH_SUFFIXES = (".pt", ".pth", ".onnx")
 KINDS = ("brevitas", "torch", "torchscript", "qonnx", "onnx")
-_SHAPE_METHODS = ("size", "dim", "numel")
 
 
 @dataclass(frozen=True)
@@ -91,8 +87,11 @@ class TorchSource:
     @classmethod
     def load(cls, model: Any, options: BuildOptions,
              weights: str | os.PathLike[str] | None = None) -> TorchSource:
-        """:func:`load_torch` with the options' ``input_shape`` (``weights`` is for Keras)."""
-        return load_torch(model, options.input_shape)
+        """:func:`load_torch` with the options' ``input_shape`` (``weights`` is for Keras),
+        then the one layer check for ``options.io_type`` (:func:`check_source`)."""
+        source = load_torch(model, options.input_shape)
+        check_source(source, options.io_type)
+        return source
 
     @classmethod
     def open(cls, model_dir: Path) -> TorchSource:
@@ -177,6 +176,9 @@ def _module_digest(model: Any) -> str:
             if injector is not None:
                 digest.update(f"{name}.{attr}={injector.__name__}".encode())
     for name, tensor in sorted(model.state_dict().items()):
+        if not hasattr(tensor, "dtype"):  # torch-quantized packed parameters: refused later
+            digest.update(f"{name}:{tensor!r}".encode())
+            continue
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -213,11 +215,20 @@ def _load_pt(path: Path) -> tuple[Any, str]:
 def _load_onnx(path: Path) -> Any:
     import onnx
 
+    fix = ("Is the file complete and an ONNX export? Export it again: "
+           "brevitas.export.export_qonnx(model, x, export_path='m.onnx') for Brevitas, "
+           "torch.onnx.export(model, (x,), 'm.onnx') for plain torch.")
     try:
-        return onnx.load(str(path))
+        proto = onnx.load(str(path))
     except Exception as exc:
-        raise ModelLoadError(f"Cannot read ONNX model {path}: {type(exc).__name__}: {exc}"
-                             ) from exc
+        raise ModelLoadError(f"Cannot read ONNX model {path}: {type(exc).__name__}: {exc}. "
+                             f"{fix}") from exc
+    if not proto.graph.node or not proto.graph.input:
+        raise ModelLoadError(
+            f"Cannot read ONNX model {path}: it parses, but holds {len(proto.graph.node)} "
+            f"nodes and {len(proto.graph.input)} inputs (not an ONNX model, or cut short). "
+            f"{fix}")
+    return proto
 
 
 def load_torch(model: Any, input_shape: Any = None) -> TorchSource:
@@ -229,6 +240,7 @@ def load_torch(model: Any, input_shape: Any = None) -> TorchSource:
     """
     if isinstance(model, str | os.PathLike):
         path = Path(model)
+        check_model_path(path)
         if not path.is_file():
             raise ModelLoadError(
                 f"Model file {path} does not exist; give a .pt (TorchScript), .onnx or .h5 path"
@@ -264,64 +276,37 @@ def load_torch(model: Any, input_shape: Any = None) -> TorchSource:
     return TorchSource(model, _module_digest(model), (), kind, shape)
 
 
-def check_torch_layers(model: Any, io_type: str | None = None) -> None:
-    """Refuse modules kiln cannot build, naming each with its type and the supported list.
-    Containers are walked into; Brevitas layers are checked whole (not their quant proxies).
-    Convolutional-network layers pass with ``io_type`` "io_stream" or None (not yet chosen)."""
+def check_torch_layers(model: Any, io_type: str | None = None, where: str | None = None
+                       ) -> None:
+    """Refuse a model with modules kiln cannot build, listing every one at once, each with
+    its path, type and the one fix (:func:`module_problems`). Containers are walked into;
+    Brevitas layers are checked whole (not their quant proxies). Convolutional-network
+    layers pass with ``io_type`` "io_stream" or None (not yet chosen).
 
-    def visit(prefix: str, module: Any) -> None:
-        for name, child in module.named_children():
-            path = f"{prefix}.{name}" if prefix else name
-            cls = type(child).__name__
-            if cls in SUPPORTED_TORCH_LAYERS or (
-                    cls in STREAM_TORCH_LAYERS and io_type in (None, "io_stream")):
-                continue
-            if cls in STREAM_TORCH_LAYERS:
-                raise UnsupportedLayerError(
-                    f"Layer {path!r} of type {cls} belongs to a convolutional network, which "
-                    "kiln builds with io_type='io_stream' only (kiln compile --io-type "
-                    "io_stream)."
-                )
-            leaf = not any(True for _ in child.children())
-            if leaf or type(child).__module__.startswith(("brevitas.", "torch.nn")):
-                if cls == "Sequential" or cls == "ModuleList":
-                    visit(path, child)
-                    continue
-                raise UnsupportedLayerError(
-                    f"Layer {path!r} of type {cls} is not supported by kiln's RTL yet. "
-                    f"Supported: {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them); "
-                    f"with io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)}."
-                )
-            visit(path, child)
-
-    visit("", model)
+    Raises:
+        UnsupportedLayerError: one or more modules kiln cannot build.
+    """
+    where = where or f"PyTorch model {type(model).__name__!r}"
+    raise_problems(module_problems(model, io_type), where, io_type)
 
 
-def _check_traced(model: Any, where: str) -> str:
-    """FX-trace a plain module as hls4ml will; refuse run-time shape computations (dynamic
-    shapes), naming the node. Returns the input (placeholder) name."""
-    from hls4ml.utils.torch import CustomFXTracer
+def check_source(source: TorchSource, io_type: str | None = None) -> None:
+    """The one check of a module source before any export or conversion: every module (and,
+    for plain torch.nn, every function and graph problem) kiln cannot build, at once."""
+    if source.kind == "torch":
+        check_module(source.model, io_type, source.where)
+    elif source.kind == "brevitas":
+        check_torch_layers(source.model, io_type, source.where)
 
-    try:
-        graph = CustomFXTracer().trace(model)
-    except Exception as exc:
-        raise UnsupportedLayerError(
-            f"{where}: torch.fx cannot trace forward() ({type(exc).__name__}: {exc}); kiln "
-            "needs a static graph without data-dependent control flow"
-        ) from exc
-    inputs: list[str] = [n.name for n in graph.nodes if n.op == "placeholder"]
-    for node in graph.nodes:
-        target = str(getattr(node.target, "__name__", node.target))
-        shape_attr = target == "getattr" and len(node.args) > 1 and node.args[1] == "shape"
-        if (node.op == "call_method" and target in _SHAPE_METHODS) or shape_attr:
-            raise InputShapeError(
-                f"{where}: node {node.name!r} in forward() reads a tensor's shape at run time "
-                "(a dynamic shape); kiln builds fixed-size hardware. Use constant sizes, e.g. "
-                "x.view(-1, 64) instead of x.view(x.size(0), -1)."
-            )
-    if len(inputs) != 1:
-        raise UnsupportedLayerError(f"{where} has {len(inputs)} inputs; kiln builds one")
-    return inputs[0]
+
+def _module_as_built(source: TorchSource, io_type: str | None = None, warn: bool = False
+                     ) -> Any:
+    """A plain torch.nn source's module as kiln builds it (:func:`rewrite_module`; ``warn``:
+    log what was changed); other kinds' model unchanged."""
+    if source.kind != "torch":
+        return source.model
+    shape = check_input_shape(source.input_shape, source.where, required=True) or ()
+    return rewrite_module(source.model, shape, io_type, source.where, warn)
 
 
 def _brevitas_describe(model: Any) -> Any:
@@ -351,7 +336,7 @@ def _export_onnx(source: TorchSource) -> Any:
 
     if source.kind in ("qonnx", "onnx"):
         return source.model
-    model, where = source.model, source.where
+    model, where = _module_as_built(source), source.where
     shape = check_input_shape(source.input_shape, where, required=True) or ()
     dummy = torch.zeros(1, *shape)
     if source.kind == "torchscript":
@@ -384,10 +369,12 @@ def _export_onnx(source: TorchSource) -> Any:
 
 def prepare_torch(source: TorchSource) -> PreparedOnnx:
     """The checked, cleaned (Q)ONNX form of a source (what hls4ml's ONNX reader converts)."""
-    if source.kind in ("brevitas", "torch"):
-        check_torch_layers(source.model)
+    check_source(source)
     describe = _brevitas_describe(source.model) if source.kind == "brevitas" else default_describe
-    return prepare_onnx(_export_onnx(source), source.input_shape, source.where, describe)
+    # A plain torch.nn model's ONNX form is only its reference (hls4ml's PyTorch converter
+    # builds the hardware from the module).
+    return prepare_onnx(_export_onnx(source), source.input_shape, source.where, describe,
+                        reference_only=source.kind == "torch")
 
 
 def _convert_pytorch(source: TorchSource, output_dir: Path, options: BuildOptions) -> Any:
@@ -402,21 +389,24 @@ def _convert_pytorch(source: TorchSource, output_dir: Path, options: BuildOption
             "pass precision='fixed<16,6>' (kiln compile --precision) to choose a fixed-point "
             "type for every tensor."
         )
-    input_name = _check_traced(source.model, where)
+    module = _module_as_built(source, options.io_type, warn=True)
+    input_name = next(n.name for n in module.graph.nodes if n.op == "placeholder")
     try:
         with quiet("hls4ml"):
+            # The input arrives channels-last (the runtime moves PyTorch's channels last), so
+            # hls4ml converts only the layers, adding no input transpose.
             config = hls4ml.utils.config_from_pytorch_model(
-                source.model, tuple(source.input_shape or ()), granularity="name",
+                module, tuple(source.input_shape or ()), granularity="name",
                 backend="Vivado", default_precision=precision,
                 default_reuse_factor=options.default_reuse_factor,
-                channels_last_conversion="full",
+                channels_last_conversion="internal",
             )
             set_reuse_factors(config, options, where)
             layer = config.setdefault("LayerName", {}).setdefault(input_name, {})
             layer.setdefault("Precision", {})["result"] = options.input_precision or precision
             type_softmax_inputs(config)
             return hls4ml.converters.convert_from_pytorch_model(
-                source.model, output_dir=str(output_dir), project_name="kiln_model",
+                module, output_dir=str(output_dir), project_name="kiln_model",
                 backend="Vivado", io_type=options.io_type, hls_config=config,
                 part=options.part, clock_period=options.clock_period,
             )
@@ -439,8 +429,7 @@ def convert_torch(source: TorchSource, output_dir: Path, options: BuildOptions) 
     ``precision`` is required and types every tensor. ``input_precision`` overrides the input
     type (default: the input quantizer's type, else ``precision``, else fixed<16,6>).
     """
-    if source.kind in ("brevitas", "torch"):
-        check_torch_layers(source.model, options.io_type)
+    check_source(source, options.io_type)
     if source.kind == "torch":
         return _convert_pytorch(source, output_dir, options)
     return convert_onnx(prepare_torch(source), output_dir, options, source.where)

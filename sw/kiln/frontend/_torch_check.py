@@ -1,0 +1,216 @@
+"""The one check before a PyTorch model is exported or converted: every module (and, for plain
+torch.nn models, every function in ``forward()``) kiln cannot build, each with the one change
+that makes it build, raised together as one :class:`UnsupportedLayerError`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kiln.errors import UnsupportedLayerError
+
+# torch.nn / Brevitas module classes kiln builds; containers (Sequential, your own Module)
+# are walked into, everything else is refused up front, naming the module.
+SUPPORTED_TORCH_LAYERS = (
+    "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity", "LogSoftmax",
+    "QuantLinear", "QuantReLU", "QuantIdentity",
+)
+# Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
+STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
+                       "Flatten",
+                       "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
+                       "AdaptiveMaxPool2d", "QuantConv1d", "QuantConv2d")
+# Functions (call_function / call_method nodes of a plain module's forward()) kiln builds,
+# by hls4ml's name for them (a trailing _<n> removed).
+TORCH_FUNCTIONS = ("relu", "softmax", "sigmoid", "tanh", "flatten", "view", "getitem",
+                   "log_softmax", "dropout")
+STREAM_TORCH_FUNCTIONS = ("max_pool1d", "max_pool2d", "adaptive_avg_pool1d",
+                          "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d")
+# Modules that only group others: walked into.
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+# Module prefixes of torch's own int8 quantization (quantize_dynamic, prepare/convert, QAT).
+_TORCH_QUANTIZED = ("torch.ao.nn.quantized", "torch.nn.quantized", "torch.ao.nn.intrinsic",
+                    "torch.nn.intrinsic", "torch.ao.nn.qat", "torch.nn.qat",
+                    "torch.ao.quantization", "torch.quantization")
+_TORCH_QUANTIZED_FIX = (
+    "torch's int8 quantization (quantize_dynamic, prepare/convert) scales by float factors "
+    "that no fixed-point type holds. Fix: compile the float model from before quantization "
+    "with precision='fixed<16,6>' (or kiln.frontend.infer_fixed_point), or train with "
+    "Brevitas power-of-two quantizers (e.g. Int8WeightPerTensorFixedPoint)")
+_RELU_FIX = "replace it with nn.ReLU; kiln does not build a slope or curve for negative inputs"
+_SINGLE_PATH = "kiln builds single-path models: remove the"
+# The one change that makes a module (or function) kiln does not build into one it does.
+_FIXES = {
+    "LeakyReLU": _RELU_FIX, "PReLU": _RELU_FIX, "ELU": _RELU_FIX, "SELU": _RELU_FIX,
+    "CELU": _RELU_FIX, "GELU": _RELU_FIX, "SiLU": _RELU_FIX, "Mish": _RELU_FIX,
+    "Softplus": _RELU_FIX, "Threshold": _RELU_FIX, "ReLU6": "replace it with nn.ReLU "
+    "(a clip at 6 is not built by kiln)",
+    "Hardtanh": "replace it with nn.Tanh (a table kiln builds) or nn.ReLU; kiln has no clip "
+                "layer", "Hardsigmoid": "replace it with nn.Sigmoid (a table kiln builds)",
+    "Hardswish": _RELU_FIX,
+    "BatchNorm1d": "fold it into the preceding Linear/Conv before compiling "
+                   "(torch.ao.nn.intrinsic fusion is not read), or remove it",
+    "BatchNorm2d": "fold it into the preceding Conv2d before compiling "
+                   "(torch.nn.utils.fusion.fuse_conv_bn_eval), or remove it",
+    "LayerNorm": "remove it (kiln builds no normalization over features)",
+    "LSTM": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
+    "GRU": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
+    "RNN": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
+    "Embedding": "feed one-hot or dense features to a Linear layer instead",
+    "Upsample": "remove the upsampling (not built by kiln)",
+    "ConvTranspose1d": "transposed convolutions are not built by kiln; use Conv1d",
+    "ConvTranspose2d": "transposed convolutions are not built by kiln; use Conv2d",
+    "MultiheadAttention": "attention is not built by kiln; use Linear layers",
+    "Unflatten": "remove it; feed the data in the shape the next layer needs",
+    "add": f"{_SINGLE_PATH} skip connection", "iadd": f"{_SINGLE_PATH} skip connection",
+    "cat": f"{_SINGLE_PATH} branch and concatenation",
+    "concat": f"{_SINGLE_PATH} branch and concatenation",
+    "mul": f"{_SINGLE_PATH} element-wise product", "sub": f"{_SINGLE_PATH} difference",
+    "squeeze": "use nn.Flatten / x.view(-1, n) with constant sizes",
+    "unsqueeze": "use nn.Flatten / x.view(-1, n) with constant sizes",
+    "reshape": "use nn.Flatten or x.view(-1, n) with constant sizes",
+    "permute": "remove it; kiln moves channels last itself",
+    "transpose": "remove it; kiln moves channels last itself",
+    "avg_pool1d": "use the module nn.AvgPool1d",
+    "avg_pool2d": "use the module nn.AvgPool2d",
+    "leaky_relu": _RELU_FIX, "elu": _RELU_FIX, "gelu": _RELU_FIX, "silu": _RELU_FIX,
+    "hardtanh": "replace it with torch.tanh (a table kiln builds) or F.relu",
+    "hardsigmoid": "replace it with torch.sigmoid (a table kiln builds)",
+    "batch_norm": "fold it into the preceding layer before compiling, or remove it",
+}
+_GENERIC_FIX = "replace it with one of the layers kiln builds (below)"
+
+
+def _fix(name: str) -> str:
+    return _FIXES.get(name, _GENERIC_FIX)
+
+
+def _conv_problems(module: Any) -> list[str]:
+    """Conv1d/Conv2d settings kiln does not build, each with its fix."""
+    problems = []
+    if any(int(d) != 1 for d in module.dilation):
+        problems.append(f"dilation={tuple(module.dilation)} (use 1)")
+    if int(module.groups) != 1:
+        problems.append(f"groups={module.groups} (grouped and depthwise convolutions from "
+                        "PyTorch are not built yet: use groups=1, or a Keras "
+                        "DepthwiseConv2D model)")
+    if getattr(module, "padding_mode", "zeros") != "zeros":
+        problems.append(f"padding_mode={module.padding_mode!r} (use 'zeros')")
+    return problems
+
+
+def _pool_problems(module: Any) -> list[str]:
+    """MaxPool/AvgPool settings kiln does not build, each with its fix."""
+    problems = []
+    padding = module.padding if isinstance(module.padding, tuple | list) else (module.padding,)
+    if any(int(p) != 0 for p in padding):
+        problems.append(f"padding={module.padding!r} (use 0; pad with a ConstantPad before "
+                        "it if you must)")
+    if module.ceil_mode:
+        problems.append("ceil_mode=True (use False)")
+    dilation = getattr(module, "dilation", 1)
+    if any(int(d) != 1 for d in (dilation if isinstance(dilation, tuple | list) else
+                                 (dilation,))):
+        problems.append(f"dilation={dilation!r} (use 1)")
+    if getattr(module, "divisor_override", None) is not None:
+        problems.append(f"divisor_override={module.divisor_override} (use None)")
+    return problems
+
+
+def _adaptive_problem(module: Any) -> str | None:
+    size = module.output_size
+    sizes = size if isinstance(size, tuple | list) else (size,)
+    if all(s == 1 for s in sizes):
+        return None
+    return (f"output_size={size!r}: kiln builds adaptive pooling to one value per channel "
+            "only (global pooling). Fix: output_size=1, or a MaxPool with a fixed kernel")
+
+
+def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
+    """What keeps a supported module class from building, or None."""
+    for attr in ("out_features", "out_channels"):
+        if int(getattr(child, attr, 1)) < 1:
+            return (f"{attr}={getattr(child, attr)}: the layer has no outputs. Fix: give it a "
+                    "positive size")
+    if cls in STREAM_TORCH_LAYERS and not stream:
+        return ("convolution and pooling layers are built in io_stream only. Fix: compile "
+                "with io_type='io_stream' (kiln compile --io-type io_stream)")
+    if cls in ("Conv1d", "Conv2d", "QuantConv1d", "QuantConv2d") and (
+            problems := _conv_problems(child)):
+        return f"{'; '.join(problems)} is not supported by kiln's stream RTL"
+    if cls in ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d") and (
+            problems := _pool_problems(child)):
+        return f"{'; '.join(problems)} is not supported by kiln's stream RTL"
+    if cls.startswith("Adaptive"):
+        return _adaptive_problem(child)
+    return None
+
+
+def module_problems(model: Any, io_type: str | None = None) -> list[str]:
+    """Every module of ``model`` kiln cannot build with ``io_type`` (None: not chosen yet,
+    convolutional layers pass), one line each: its path, type, and the one fix."""
+    stream = io_type in (None, "io_stream")
+    problems: list[str] = []
+
+    def visit(prefix: str, module: Any) -> None:
+        for name, child in module.named_children():
+            path = f"{prefix}.{name}" if prefix else name
+            cls = type(child).__name__
+            at = f"module {path!r} ({cls})"
+            if type(child).__module__.startswith(_TORCH_QUANTIZED):
+                problems.append(f"{at} is torch-quantized. Fix: {_TORCH_QUANTIZED_FIX}")
+                continue
+            if cls in SUPPORTED_TORCH_LAYERS or cls in STREAM_TORCH_LAYERS:
+                if (problem := _module_problem(cls, child, stream)) is not None:
+                    problems.append(f"{at}: {problem}")
+                continue
+            leaf = not any(True for _ in child.children())
+            own = type(child).__module__.startswith(("brevitas.", "torch.nn"))
+            if (leaf or own) and cls not in _CONTAINERS:
+                problems.append(f"{at}: not built by kiln. Fix: {_fix(cls)}")
+                continue
+            visit(path, child)
+
+    visit("", model)
+    return problems
+
+
+def operation_name(node: Any) -> str:
+    """hls4ml's name for an FX call node: its name without the trailing _<n>."""
+    parts = str(node.name).split("_")
+    return "_".join(parts[:-1]) if len(parts) > 1 and parts[-1].isdigit() else str(node.name)
+
+
+def function_problems(graph: Any, io_type: str | None = None,
+                      skip: tuple[str, ...] = ()) -> list[str]:
+    """Every function or method call in a traced ``forward()`` (a torch.fx Graph) kiln
+    cannot build, one line each with its fix; ``skip``: operations checked elsewhere."""
+    stream = io_type in (None, "io_stream")
+    problems = []
+    for node in graph.nodes:
+        if node.op not in ("call_function", "call_method"):
+            continue
+        operation = operation_name(node)
+        at = f"function {operation!r} (node {node.name!r} in forward())"
+        if operation in TORCH_FUNCTIONS or operation in skip or operation == "getattr":
+            continue
+        if operation in STREAM_TORCH_FUNCTIONS:
+            if not stream:
+                problems.append(f"{at}: pooling is built in io_stream only. Fix: compile with "
+                                "io_type='io_stream' (kiln compile --io-type io_stream)")
+            continue
+        problems.append(f"{at}: not built by kiln. Fix: {_fix(operation)}")
+    return problems
+
+
+def raise_problems(problems: list[str], where: str, io_type: str | None) -> None:
+    """One :class:`UnsupportedLayerError` listing every problem, and what kiln builds."""
+    if not problems:
+        return
+    built = f"with {io_type}" if io_type else ""
+    raise UnsupportedLayerError(
+        f"{where}: {len(problems)} module(s) or function(s) kiln cannot build {built}:\n"
+        + "\n".join(f"  - {p}" for p in problems)
+        + f"\nkiln builds {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them); with "
+        f"io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)}; functions "
+        f"{', '.join(TORCH_FUNCTIONS + STREAM_TORCH_FUNCTIONS)}."
+    )

@@ -1,0 +1,164 @@
+"""Plain torch.nn models as kiln builds them: traced with torch.fx (as hls4ml traces them),
+checked, and rewritten into layers hls4ml converts.
+
+- ``nn.AdaptiveAvgPool1d/2d(1)`` / ``nn.AdaptiveMaxPool1d/2d(1)`` (and their functions)
+  become an AvgPool/MaxPool whose kernel is the whole image: global pooling, the same
+  values in float.
+- A ``LogSoftmax`` (module or ``F.log_softmax``) that produces the model's output is dropped:
+  the hardware outputs the logits. ``log_softmax(x) = x - logsumexp(x)`` subtracts one value
+  per sample, so the ranking (argmax, top-k) is exactly the logits'; the values are not log
+  probabilities. Logged as a warning at every compile; anywhere else it is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kiln.errors import InputShapeError, UnsupportedLayerError
+from kiln.frontend._torch_check import (
+    function_problems,
+    module_problems,
+    operation_name,
+    raise_problems,
+)
+
+log = logging.getLogger(__name__)
+
+_SHAPE_METHODS = ("size", "dim", "numel")
+_ADAPTIVE = {"AdaptiveAvgPool1d": "AvgPool1d", "AdaptiveAvgPool2d": "AvgPool2d",
+             "AdaptiveMaxPool1d": "MaxPool1d", "AdaptiveMaxPool2d": "MaxPool2d"}
+_ADAPTIVE_FUNCTIONS = {"adaptive_avg_pool1d": "AvgPool1d", "adaptive_avg_pool2d": "AvgPool2d",
+                       "adaptive_max_pool1d": "MaxPool1d", "adaptive_max_pool2d": "MaxPool2d"}
+LOG_SOFTMAX_NOTE = (
+    "{where}: its output LogSoftmax {name!r} is not built: the hardware outputs the logits "
+    "before it. log_softmax(x) = x - logsumexp(x) shifts every output of a sample by the same "
+    "amount, so argmax and ranking are exactly those of the model; the values are logits, not "
+    "log probabilities (apply torch.log_softmax to the outputs if you need them)."
+)
+
+
+def trace(model: Any, where: str) -> Any:
+    """``model`` as a torch.fx GraphModule, traced as hls4ml's PyTorch converter traces it."""
+    import torch
+    from hls4ml.utils.torch import CustomFXTracer
+
+    try:
+        graph = CustomFXTracer().trace(model)
+    except Exception as exc:
+        raise UnsupportedLayerError(
+            f"{where}: torch.fx cannot trace forward() ({type(exc).__name__}: {exc}); kiln "
+            "needs a static graph without data-dependent control flow"
+        ) from exc
+    return torch.fx.GraphModule(model, graph)
+
+
+def _is_log_softmax(module: Any, node: Any) -> bool:
+    if node.op == "call_module":
+        return type(module.get_submodule(node.target)).__name__ == "LogSoftmax"
+    return node.op in ("call_function", "call_method") and "log_softmax" in str(node.name)
+
+
+def _graph_problems(module: Any, where: str) -> list[str]:
+    """Problems only the graph shows: run-time shapes, several inputs, a LogSoftmax that does
+    not produce the output."""
+    problems = []
+    inputs = [n for n in module.graph.nodes if n.op == "placeholder"]
+    if len(inputs) != 1:
+        problems.append(f"{where} has {len(inputs)} inputs. Fix: kiln builds one-input models")
+    for node in module.graph.nodes:
+        target = str(getattr(node.target, "__name__", node.target))
+        shape_attr = target == "getattr" and len(node.args) > 1 and node.args[1] == "shape"
+        if (node.op == "call_method" and target in _SHAPE_METHODS) or shape_attr:
+            problems.append(
+                f"node {node.name!r} in forward() reads a tensor's shape at run time (a dynamic "
+                "shape); kiln builds fixed-size hardware. Fix: use constant sizes, e.g. "
+                "x.view(-1, 64) instead of x.view(x.size(0), -1)")
+        elif _function_pool(node) is not None and _output_size(node) not in (1, (1,), (1, 1)):
+            problems.append(
+                f"function {node.name!r} in forward(): output_size={_output_size(node)!r}; kiln "
+                "builds adaptive pooling to one value per channel only (global pooling). Fix: "
+                "output_size=1, or a max pool with a fixed kernel")
+        elif _is_log_softmax(module, node) and any(u.op != "output" for u in node.users):
+            problems.append(
+                f"LogSoftmax node {node.name!r} in forward() feeds further layers; kiln drops a "
+                "LogSoftmax only where it produces the output (the logits keep its ranking). "
+                "Fix: remove it, or use it only as the last layer")
+    return problems
+
+
+def check_module(model: Any, io_type: str | None, where: str) -> Any:
+    """The one check of a plain torch.nn model: every module, function and graph problem at
+    once in one :class:`UnsupportedLayerError` (run-time shapes alone: InputShapeError).
+    Returns the traced GraphModule."""
+    problems = module_problems(model, io_type)
+    try:
+        module = trace(model, where)
+    except UnsupportedLayerError as exc:
+        raise_problems([*problems, str(exc)], where, io_type)
+        raise
+    graph = _graph_problems(module, where)
+    problems += function_problems(module.graph, io_type, skip=_SHAPE_METHODS) + graph
+    if problems and all("run time" in p for p in problems):
+        raise InputShapeError(f"{where}: " + "; ".join(problems))
+    raise_problems(problems, where, io_type)
+    return module
+
+
+def _shapes(module: Any, input_shape: tuple[int, ...]) -> None:
+    import torch
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    with torch.no_grad():
+        ShapeProp(module).propagate(torch.zeros(1, *input_shape))
+
+
+def _global_pool(kind: str, input_node: Any) -> Any:
+    from torch import nn
+
+    spatial = tuple(int(d) for d in input_node.meta["tensor_meta"].shape[2:])
+    kernel = spatial if kind.endswith("2d") else spatial[0]
+    return getattr(nn, kind)(kernel)
+
+
+def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None,
+                   where: str, warn: bool = False) -> Any:
+    """The checked model as hls4ml converts it (a GraphModule): global adaptive pooling as a
+    whole-image pool, an output LogSoftmax dropped (``warn``: say so, as a warning)."""
+    module = check_module(model, io_type, where)
+    _shapes(module, input_shape)
+    graph = module.graph
+    for node in list(graph.nodes):
+        if _is_log_softmax(module, node):
+            if warn:
+                name = node.target if node.op == "call_module" else node.name
+                log.warning(LOG_SOFTMAX_NOTE.format(where=where, name=str(name)))
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+        elif node.op == "call_module":
+            kind = _ADAPTIVE.get(type(module.get_submodule(node.target)).__name__)
+            if kind is not None:
+                module.add_submodule(node.target, _global_pool(kind, node.args[0]))
+        elif node.op == "call_function" and (kind := _function_pool(node)) is not None:
+            module.add_submodule(node.name, _global_pool(kind, node.args[0]))
+            with graph.inserting_after(node):
+                pool = graph.call_module(node.name, (node.args[0],))
+            node.replace_all_uses_with(pool)
+            graph.erase_node(node)
+    for node in graph.nodes:  # annotations (x: torch.Tensor) keep hls4ml from pickling it
+        node.type = None
+    graph.lint()
+    module.delete_all_unused_submodules()
+    module.recompile()
+    return module
+
+
+def _function_pool(node: Any) -> str | None:
+    if node.op != "call_function":
+        return None
+    return _ADAPTIVE_FUNCTIONS.get(operation_name(node))
+
+
+def _output_size(node: Any) -> Any:
+    size = node.args[1] if len(node.args) > 1 else node.kwargs.get("output_size")
+    return tuple(size) if isinstance(size, list) else size
