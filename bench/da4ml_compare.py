@@ -358,7 +358,10 @@ def load_graph(model: Any) -> Any:
 
 def kiln_rtl(graph: Any, levels: int, out: Path) -> tuple[list[Path], int]:
     """kiln's Verilog of ``graph`` at ``levels`` adder levels per stage (where this kiln
-    has the option) under ``out``, and its latency in cycles."""
+    has the option) in ``out/<hash of the Verilog>/`` (so a run never rewrites files that
+    another run's synthesis reads), and its latency in cycles."""
+    import tempfile
+
     import kiln.ir
     from kiln.rtl import emit_rtl, write_rtl
 
@@ -366,11 +369,16 @@ def kiln_rtl(graph: Any, levels: int, out: Path) -> tuple[list[Path], int]:
     if with_levels is None and levels != 2:
         raise ValueError("this kiln has no adder_levels option")
     design = emit_rtl(with_levels(graph, levels) if with_levels else graph)
-    if out.is_dir():
-        for old in out.glob("*.v"):
-            old.unlink()
-    write_rtl(design, out)
-    return sorted(out.glob("*.v")), int(design.meta.latency)
+    digest = hashlib.sha256()
+    for name in sorted(design.files):
+        digest.update(name.encode() + b"\0" + design.files[name].encode() + b"\0")
+    final = out / digest.hexdigest()[:16]
+    if not final.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out))
+        write_rtl(design, staging)
+        staging.rename(final)
+    return sorted(final.glob("*.v")), int(design.meta.latency)
 
 
 def _sha(sources: list[Path]) -> str:
@@ -447,12 +455,11 @@ def measure(model: Any, settings: tuple[str, ...], levels: tuple[int, ...], samp
             row: dict[str, Any] = {"model": name, "design": "kiln",
                                    "setting": f"adder_levels={lv}"}
             try:
-                sources, row["latency"] = kiln_rtl(graph, lv, OUT / name / f"kiln_L{lv}" / "rtl")
+                sources, row["latency"] = kiln_rtl(graph, lv, OUT / name / f"kiln_L{lv}")
             except Exception as exc:  # e.g. an older kiln without the option
                 row["error"] = error_text(exc)
                 return row
-            return _synth_row(row, sources, "kiln_top", OUT / name / f"kiln_L{lv}" / "synth",
-                              deadline)
+            return _synth_row(row, sources, "kiln_top", sources[0].parent / "synth", deadline)
         plan.append((f"kiln L{lv}", kiln_row))
     # the comparisons at equal depth first, then da4ml's default and its no-CSE variant
     first = ("da4ml lc2", "kiln L2", "da4ml lc5", "kiln L5")
@@ -462,6 +469,19 @@ def measure(model: Any, settings: tuple[str, ...], levels: tuple[int, ...], samp
         log.info("da4ml: %s: %s", name, label)
         rows.append(make())
     return rows
+
+
+def kiln_source() -> dict[str, Any]:
+    """The kiln commit the kiln rows were emitted from, and its files changed since (the
+    RTL emitter may be mid-change: each row also carries its Verilog's hash)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
+                                  check=True).stdout.rstrip("\n")
+        except (OSError, subprocess.SubprocessError):
+            return "unknown"
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "sw/kiln").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": changed}
 
 
 def run(models: tuple[Any, ...], settings: Settings) -> dict[str, Any]:
@@ -483,7 +503,8 @@ def run(models: tuple[Any, ...], settings: Settings) -> dict[str, Any]:
     stamp = next(OUT.glob("*/*/da4ml.json"), None)
     if stamp is not None:
         versions = json.loads(stamp.read_text()).get("versions", {})
-    return {"rows": rows, "xilinx_family": XILINX_FAMILY, "synth_script": SYNTH_SCRIPT,
+    return {"rows": rows, "kiln_source": kiln_source(),
+            "xilinx_family": XILINX_FAMILY, "synth_script": SYNTH_SCRIPT,
             "da4ml_settings": list(da4ml_settings), "kiln_adder_levels": list(KILN_ADDER_LEVELS),
             "check_samples": samples, "budget_s": budget, "da4ml_versions": versions,
             "ecp5": "not run: see the section's note"}
@@ -500,6 +521,37 @@ ECP5_NOTE = (
 
 def _fmt(v: Any) -> str:
     return "-" if v is None else (f"{v:,}" if isinstance(v, int) else str(v))
+
+
+def _source(src: dict[str, Any] | None) -> str:
+    if not src:
+        return "an unrecorded commit"
+    dirty = src.get("uncommitted") or []
+    return f"commit {src['commit']}" + (
+        f" with uncommitted changes to {len(dirty)} files under sw/kiln (the emitter being "
+        "rewritten; each row's Verilog hash is in the result file)" if dirty else "")
+
+
+def _ratios(rows: list[dict[str, Any]]) -> str:
+    """kiln's LUT, FF and carry cells and latency over da4ml's, for each model and depth
+    where both were measured (kiln ``adder_levels=N`` against da4ml ``lcN``)."""
+    by = {(r["model"], r.get("design"), r.get("setting")): r for r in rows}
+    out = []
+    for (model, design, setting), k in by.items():
+        if design != "kiln" or "LUT" not in k:
+            continue
+        levels = setting.split("=")[-1]
+        d = by.get((model, "da4ml", f"lc{levels}"))
+        if d is None or "LUT" not in d:
+            continue
+        out.append([f"`{model}`", levels] + [f"{k[c] / d[c]:.2f}" if d[c] else "-"
+                                              for c in ("LUT", "FF", "carry")]
+                   + [f"{k['latency']} vs {d['latency']}"])
+    if not out:
+        return ""
+    head = ["model", "adder levels per stage", "LUT", "FF", "carry", "latency kiln vs da4ml"]
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(r) + " |" for r in out])
 
 
 def section(result: dict[str, Any]) -> str:
@@ -520,7 +572,8 @@ def section(result: dict[str, Any]) -> str:
         if r["design"] == "da4ml":
             c = r.get("check", {})
             bad = c.get("mismatched_samples", c.get("error"))
-            exact = "yes" if c.get("bit_exact") else f"**NO** ({bad})"
+            exact = ("not checked (not synthesized)" if not c else
+                     "yes" if c.get("bit_exact") else f"**NO** ({bad} differ)")
             setting = (f"{r['setting']}: latency_cutoff {r['latency_cutoff']:g}, "
                        f"hard_dc {r['hard_dc']}"
                        + (", no CSE" if r.get("method0") == "dummy" else ""))
@@ -540,7 +593,8 @@ def section(result: dict[str, Any]) -> str:
         f"cores, shared with other jobs: load average {m['load_average_1m']} at the end); "
         f"da4ml {versions.get('da4ml', '?')} (numpy {versions.get('numpy', '?')}, quantizers "
         f"{versions.get('quantizers', '?')}) in its own environment from "
-        f"`bench/da4ml-requirements.lock`; kiln {tools.get('kiln', '?')}; yosys "
+        f"`bench/da4ml-requirements.lock`; kiln {tools.get('kiln', '?')} at "
+        f"{_source(result.get('kiln_source'))}; yosys "
         f"{tools.get('yosys', '?')}; Verilator {tools.get('verilator', '?')}. Synthesis seconds "
         "are wall time of one yosys process on this loaded machine (cached rows: the run "
         "that measured them)._")
@@ -566,6 +620,10 @@ def section(result: dict[str, Any]) -> str:
         "by a hash of the Verilog, so a row is re-measured only when that Verilog changes.")
     parts = ["## 8. kiln beside da4ml (same function, same yosys flow)", about, how,
              "\n".join(lines)]
+    ratios = _ratios(rows)
+    if ratios:
+        parts.append("kiln ÷ da4ml at the same adder levels per stage (below 1: kiln smaller):")
+        parts.append(ratios)
     if notes:
         parts.append("\n".join(notes))
     parts.append(ECP5_NOTE)

@@ -98,11 +98,17 @@ def test_section_shows_the_table_and_every_row_not_measured() -> None:
             {"model": "m", "design": "kiln", "setting": "adder_levels=2", "latency": 16,
              "synth_error": "BudgetSpent: not run"},
             {"model": "big", "error": "ValueError: conv layers are not part of this"},
+            {"model": "m2", "design": "da4ml", "setting": "lc2", "latency": 17,
+             "latency_cutoff": 2.0, "hard_dc": 2, "check": {"bit_exact": True},
+             "LUT": 100, "FF": 50, "carry": 10, "synth_s": 1.0},
+            {"model": "m2", "design": "kiln", "setting": "adder_levels=2", "latency": 16,
+             "LUT": 80, "FF": 50, "carry": 10, "synth_s": 1.0},
         ]}
     page = d4.section(result)
     assert "| `m` | da4ml | lc2: latency_cutoff 2, hard_dc 2 | 17 | 31,385 | 19,307 | 9,663 |" \
         in page
-    assert "**NO** (7)" in page
+    assert "**NO** (7 differ)" in page
     assert "`m` kiln adder_levels=2: not synthesized: BudgetSpent" in page
     assert "`big`: not measured: ValueError" in page
     assert "CARRY4" in page and "da4ml 0.6.0" in page
+    assert "| `m2` | 2 | 0.80 | 1.00 | 1.00 | 16 vs 17 |" in page
