@@ -2,6 +2,7 @@
 
     python -m tests.fuzz 17                     # reproduce seed 17: its model, every level
     python -m tests.fuzz --models 200 --samples 5000 --hls-every 1 --jsonl fuzz.jsonl
+    python -m tests.fuzz --summarize fuzz.jsonl  # the table docs/verification.md shows
 
 Each line of ``--jsonl`` is one model's result (or its error); a summary goes to stdout.
 Artifacts go to ``--out`` (default build/fuzz), one folder per seed, deleted after a pass
@@ -16,7 +17,9 @@ import shutil
 import sys
 import time
 import traceback
+from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from tests.fuzz._check import check_model, compile_model
 from tests.fuzz._generate import fuzz_model
@@ -40,6 +43,40 @@ def _one(seed: int, args: argparse.Namespace) -> dict[str, object]:
     return row
 
 
+def summarize(rows: list[dict[str, Any]]) -> str:
+    """One line per framework x topology, then every failure with its cause."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        model = fuzz_model(int(row["seed"]))
+        row["known"] = list(model.known_issues)
+        groups[(model.framework, model.topology)].append(row)
+    lines = ["| framework | topology | models | samples | cycles | RTL≠HLS | RTL≠kiln.fixed "
+             "| RTL≠framework | errors |", "|---|---|---|---|---|---|---|---|---|"]
+    for (framework, topology), part in sorted(groups.items()):
+        ok = [r for r in part if "error" not in r]
+        fw = [r for r in ok if r["framework_mismatches"] is not None]
+        framework_text = (f"{sum(r['framework_mismatches'] > 0 for r in fw)} models"
+                          if fw else "skipped (float)")
+        lines.append(
+            f"| {framework} | {topology} | {len(part)} | {sum(r['samples'] for r in ok):,} | "
+            f"{sum(r['cycles'] for r in ok):,} | {sum(r['rtl_vs_hls'] > 0 for r in ok)} models | "
+            f"{sum(r['rtl_vs_cpu'] > 0 for r in ok)} models | {framework_text} | "
+            f"{len(part) - len(ok)} |")
+    ok = [r for r in rows if "error" not in r]
+    lines.append(f"\n{len(rows)} models, {sum(r['samples'] for r in ok):,} samples, "
+                 f"{sum(r['cycles'] for r in ok):,} cycles under random valid/ready, "
+                 f"{sum(r.get('seconds', 0) for r in rows) / 60:.0f} min")
+    for row in rows:
+        if row["passed"]:
+            continue
+        cause = row.get("error") or (
+            f"RTL≠HLS {row['rtl_vs_hls']}, RTL≠cpu {row['rtl_vs_cpu']}, RTL≠framework "
+            f"{row['framework_mismatches']} (max {row['framework_max_lsb']:.0f} LSB)")
+        known = "; ".join(row["known"]) or "NOT A KNOWN ISSUE"
+        lines.append(f"- seed {row['seed']}: {cause} — {known}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -54,7 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deadline", type=float, default=0.0,
                         help="unix time after which no new model is started")
     parser.add_argument("--keep", action="store_true", help="keep passing artifacts")
+    parser.add_argument("--summarize", type=Path, default=None,
+                        help="print the summary of a --jsonl file and exit")
     args = parser.parse_args(argv)
+    if args.summarize:
+        print(summarize([json.loads(line) for line in args.summarize.read_text().splitlines()
+                         if line.strip()]))
+        return 0
     seeds = args.seeds or list(range(args.start, args.start + args.models))
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
