@@ -141,3 +141,17 @@ def test_conv_settings_and_dynamic_shapes() -> None:
     # With other problems, the run-time shape is one line of the one error.
     with pytest.raises(KilnError, match=r"2 module\(s\)(?s:.*)'gelu'(?s:.*)node 'size'"):
         check_source(load_torch(FlatGelu(), (8, 8)), "io_parallel")
+
+
+def test_brevitas_models_refuse_what_only_plain_torch_builds() -> None:
+    import brevitas.nn as qnn
+
+    model = nn.Sequential(qnn.QuantIdentity(), nn.Conv2d(1, 4, 3), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), qnn.QuantLinear(4, 2), nn.LogSoftmax(dim=1))
+    with pytest.raises(UnsupportedLayerError) as info:
+        check_source(load_torch(model, (1, 8, 8)), "io_stream")
+    message = str(info.value)
+    assert "2 module(s)" in message
+    assert "module '2' (AdaptiveAvgPool2d): built in plain torch.nn models only, not in " \
+           "Brevitas (QONNX) ones. Fix: use nn.MaxPool1d/2d" in message
+    assert "module '5' (LogSoftmax): built in plain torch.nn models only" in message

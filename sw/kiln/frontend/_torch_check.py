@@ -19,6 +19,15 @@ STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d"
                        "Flatten",
                        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
                        "AdaptiveMaxPool2d", "QuantConv1d", "QuantConv2d")
+# Modules kiln rewrites before hls4ml's PyTorch converter (kiln.frontend._torch_graph): built
+# in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as operators).
+PLAIN_TORCH_ONLY = ("LogSoftmax", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d")
+_BREVITAS_FIXES = {
+    "LogSoftmax": "remove it (the logits rank as its outputs do), or compile the model "
+                  "without Brevitas layers",
+}
+_BREVITAS_POOL_FIX = "use nn.MaxPool1d/2d (QONNX average pooling is not built by kiln)"
 # Functions (call_function / call_method nodes of a plain module's forward()) kiln builds,
 # by hls4ml's name for them (a trailing _<n> removed).
 TORCH_FUNCTIONS = ("relu", "softmax", "sigmoid", "tanh", "flatten", "view", "getitem",
@@ -145,9 +154,11 @@ def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
     return None
 
 
-def module_problems(model: Any, io_type: str | None = None) -> list[str]:
+def module_problems(model: Any, io_type: str | None = None, plain: bool = False
+                    ) -> list[str]:
     """Every module of ``model`` kiln cannot build with ``io_type`` (None: not chosen yet,
-    convolutional layers pass), one line each: its path, type, and the one fix."""
+    convolutional layers pass), one line each: its path, type, and the one fix. ``plain``:
+    a plain torch.nn model (else Brevitas), which may hold :data:`PLAIN_TORCH_ONLY`."""
     stream = io_type in (None, "io_stream")
     problems: list[str] = []
 
@@ -158,6 +169,11 @@ def module_problems(model: Any, io_type: str | None = None) -> list[str]:
             at = f"module {path!r} ({cls})"
             if type(child).__module__.startswith(_TORCH_QUANTIZED):
                 problems.append(f"{at} is torch-quantized. Fix: {_TORCH_QUANTIZED_FIX}")
+                continue
+            if cls in PLAIN_TORCH_ONLY and not plain:
+                fix = _BREVITAS_FIXES.get(cls, _BREVITAS_POOL_FIX)
+                problems.append(f"{at}: built in plain torch.nn models only, not in Brevitas "
+                                f"(QONNX) ones. Fix: {fix}")
                 continue
             if cls in SUPPORTED_TORCH_LAYERS or cls in STREAM_TORCH_LAYERS:
                 if (problem := _module_problem(cls, child, stream)) is not None:
@@ -211,6 +227,7 @@ def raise_problems(problems: list[str], where: str, io_type: str | None) -> None
         f"{where}: {len(problems)} module(s) or function(s) kiln cannot build {built}:\n"
         + "\n".join(f"  - {p}" for p in problems)
         + f"\nkiln builds {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them); with "
-        f"io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)}; functions "
+        f"io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)} (of these, "
+        f"{', '.join(PLAIN_TORCH_ONLY)} in plain torch.nn models only); functions "
         f"{', '.join(TORCH_FUNCTIONS + STREAM_TORCH_FUNCTIONS)}."
     )

@@ -91,7 +91,7 @@ def check_module(model: Any, io_type: str | None, where: str) -> Any:
     """The one check of a plain torch.nn model: every module, function and graph problem at
     once in one :class:`UnsupportedLayerError` (run-time shapes alone: InputShapeError).
     Returns the traced GraphModule."""
-    problems = module_problems(model, io_type)
+    problems = module_problems(model, io_type, plain=True)
     try:
         module = trace(model, where)
     except UnsupportedLayerError as exc:
