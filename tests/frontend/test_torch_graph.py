@@ -41,6 +41,17 @@ class FlattenNet(nn.Module):
         return F.log_softmax(self.fc(torch.flatten(x, 1)), dim=1)
 
 
+def _with_stats(model: nn.Module) -> nn.Module:
+    """Batch norms with statistics and affine terms that are not the identity."""
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.3, 0.3)
+    return model
+
+
 def models() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     torch.manual_seed(0)
     return {
@@ -52,6 +63,9 @@ def models() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
                               nn.Flatten(), nn.Linear(8, 10)), (1, 8, 8)),
         "avgpool": (nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
                                   nn.Linear(36, 10)), (1, 8, 8)),
+        "batchnorm": (_with_stats(nn.Sequential(
+            nn.BatchNorm2d(1), nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+            nn.Linear(144, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10))), (1, 8, 8)),
         "conv1d": (nn.Sequential(nn.Conv1d(8, 8, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
                                  nn.Linear(24, 10)), (8, 8)),
     }
@@ -71,7 +85,7 @@ def test_rewrite_keeps_values_and_drops_only_the_output_log_softmax(
         assert not any(k.startswith("Adaptive") or k == "LogSoftmax" for k in kinds), kinds
         with torch.no_grad():
             expected, got = model(x), built(x)
-        if name in ("max", "avgpool"):  # nothing dropped: the same values
+        if name in ("max", "avgpool", "batchnorm"):  # nothing dropped: the same values
             assert torch.allclose(expected, got, atol=1e-6)
         else:  # logits: log_softmax(logits) is the model's output, the ranking the same
             assert torch.allclose(expected, F.log_softmax(got, dim=1), atol=1e-5)
@@ -81,7 +95,7 @@ def test_rewrite_keeps_values_and_drops_only_the_output_log_softmax(
                                "outputs the logits")
 
 
-@pytest.mark.parametrize("name", ["flatten", "avg", "max", "avgpool", "conv1d"])
+@pytest.mark.parametrize("name", ["flatten", "avg", "max", "avgpool", "batchnorm", "conv1d"])
 def test_plain_torch_cnn_lowers_channels_last(name: str, tmp_path: Path) -> None:
     """No Transpose is left in kiln's IR; kiln.fixed on channels-last pixels ranks like the
     float model on channels-first images (random weights, inputs over [0, 1))."""
@@ -103,7 +117,7 @@ def test_plain_torch_cnn_lowers_channels_last(name: str, tmp_path: Path) -> None
     assert (out.argmax(1) == expected.argmax(1)).mean() >= 0.97
 
 
-@pytest.mark.parametrize("name", ["avg", "avgpool", "flatten"])
+@pytest.mark.parametrize("name", ["avg", "avgpool", "batchnorm", "flatten"])
 def test_reference_is_the_model_as_built(name: str) -> None:
     """The saved (Q)ONNX reference takes channels-last pixels and gives the model's values
     (the logits where an output LogSoftmax was dropped), AveragePool and all."""
@@ -118,5 +132,5 @@ def test_reference_is_the_model_as_built(name: str) -> None:
     ref = ref.float()
     with torch.no_grad():
         expected = model(x)
-    got = ref if name == "avgpool" else F.log_softmax(ref, dim=1)
+    got = F.log_softmax(ref, dim=1) if name in ("avg", "flatten") else ref
     assert torch.allclose(got, expected, atol=1e-5)

@@ -2,7 +2,8 @@
 RTL == HLS C-sim == kiln.fixed on 300 digits test images, Icarus and the protocol bench
 agreeing, and argmax agreement with the float model. Covers PyTorch's flatten order (a 2x2
 image flattened), global adaptive average and max pooling, AvgPool2d, Conv1d and an output
-LogSoftmax (built as its logits)."""
+LogSoftmax (built as its logits), BatchNorm1d/2d (folded into the layer before, on the input a
+per-channel scale and shift)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ def _models() -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
                                      nn.Linear(8, 10)), (1, 8, 8)),
         "avgpool": (nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
                                   nn.Linear(72, 10)), (1, 8, 8)),
+        "batchnorm": (nn.Sequential(nn.BatchNorm2d(1), nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8),
+                                    nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(72, 16),
+                                    nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 10)),
+                      (1, 8, 8)),
         "conv1d": (nn.Sequential(nn.Conv1d(8, 8, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
                                  nn.Linear(24, 10)), (8, 8)),
     }

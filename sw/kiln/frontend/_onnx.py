@@ -226,16 +226,14 @@ def _node_text(node: Any) -> str:
     return f"layer {layer!r} (ONNX node {node.name!r})" if layer else f"ONNX node {node.name!r}"
 
 
-def check_ops(wrapper: Any, where: str, cleaned: bool, extra_stream: tuple[str, ...] = ()
-              ) -> tuple[str, ...]:
+def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
     """Refuse operators kiln cannot build and run-time shape computations, naming the node;
     layout plumbing is let through until the graph is ``cleaned``. Returns the
-    convolutional-network (io_stream) operators found, named. ``extra_stream``: further
-    io_stream operators this model's converter builds."""
+    convolutional-network (io_stream) operators found, named."""
     stream = []
     for node in wrapper.graph.node:
         at = _node_text(node)
-        if node.op_type in STREAM_ONNX_OPS or node.op_type in extra_stream:
+        if node.op_type in STREAM_ONNX_OPS:
             stream.append(f"{at} ({node.op_type})")
             continue
         if node.op_type in _PLUMBING_OPS and not cleaned:
@@ -297,9 +295,8 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     """Check and clean a (Q)ONNX ModelProto for hls4ml (the clean-up hls4ml's QONNX reader
     expects: qonnx cleanup, channels-last, Gemm -> MatMul). ``reference_only``: the ONNX is
     only executed as the reference of a plain torch.nn model (hls4ml's PyTorch converter
-    builds the hardware), so average pooling and the layout Transposes qonnx leaves around
-    it pass."""
-    extra_stream = ("AveragePool",) if reference_only else ()
+    builds the hardware from the module, checked there), so its operators are not checked
+    again (average pooling, batch norm, the layout Transposes qonnx leaves around them)."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.gemm_to_matmul import GemmToMatMul
@@ -312,7 +309,7 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
     except Exception as exc:
         raise KilnError(f"{where}: QONNX shape inference / constant folding failed: "
                         f"{type(exc).__name__}: {exc}") from exc
-    stream = check_ops(wrapper, where, cleaned=False, extra_stream=extra_stream)
+    stream = () if reference_only else check_ops(wrapper, where, cleaned=False)
     input_type, floats, quantized, float_acts = _inspect(wrapper, describe, where)
     try:
         with quiet("qonnx"):
@@ -323,7 +320,8 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
             wrapper = cleanup_model(wrapper)
     except Exception as exc:
         raise KilnError(f"{where}: QONNX clean-up failed: {type(exc).__name__}: {exc}") from exc
-    check_ops(wrapper, where, cleaned=not reference_only, extra_stream=extra_stream)
+    if not reference_only:
+        check_ops(wrapper, where, cleaned=True)
     return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts, stream)
 
 

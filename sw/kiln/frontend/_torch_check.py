@@ -12,20 +12,22 @@ from kiln.errors import UnsupportedLayerError
 # are walked into, everything else is refused up front, naming the module.
 SUPPORTED_TORCH_LAYERS = (
     "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity", "LogSoftmax",
-    "QuantLinear", "QuantReLU", "QuantIdentity",
+    "BatchNorm1d", "QuantLinear", "QuantReLU", "QuantIdentity",
 )
 # Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
 STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-                       "Flatten",
+                       "BatchNorm2d", "Flatten",
                        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
                        "AdaptiveMaxPool2d", "QuantConv1d", "QuantConv2d")
 # Modules kiln rewrites before hls4ml's PyTorch converter (kiln.frontend._torch_graph): built
 # in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as operators).
-PLAIN_TORCH_ONLY = ("LogSoftmax", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+PLAIN_TORCH_ONLY = ("LogSoftmax", "BatchNorm1d", "BatchNorm2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
                     "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d")
 _BREVITAS_FIXES = {
     "LogSoftmax": "remove it (the logits rank as its outputs do), or compile the model "
                   "without Brevitas layers",
+    "BatchNorm1d": "fold it into the preceding QuantLinear before export, or remove it",
+    "BatchNorm2d": "fold it into the preceding QuantConv2d before export, or remove it",
 }
 _BREVITAS_POOL_FIX = "use nn.MaxPool1d/2d (QONNX average pooling is not built by kiln)"
 # Functions (call_function / call_method nodes of a plain module's forward()) kiln builds,
@@ -56,10 +58,6 @@ _FIXES = {
     "Hardtanh": "replace it with nn.Tanh (a table kiln builds) or nn.ReLU; kiln has no clip "
                 "layer", "Hardsigmoid": "replace it with nn.Sigmoid (a table kiln builds)",
     "Hardswish": _RELU_FIX,
-    "BatchNorm1d": "fold it into the preceding Linear/Conv before compiling "
-                   "(torch.ao.nn.intrinsic fusion is not read), or remove it",
-    "BatchNorm2d": "fold it into the preceding Conv2d before compiling "
-                   "(torch.nn.utils.fusion.fuse_conv_bn_eval), or remove it",
     "LayerNorm": "remove it (kiln builds no normalization over features)",
     "LSTM": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
     "GRU": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
