@@ -19,10 +19,12 @@ STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d"
                        "BatchNorm2d", "Flatten",
                        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
                        "AdaptiveMaxPool2d", "QuantConv1d", "QuantConv2d")
-# Modules kiln rewrites before hls4ml's PyTorch converter (kiln.frontend._torch_graph): built
-# in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as operators).
-PLAIN_TORCH_ONLY = ("LogSoftmax", "BatchNorm1d", "BatchNorm2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d")
+# Modules built through hls4ml's PyTorch converter (some rewritten by kiln.frontend._torch_graph
+# first): in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as
+# operators hls4ml's ONNX reader or kiln does not build).
+PLAIN_TORCH_ONLY = ("LogSoftmax", "BatchNorm1d", "BatchNorm2d", "AvgPool1d", "AvgPool2d",
+                    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
+                    "AdaptiveMaxPool2d")
 _BREVITAS_FIXES = {
     "LogSoftmax": "remove it (the logits rank as its outputs do), or compile the model "
                   "without Brevitas layers",
