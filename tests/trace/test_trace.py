@@ -64,6 +64,9 @@ def test_a_float_reference_is_measured_in_lsbs_not_required_equal() -> None:
                    reference_exact=False)
     assert trace.first_divergence() is None
     assert trace.reference_lsb("fc1") == pytest.approx(0.3)
+    assert trace.reference_drift() is None
+    assert trace.reference_drift(0.25) == ("fc1", pytest.approx(0.3))
+    assert "a float model, compared in LSBs" in trace.table()
     exact = _trace({"reference": ref, "fixed": good}, reference_values=floats)
     first = exact.first_divergence()
     assert first is not None and first.levels == ("reference", "fixed")

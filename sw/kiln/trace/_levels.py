@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -54,21 +57,38 @@ def trace_rtl(artifact: Artifact, codes: NDArray[Any],
         raise KilnError(f"the RTL probe is built into {where}, which is not writable "
                         f"({exc.strerror}); pass cache= a writable folder") from exc
     nodes = list(graph.nodes[1:])
-    result = probe.run(codes.reshape(len(codes), -1), [Stream.of_stage(n.name) for n in nodes])
+    streams = [Stream.of_stage(re.sub(r"\W", "_", n.name, flags=re.ASCII)) for n in nodes]
+    result = probe.run(codes.reshape(len(codes), -1),
+                       [dataclasses.replace(s, name=n.name) for s, n in zip(streams, nodes,
+                                                                             strict=True)])
     out: Codes = {}
-    unseen = [f"{name} (no stream named {name}_y in kiln_top)" for name in result.missing]
+    unseen: list[str] = []
     n = len(codes)
-    for node in nodes:
+    for k, node in enumerate(nodes):
         if node.name in result.missing:
             continue
-        elems, t = _beat_elems(graph, node), node.out_type
-        beats = result.beats[node.name]
-        if result.widths[node.name] != elems * t.width or len(beats) != n * node.size // elems:
-            unseen.append(f"{node.name} (stream of {result.widths[node.name]} bits, "
-                          f"{len(beats)} beats; expected {elems} x {t.width} bits, "
-                          f"{n * node.size // elems} beats)")
-            continue
-        out[node.name] = result.codes(node.name, elems, t.width, t.signed).reshape(n, -1)
+        beats, width = result.beats[node.name], result.widths[node.name]
+        # kiln.rtl may build a ReLU into the stage before it: that stage's stream then
+        # carries the ReLU's output, and the ReLU has no stream of its own
+        after = nodes[k + 1] if k + 1 < len(nodes) else None
+        fused = after is not None and after.source == node.name and after.kind == "relu" \
+            and after.name in result.missing
+        for target in (node, after) if fused else (node,):
+            assert target is not None
+            elems, t = _beat_elems(graph, target), target.out_type
+            if width == elems * t.width and len(beats) == n * target.size // elems:
+                out[target.name] = result.codes(node.name, elems, t.width, t.signed
+                                                ).reshape(n, -1)
+                if target is not node:
+                    unseen.append(f"{node.name} (built into one stage with {target.name}, "
+                                  f"whose output its stream carries)")
+                break
+        else:
+            elems, t = _beat_elems(graph, node), node.out_type
+            unseen.append(f"{node.name} (stream of {width} bits, {len(beats)} beats; expected "
+                          f"{elems} x {t.width} bits, {n * node.size // elems} beats)")
+    unseen += [f"{name} (no stream {name}_y in kiln_top)" for name in result.missing
+               if name not in out]
     return out, unseen
 
 
@@ -89,13 +109,7 @@ def _keras_outputs(model: Any, graph: Graph) -> dict[str, str]:
     return mapping
 
 
-def reference_values(artifact: Artifact, codes: NDArray[Any]) -> Codes:
-    """The framework model's float outputs of every layer kiln's IR names, channels-last and
-    flattened (a Keras model; other frameworks raise KilnError)."""
-    framework = artifact.manifest.framework
-    if framework not in ("qkeras", "keras"):
-        raise KilnError(f"per-layer outputs of a {framework} model are not traced yet "
-                        "(Keras and QKeras models are)")
+def _keras_values(artifact: Artifact, codes: NDArray[Any]) -> Codes:
     from tensorflow import keras
 
     from kiln.frontend import KerasSource
@@ -113,6 +127,84 @@ def reference_values(artifact: Artifact, codes: NDArray[Any]) -> Codes:
         outputs = [outputs]
     return {name: np.asarray(y, dtype=np.float64).reshape(len(codes), -1)
             for name, y in zip(mapping, outputs, strict=True)}
+
+
+def _onnx_tensors(model: Any, graph: Graph) -> dict[str, str]:
+    """IR layer -> the (Q)ONNX tensor that holds its output.
+
+    hls4ml names a layer after its ONNX node (a MatMul or Conv merged with its bias Add as
+    ``Dense_<node>`` / ``Conv2D_<node>``...). The layer's output is that node's, carried on
+    through the bias ``Add`` of a MatMul or Conv and through ``Quant`` nodes that only give
+    it its type (a Quant with a layer of its own is that layer)."""
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    by_name = {node.name: node for node in model.graph.node}
+    ir_names = {n.name for n in graph.nodes}
+    tensors: dict[str, str] = {}
+    for layer in graph.nodes[1:]:
+        onnx_name = layer.name if layer.name in by_name else layer.name.partition("_")[2]
+        start = by_name.get(onnx_name)
+        if start is None or not start.output:
+            continue
+        tensor = start.output[0]
+        while len(nxt := consumers.get(tensor, [])) == 1 and nxt[0].name not in ir_names and (
+                nxt[0].op_type == "Quant" and nxt[0].input[0] == tensor
+                or nxt[0].op_type == "Add" and start.op_type in ("MatMul", "Gemm", "Conv")):
+            tensor = nxt[0].output[0]
+        tensors[layer.name] = tensor
+    return tensors
+
+
+def _onnx_values(artifact: Artifact, codes: NDArray[Any]) -> Codes:
+    """The saved (Q)ONNX model's tensors, sample by sample (its batch is 1). kiln saves a
+    convolutional network channels-last (qonnx's channels-last ops), as the hardware takes
+    it; a channels-first model's tensors are moved channels-last."""
+    import onnx
+    import onnxruntime
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+
+    graph = artifact.graph
+    model = onnx.load(str(artifact.path / "model" / "source.onnx"))
+    tensors = _onnx_tensors(model, graph)
+    if not tensors:
+        return {}
+    wrapper = ModelWrapper(model)
+    in_name = model.graph.input[0].name
+    in_shape = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim][1:]
+    x = to_float(torch.from_numpy(codes.reshape(len(codes), -1)), graph.input.out_type).numpy()
+    x = x.reshape((len(codes), *graph.input.shape)).astype(np.float32)
+    first = len(in_shape) > 1 and tuple(in_shape) != tuple(graph.input.shape)
+    if first:
+        x = np.moveaxis(x, -1, 1)
+    out: dict[str, list[NDArray[Any]]] = {name: [] for name in tensors}
+    onnxruntime.set_default_logger_severity(3)   # its per-node opset warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for sample in x.reshape(len(x), *in_shape):
+            context = execute_onnx(wrapper, {in_name: sample[None]},
+                                   return_full_exec_context=True)
+            for name, tensor in tensors.items():
+                value = np.asarray(context[tensor], dtype=np.float64)[0]
+                if first and value.ndim > 1:
+                    value = np.moveaxis(value, 0, -1)
+                out[name].append(value.reshape(-1))
+    return {name: np.stack(rows) for name, rows in out.items()
+            if rows and rows[0].size == graph.node(name).size}
+
+
+def reference_values(artifact: Artifact, codes: NDArray[Any]) -> Codes:
+    """The framework model's float outputs of every layer kiln's IR names, channels-last and
+    flattened: a Keras model's layers, or a PyTorch model's saved (Q)ONNX form's tensors."""
+    framework = artifact.manifest.framework
+    if framework in ("qkeras", "keras"):
+        return _keras_values(artifact, codes)
+    if (artifact.path / "model" / "source.onnx").is_file():
+        return _onnx_values(artifact, codes)
+    raise KilnError(f"per-layer outputs of a {framework} model without model/source.onnx "
+                    "are not traced")
 
 
 def _reference_codes(graph: Graph, values: Codes) -> Codes:

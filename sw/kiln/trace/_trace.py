@@ -143,6 +143,17 @@ class Trace:
         lsb = self.layer(name).out_type.lsb
         return _max_lsb(self.reference_values[name] / lsb, self.codes[level][name])
 
+    def reference_drift(self, threshold_lsb: float = 1.0, level: str = "fixed"
+                        ) -> tuple[str, float] | None:
+        """The first layer, in graph order, where the framework model's float output is more
+        than ``threshold_lsb`` LSBs from ``level``'s codes, with that distance: where a float
+        model's types first lose what it computes. None when every layer stays within it."""
+        for layer in self.layers:
+            distance = self.reference_lsb(layer.name, level)
+            if distance is not None and distance > threshold_lsb:
+                return layer.name, distance
+        return None
+
     def divergence(self, name: str) -> Divergence | None:
         """How the exact levels disagree at layer ``name``, or None where they all agree."""
         seen = [lv for lv in self.exact_levels if name in self.codes[lv]]
@@ -203,6 +214,11 @@ class Trace:
         first = self.first_divergence()
         lines.append("first divergence: " + ("none, every level agrees" if first is None
                                              else str(first)))
+        if self.reference_values and not self.reference_exact:
+            drift = self.reference_drift()
+            lines.append("reference: a float model, compared in LSBs (ref LSB), not for equality"
+                         + ("" if drift is None else
+                            f"; first more than 1 LSB away at {drift[0]!r} ({drift[1]:.2f} LSB)"))
         lines.extend(f"{level}: {why}" for level, why in self.skipped.items())
         return "\n".join(lines)
 
@@ -215,6 +231,7 @@ class Trace:
         return {
             "model": self.model, "samples": self.samples, "levels": list(self.levels),
             "reference_exact": self.reference_exact, "skipped": dict(self.skipped),
+            "reference_drift": self.reference_drift(),
             "first_divergence": None if first is None else {
                 "layer": first.layer, "levels": list(first.levels), "sample": first.sample,
                 "max_lsb": first.max_lsb, "mismatched": first.mismatched,
