@@ -99,6 +99,31 @@ def _torch_linear() -> Any:
     return torch.nn.Sequential(torch.nn.Linear(4, 2))
 
 
+def _brevitas_conv1d(n_linear: int) -> Any:
+    """QuantConv1d(2 -> 3, kernel 2) -> QuantReLU -> MaxPool1d(2) -> Flatten -> QuantLinear,
+    for input (2, 8); ``n_linear`` inputs to the Linear (9 is right, anything else is not)."""
+    import brevitas.nn as qnn
+    import torch
+    from brevitas.core.scaling import ScalingImplType
+    from brevitas.quant import (
+        Int8BiasPerTensorFixedPointInternalScaling,
+        Int8WeightPerTensorFixedPoint,
+        Uint8ActPerTensorFixedPoint,
+    )
+
+    class Act(Uint8ActPerTensorFixedPoint):
+        scaling_impl_type = ScalingImplType.CONST
+        max_val = 2.0
+
+    q = {"weight_quant": Int8WeightPerTensorFixedPoint,
+         "bias_quant": Int8BiasPerTensorFixedPointInternalScaling}
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(act_quant=Act, return_quant_tensor=True),
+        qnn.QuantConv1d(2, 3, 2, return_quant_tensor=True, **q),
+        qnn.QuantReLU(act_quant=Act, return_quant_tensor=True), torch.nn.MaxPool1d(2),
+        torch.nn.Flatten(), qnn.QuantLinear(n_linear, 2, **q))
+
+
 ROWS = [
     # --- inputs to a compiled model
     Row("wrong input shape", lambda c: c.runtime.predict(np.zeros((2, 5)), device="cpu"),
@@ -192,6 +217,18 @@ ROWS = [
     Row("dilated Conv2D", lambda c: c.compile(_keras(_dilated, (8, 8, 1)), io_type="io_stream",
                                              precision="fixed<8,3>"),
         UnsupportedLayerError, ("'dilated'", r"dilation_rate=\(2, 2\) \(use 1\)")),
+    Row("Brevitas MaxPool1d",
+        lambda c: c.compile(_brevitas_conv1d(9), input_shape=(2, 8), io_type="io_stream"),
+        UnsupportedLayerError, ("MaxPool1d", "Fix"),
+        xfail="a KilnError passing on hls4ml's 'Attribute \"pad_left\" of layer MaxPool_0 "
+              "(Pooling1D) not set': not an UnsupportedLayerError, no fix (the fuzz "
+              "generator leaves MaxPool1d out of Brevitas models for this)"),
+    Row("PyTorch model that fails on its input_shape",
+        lambda c: c.compile(_brevitas_conv1d(6), input_shape=(2, 8), io_type="io_stream"),
+        InputShapeError, (r"\(2, 8\)", "input_shape"),
+        xfail="an UnsupportedLayerError 'ONNX export failed (mat1 and mat2 shapes cannot be "
+              "multiplied)' listing the io_parallel layers: the layers are supported, the "
+              "model does not run on input_shape=(2, 8)"),
 ]
 
 
