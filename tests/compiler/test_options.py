@@ -20,7 +20,7 @@ def test_defaults() -> None:
     assert options.to_dict() == {
         "io_type": "io_parallel", "reuse_factor": 1, "precision": None,
         "input_precision": None, "part": DEFAULT_PART, "clock_period": DEFAULT_CLOCK_PERIOD,
-        "input_shape": None, "board": None,
+        "input_shape": None, "board": None, "adder_levels": 2,
     }
     assert (options.default_reuse_factor, dict(options.layer_reuse_factors)) == (1, {})
 
@@ -28,6 +28,8 @@ def test_defaults() -> None:
 @pytest.mark.parametrize("kwargs, error, message", [
     ({"io_type": "io_serial"}, KilnError,
      r"io_type must be 'io_parallel' or 'io_stream', not 'io_serial'"),
+    ({"adder_levels": 0}, KilnError, r"adder_levels must be a whole number from 1 to 64"),
+    ({"adder_levels": 2.5}, KilnError, r"adder_levels must be a whole number.*not 2.5"),
     ({"reuse_factor": 0}, KilnError, r"reuse_factor must be a positive integer, not 0"),
     ({"reuse_factor": True}, KilnError, r"reuse_factor must be a positive integer.*not True"),
     ({"reuse_factor": "2"}, KilnError, r"positive integer, 'auto' or a mapping .* not '2'"),

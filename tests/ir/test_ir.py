@@ -7,6 +7,7 @@ import pytest
 
 from kiln.errors import KilnError, PrecisionError
 from kiln.ir import (
+    DEFAULT_ADDER_LEVELS,
     Cast,
     Dense,
     FixedType,
@@ -17,6 +18,7 @@ from kiln.ir import (
     frozen_codes,
     graph_from_dict,
     graph_to_dict,
+    with_adder_levels,
 )
 
 
@@ -40,7 +42,7 @@ def test_repr_is_stable() -> None:
         "  input x() -> fixed<6,2,RND_CONV,SAT> x[3]",
         "  dense fc(x) -> fixed<12,5,TRN,WRAP> x[2] weight=int64[3, 2] bias=int64[2] "
         "weight_type=fixed<6,1,TRN,WRAP> bias_type=fixed<4,-1,TRN,WRAP> "
-        "accum_type=fixed<12,5,TRN,WRAP> reuse_factor=1",
+        "accum_type=fixed<12,5,TRN,WRAP> reuse_factor=1 adder_levels=2",
         "  relu act(fc) -> ufixed<6,2,RND,SAT> x[2]",
         "  cast out(act) -> fixed<8,3,TRN,WRAP> x[2]",
     ])
@@ -72,3 +74,13 @@ def test_checker_accepts_and_rejects() -> None:
     saturating = dataclasses.replace(g.nodes[1], accum_type=FixedType(12, 5, True, "TRN", "SAT"))
     with pytest.raises(PrecisionError, match="WRAP"):
         check_graph(dataclasses.replace(g, nodes=(g.nodes[0], saturating)))
+
+
+def test_adder_levels_are_checked_and_default_when_absent() -> None:
+    graph = small_graph()
+    with pytest.raises(KilnError, match=r"Dense 'fc': adder_levels must be .* 1 or more, not 0"):
+        check_graph(with_adder_levels(graph, 0))
+    assert check_graph(with_adder_levels(graph, 5)).nodes[1].adder_levels == 5  # type: ignore[attr-defined]
+    data = graph_to_dict(graph)
+    del data["nodes"][1]["adder_levels"]  # an IR written before the field existed
+    assert graph_from_dict(data).nodes[1].adder_levels == DEFAULT_ADDER_LEVELS  # type: ignore[attr-defined]

@@ -17,7 +17,6 @@ from kiln.ir import (
     Input,
     Node,
     Pad,
-    Relu,
     frozen_codes,
 )
 from kiln.rtl import emit_rtl, supported_kinds
@@ -141,9 +140,9 @@ def test_top_text() -> None:
 def _chain() -> Graph:
     dense = Dense("fc-1", "in", (3,), F(8, 4), weight=frozen_codes([[1, 0, 2], [3, -1, 0]]),
                   bias=frozen_codes([1, 0, -1]), weight_type=F(3, 1), bias_type=F(3, 1),
-                  accum_type=F(12, 6))
-    relu = Relu("fc_1", "fc-1", (3,), F(4, 2, False, "RND", "SAT"))
-    return _tiny(dense, relu, Cast("top", "fc_1", (3,), F(5, 3)))
+                  accum_type=F(12, 6), adder_levels=1)
+    cast = Cast("fc_1", "fc-1", (3,), F(4, 2, False, "RND", "SAT"))
+    return _tiny(dense, cast, Cast("top", "fc_1", (3,), F(5, 3)))
 
 
 def test_names_are_verilog_identifiers_and_unique() -> None:
@@ -156,8 +155,8 @@ def test_names_are_verilog_identifiers_and_unique() -> None:
 
 def test_latency_is_the_sum_of_layers() -> None:
     design = emit_rtl(_chain())
-    # dense: 2 products + bias, depth 2, and its output cast (TRN, WRAP) is only wiring:
-    # 1 + 2 / 2 = 2; relu 1; cast 1
+    # dense: output 0 is x0 - x1 + (x1 << 2) + bias, depth 2 at one level a cycle, and its
+    # output cast (TRN, WRAP) is only wiring: 2; each cast 1
     assert design.meta.latency == 4
     top = design.files["kiln_top.v"]
     # Each layer boundary is a stream: the valid bit (and tlast) delayed alongside each layer.

@@ -22,7 +22,7 @@ def test_jet_mlp_bit_exact(jet_model_path: Path, tmp_path: Path) -> None:
     assert [n.kind for n in graph.nodes] == ["input", "dense", "relu", "dense", "relu", "dense",
                                              "relu", "dense", "softmax"]
     assert str(graph.input.out_type) == "fixed<16,6,TRN,WRAP>"
-    assert (artifact.manifest.latency, artifact.manifest.ii) == (27, 1)
+    assert (artifact.manifest.latency, artifact.manifest.ii) == (24, 1)
 
     report = verify(tmp_path / "jet_mlp", samples=10_000, protocol=False)
     assert report.samples == 10_000

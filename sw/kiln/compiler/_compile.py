@@ -25,7 +25,7 @@ from kiln.artifact import (
 from kiln.compiler._fit import check_fits, fit_to_part, write_fit_report
 from kiln.compiler._options import BuildOptions, IoType, ReuseFactor
 from kiln.errors import ArtifactError, KilnError
-from kiln.ir import Graph, graph_to_dict
+from kiln.ir import Graph, graph_to_dict, with_adder_levels
 
 if TYPE_CHECKING:
     from kiln.frontend import Source
@@ -235,6 +235,7 @@ def _build(source: Source, root: Path, options: BuildOptions, name: str
         log.info("[2/4] choosing reuse factors that fit %s", options.part)
         graph_hls, graph = fit_to_part(source, root / "hls", graph,
                                        frontend.foldable_layers(graph_hls), options)
+    graph = with_adder_levels(graph, options.adder_levels)
     costs = check_fits(graph, options.part)  # before any Verilog is written
     write_fit_report(root, graph, options.part, options.to_dict()["reuse_factor"], costs)
     (root / IR_FILE).write_text(json.dumps(graph_to_dict(graph)) + "\n")

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Literal, get_args
 
 from kiln.errors import InputShapeError, KilnError, PrecisionError
-from kiln.ir import FixedType
+from kiln.ir import DEFAULT_ADDER_LEVELS, FixedType
 
 IoType = Literal["io_parallel", "io_stream"]
 IO_TYPES: tuple[str, ...] = get_args(IoType)
@@ -121,6 +121,9 @@ class BuildOptions:
         board: a board kiln knows (``ulx3s-85f``); its part becomes ``part``.
         clock_period: clock period in ns the HLS project targets.
         input_shape: PyTorch models only: one sample's shape, channels first, batch excluded.
+        adder_levels: adder levels between pipeline registers in unfolded Dense and Conv
+            layers: more gives fewer registers and cycles of latency and a longer path per
+            clock (docs/hardware-cost.md measures the trade).
     """
 
     io_type: IoType = "io_parallel"
@@ -131,6 +134,7 @@ class BuildOptions:
     clock_period: float = DEFAULT_CLOCK_PERIOD
     input_shape: tuple[int, ...] | None = None
     board: str | None = None
+    adder_levels: int = DEFAULT_ADDER_LEVELS
 
     def __post_init__(self) -> None:
         if self.io_type not in IO_TYPES:
@@ -150,6 +154,10 @@ class BuildOptions:
         object.__setattr__(self, "input_shape", _check_shape(self.input_shape))
         if self.board is not None:
             object.__setattr__(self, "part", _board_part(self.board, self.part))
+        levels = self.adder_levels
+        if isinstance(levels, bool) or not isinstance(levels, int) or not 1 <= levels <= 64:
+            raise KilnError(f"adder_levels must be a whole number from 1 to 64 (adder levels "
+                            f"per pipeline stage; default {DEFAULT_ADDER_LEVELS}), not {levels!r}")
 
     def __hash__(self) -> int:
         return hash(self.digest())
@@ -186,6 +194,7 @@ class BuildOptions:
             "clock_period": self.clock_period,
             "input_shape": None if self.input_shape is None else list(self.input_shape),
             "board": self.board,
+            "adder_levels": self.adder_levels,
         }
 
     @classmethod

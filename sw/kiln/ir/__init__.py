@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from kiln.ir._check import check_graph
 from kiln.ir._nodes import (
+    DEFAULT_ADDER_LEVELS,
     LUT_IN_RANGE,
     NODE_KINDS,
     POOL_OPS,
@@ -26,11 +27,13 @@ from kiln.ir._nodes import (
     is_valid_reuse_factor,
     spatial,
     valid_reuse_factors,
+    with_adder_levels,
 )
 from kiln.ir._serialize import graph_from_dict, graph_to_dict
 from kiln.ir._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 __all__ = [
+    "DEFAULT_ADDER_LEVELS",
     "LUT_IN_RANGE",
     "MAX_WIDTH",
     "NODE_KINDS",
@@ -59,4 +62,5 @@ __all__ = [
     "graph_to_dict",
     "spatial",
     "valid_reuse_factors",
+    "with_adder_levels",
 ]

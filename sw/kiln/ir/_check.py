@@ -49,6 +49,13 @@ def _check_weighted(node: Dense | Conv) -> None:
     _check_accumulator(node.name, node.accum_type)
 
 
+def _check_adder_levels(node: Dense | Conv) -> None:
+    levels = node.adder_levels
+    if isinstance(levels, bool) or not isinstance(levels, int) or levels < 1:
+        raise KilnError(f"{type(node).__name__} {node.name!r}: adder_levels must be a whole "
+                        f"number of adder levels per pipeline stage, 1 or more, not {levels!r}")
+
+
 def _check_reuse_factor(node: Dense | Conv) -> None:
     r = node.reuse_factor
     n_in, n_out = node.weight.shape  # a Conv's: its window's Dense
@@ -83,6 +90,7 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
             )
         _check_weighted(node)
         _check_reuse_factor(node)
+        _check_adder_levels(node)
     elif out_channels != channels:
         raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
     elif node.op not in POOL_OPS:
@@ -125,6 +133,7 @@ def check_graph(graph: Graph) -> Graph:
                     )
                 _check_weighted(node)
                 _check_reuse_factor(node)
+                _check_adder_levels(node)
             elif isinstance(node, Conv | Pool):
                 _check_window(node, previous)
             elif isinstance(node, Pad):

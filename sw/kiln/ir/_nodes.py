@@ -7,7 +7,7 @@ after construction; change a node with :func:`dataclasses.replace`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
 import numpy as np
@@ -34,6 +34,12 @@ def frozen_codes(values: object) -> Codes:
     array = np.array(values, dtype=np.int64)
     array.setflags(write=False)
     return array
+
+
+#: Adder levels between pipeline registers of an unfolded Dense or Conv (and of kiln.rtl's
+#: other adder trees): two adds of accumulator width per cycle close timing at ~200 MHz on
+#: UltraScale+ and leave the ECP5 designs above their board clocks (docs/hardware-cost.md).
+DEFAULT_ADDER_LEVELS = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +84,8 @@ class Dense(Node):
     codes of ``bias_type``. The accumulator must wrap (see kiln.ir.check), so the order of
     the sum changes nothing. ``reuse_factor`` R folds the layer in time: about
     ``n_in * n_out / R`` multipliers, a sample every R cycles (one of
-    :func:`valid_reuse_factors`).
+    :func:`valid_reuse_factors`). ``adder_levels``: adder levels between pipeline registers
+    of the unfolded layer (more: fewer registers and cycles, a longer path per cycle).
     """
 
     kind: ClassVar[str] = "dense"
@@ -88,6 +95,7 @@ class Dense(Node):
     bias_type: FixedType = FixedType(8, 1)
     accum_type: FixedType = FixedType(32, 16)
     reuse_factor: int = 1
+    adder_levels: int = DEFAULT_ADDER_LEVELS
 
     @property
     def n_in(self) -> int:
@@ -176,13 +184,15 @@ class Conv(Node):
     kernel: tuple[int, int] = (1, 1)
     stride: tuple[int, int] = (1, 1)
     reuse_factor: int = 1
+    adder_levels: int = DEFAULT_ADDER_LEVELS
 
     def window_dense(self) -> Dense:
         """The Dense layer that computes one output pixel from its flattened window."""
         return Dense(name=self.name, source=self.source, shape=(self.shape[-1],),
                      out_type=self.out_type, weight=self.weight, bias=self.bias,
                      weight_type=self.weight_type, bias_type=self.bias_type,
-                     accum_type=self.accum_type, reuse_factor=self.reuse_factor)
+                     accum_type=self.accum_type, reuse_factor=self.reuse_factor,
+                     adder_levels=self.adder_levels)
 
 
 POOL_OPS = ("max", "average")
@@ -289,3 +299,10 @@ class Graph:
     def __repr__(self) -> str:
         head = f"graph {self.name} {self.io_type}"
         return "\n".join([head, *(f"  {n!r}" for n in self.nodes)])
+
+
+def with_adder_levels(graph: Graph, levels: int) -> Graph:
+    """``graph`` with every Dense and Conv built at ``levels`` adder levels per stage."""
+    return replace(graph, nodes=tuple(
+        replace(n, adder_levels=levels) if isinstance(n, Dense | Conv) else n
+        for n in graph.nodes))

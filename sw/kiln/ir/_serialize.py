@@ -33,6 +33,8 @@ def node_from_dict(data: dict[str, Any]) -> Node:
         cls = _KINDS[data["kind"]]
         kwargs: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
+            if f.name not in data and f.default is not dataclasses.MISSING:
+                continue  # a field added since the IR was written: its default
             value = data[f.name]
             if f.type in ("FixedType",):
                 value = FixedType.parse(value)

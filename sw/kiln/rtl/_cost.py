@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
-from kiln.rtl._layers import naf
+from kiln.rtl._cse import naf
 
 #: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing), LUT6s per adder bit (yosys
 #: synth_xilinx for UltraScale+) and registers per adder bit of an unrolled layer,

@@ -89,16 +89,27 @@ def layer(emit: Callable[[N, FixedType, str], LayerRtl]) -> Callable[[N, Node, s
     return stages
 
 
-def dense_stage(node: Dense, in_type: FixedType, name: str) -> Stage:
-    """A Dense layer's stage: fully unrolled (reuse factor 1) or folded in time."""
+def dense_stage(node: Dense, in_type: FixedType, name: str, relu: Relu | None = None
+                ) -> Stage:
+    """A Dense layer's stage: fully unrolled (reuse factor 1, with the ReLU after it built
+    in when given) or folded in time."""
     if node.reuse_factor == 1:
-        return Stage.of(emit_dense(node, in_type, name))
+        return Stage.of(emit_dense(node, in_type, name, relu))
+    assert relu is None, "kiln.rtl fuses a ReLU into unfolded layers only"
     r = node.reuse_factor
     return Stage(emit_folded_dense(node, in_type, name, r), latency=r + 2, interval=r)
 
 
-def _dense_stages(node: Dense, previous: Node, name: str) -> list[Stage]:
-    return [dense_stage(node, previous.out_type, name)]
+def fuses_relu(node: Node, following: Node | None) -> bool:
+    """Whether ``following`` is a ReLU that kiln.rtl builds into ``node``'s stage: after an
+    unfolded Dense or Conv, which then registers the ReLU's narrow result, not its own."""
+    return (isinstance(node, Dense | Conv) and node.reuse_factor == 1
+            and isinstance(following, Relu))
+
+
+def _dense_stages(node: Dense, previous: Node, name: str, relu: Relu | None = None
+                  ) -> list[Stage]:
+    return [dense_stage(node, previous.out_type, name, relu)]
 
 
 def module_names(nodes: list[Node]) -> list[str]:
@@ -157,12 +168,20 @@ class LayerPipeline:
         return emit
 
     def layer_stages(self, graph: Graph) -> list[tuple[Node, list[Stage]]]:
-        """Every layer after the graph's input with its stages, in order."""
+        """Every layer after the graph's input with its stages, in order; a ReLU built into
+        the layer before it (:func:`fuses_relu`) has none."""
         nodes = list(graph.nodes[1:])
-        out = []
+        out: list[tuple[Node, list[Stage]]] = []
         previous = graph.input
-        for node, name in zip(nodes, module_names(nodes), strict=True):
-            out.append((node, self.emitter(node)(node, previous, name)))
+        fused: Node | None = None
+        for k, (node, name) in enumerate(zip(nodes, module_names(nodes), strict=True)):
+            if node is fused:
+                out.append((node, []))
+            elif fuses_relu(node, following := nodes[k + 1] if k + 1 < len(nodes) else None):
+                out.append((node, self.emitter(node)(node, previous, name, relu=following)))
+                fused = following
+            else:
+                out.append((node, self.emitter(node)(node, previous, name)))
             previous = node
         return out
 

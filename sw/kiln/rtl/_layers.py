@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln.ir import Cast, Dense, FixedType, Node, Relu
+from kiln.rtl._adder_graph import AdderGraph
 from kiln.rtl._builder import (
     Expr,
     Module,
@@ -21,11 +22,8 @@ from kiln.rtl._builder import (
     mux,
     width_for,
 )
+from kiln.rtl._cse import Term, columns_of, extract_common, naf
 from kiln.rtl._requantize import Value, is_wiring, requantize, requantize_const
-
-# Adder-tree levels between pipeline registers; an output cast with logic counts as one more.
-# Two levels of accumulator-width adds per cycle leave margin at ~200 MHz on 7-series.
-ADDER_LEVELS_PER_STAGE = 2
 
 
 @dataclass(frozen=True)
@@ -44,16 +42,20 @@ class _Ports:
     y: Signal
 
 
-def _skeleton(name: str, node: Node, in_type: FixedType, n_in: int) -> tuple[Module, _Ports]:
+def _skeleton(name: str, node: Node, in_type: FixedType, n_in: int,
+              then: Node | None = None) -> tuple[Module, _Ports]:
+    """The module of ``node`` (and of ``then``, an elementwise layer built into it)."""
+    last = then or node
+    fused = f" and {then.name!r} ({then.kind})" if then else ""
     comment = (
-        f"kiln.rtl: layer {node.name!r} ({node.kind}), {n_in} x {in_type} -> "
-        f"{node.size} x {node.out_type}.\nGenerated; do not edit."
+        f"kiln.rtl: layer {node.name!r} ({node.kind}){fused}, {n_in} x {in_type} -> "
+        f"{last.size} x {last.out_type}.\nGenerated; do not edit."
     )
     m = Module(name, comment)
     clk = m.input("clk")
     ce = m.input("ce")
     x = m.input("x", n_in * in_type.width)
-    y = m.output("y", node.size * node.out_type.width)
+    y = m.output("y", last.size * last.out_type.width)
     return m, _Ports(clk, ce.expr, x, y)
 
 
@@ -63,20 +65,6 @@ def _element(x: Signal, index: int, t: FixedType) -> Ref:
 
 def _drive_outputs(m: Module, y: Signal, elements: list[Expr]) -> None:
     m.assign(y, concat(*reversed(elements)))
-
-
-def naf(w: int) -> list[tuple[int, int]]:
-    """``w`` in non-adjacent form: (sign, shift) digits, ``w = sum(sign << shift)``; at most
-    one digit in two bits is non-zero."""
-    digits, shift = [], 0
-    while w:
-        if w & 1:
-            digit = 2 - (w & 3)
-            digits.append((digit, shift))
-            w -= digit
-        w >>= 1
-        shift += 1
-    return digits
 
 
 def _shift_add(x: Expr, w: int) -> Expr:
@@ -104,118 +92,160 @@ def _product_width(t: FixedType, w: int) -> int:
     return max(width_for(*_product_range(t, w), True), t.width + (not t.signed))
 
 
-def _products(m: Module, p: _Ports, node: Dense, in_type: FixedType) -> list[list[Expr]]:
-    """Each output's registered products, already cast to the accumulator type.
-
-    A product is registered at its own width when its cast is only wiring, else cast to the
-    accumulator and registered at the accumulator width."""
+def _cast_products(m: Module, p: _Ports, g: AdderGraph, node: Dense,
+                   in_type: FixedType) -> list[list[Term]]:
+    """Where the accumulator drops fractional bits of a product, each product is cast on
+    its own (as hls4ml does): every distinct product is built once, cast, and registered,
+    and each output sums its cast products."""
     acc_t = node.accum_type
     frac = in_type.frac + node.weight_type.frac
-    extended = {}
-    for i in range(node.n_in):
-        widths = [_product_width(in_type, int(w)) for w in node.weight[i] if w != 0]
-        if widths:
-            element = _element(p.x, i, in_type)
-            extended[i] = m.wire(f"x_{i}", element.cast(max(widths), True)).ref()
-    terms: list[list[Expr]] = []
+    made: dict[tuple[int, int], int] = {}
+    columns: list[list[Term]] = []
     for j in range(node.n_out):
         column = []
         for i in range(node.n_in):
             w = int(node.weight[i, j])
             if w == 0:
                 continue
-            lo, hi = _product_range(in_type, w)
-            x = extended[i].sub(0, _product_width(in_type, w), True).expr
-            if is_wiring(frac, lo, hi, True, acc_t):
-                product = m.register(f"p_{i}_{j}", _shift_add(x, w), p.clk, p.ce)
-                value = Value(product.ref(), frac, lo, hi)
-                column.append(requantize(m, value, acc_t, f"c_{i}_{j}"))
-            else:
-                product = m.wire(f"p_{i}_{j}", _shift_add(x, w))
-                cast = requantize(m, Value(product.ref(), frac, lo, hi), acc_t, f"c_{i}_{j}")
-                column.append(m.register(f"c_{i}_{j}", cast, p.clk, p.ce).expr)
-        terms.append(column)
-    return terms
+            if (i, w) not in made:
+                width = _product_width(in_type, w)
+                x = _element(p.x, i, in_type).cast(width, True)
+                product = m.wire(f"p_{i}_{len(made)}", _shift_add(x, w))
+                lo, hi = _product_range(in_type, w)
+                cast = requantize(m, Value(product.ref(), frac, lo, hi), acc_t, f"c_{len(made)}")
+                reg = m.register(f"c_{len(made)}", cast, p.clk, p.ce)
+                clo, chi = (requantize_const(lo, frac, acc_t), requantize_const(hi, frac, acc_t))
+                if acc_t.overflow == "WRAP" and not (
+                        acc_t.min_code <= clo <= chi <= acc_t.max_code):
+                    clo, chi = acc_t.min_code, acc_t.max_code
+                made[i, w] = g.input(reg.ref(), clo, chi, depth=g.levels, stage=1)
+            column.append(Term(made[i, w], 0, 1))
+        columns.append(column)
+    return columns
 
 
-def _add(a: Expr, b: Expr) -> Expr:
-    if a.value is not None and b.value is not None:
-        total = (a.value + b.value) % (1 << a.width)
-        if a.signed and total >= 1 << (a.width - 1):
-            total -= 1 << a.width
-        return const(total, a.width, a.signed)
-    return a + b
-
-
-def _pairwise(terms: list[Expr]) -> list[Expr]:
-    out = [_add(terms[k], terms[k + 1]) for k in range(0, len(terms) - 1, 2)]
-    return out + terms[-1:] if len(terms) % 2 else out
-
-
-def _as_ref(m: Module, e: Expr, name: str) -> Ref:
-    sig = m.signals.get(e.text)
-    if sig is not None and (sig.width, sig.signed) == (e.width, e.signed):
-        return sig.ref()
-    return m.wire(name, e).ref()
-
-
-def _tree_depth(counts: list[int]) -> int:
-    return max((max(c - 1, 0).bit_length() for c in counts), default=0)
-
-
-def _adder_tree(m: Module, p: _Ports, terms: list[list[Expr]],
-                zero: Expr) -> tuple[list[Expr], int]:
-    """Sum each output's terms at accumulator width (wrapping) in a balanced tree of the same
-    depth for every output, registering after every ADDER_LEVELS_PER_STAGE levels.
-
-    Returns each output's sum and the tree depth in adder levels."""
-    depth = _tree_depth([len(t) for t in terms])
-    for level in range(1, depth + 1):
-        terms = [_pairwise(t) if len(t) > 1 else t for t in terms]
-        if level % ADDER_LEVELS_PER_STAGE == 0:
-            terms = [
-                [e if e.value is not None else m.register(f"s{level}_{j}_{k}", e, p.clk, p.ce).expr
-                 for k, e in enumerate(t)]
-                for j, t in enumerate(terms)
-            ]
-    return [t[0] if t else zero for t in terms], depth
-
-
-def emit_dense(node: Dense, in_type: FixedType, name: str) -> LayerRtl:
+def emit_dense(node: Dense, in_type: FixedType, name: str, relu: Relu | None = None
+               ) -> LayerRtl:
     """hls4ml dense_latency: products cast to the accumulator, summed with the cast bias
-    (wrapping), the sum cast to the output type. Constant products are shifts and adds of
-    the weight's non-adjacent form; zero weights build nothing.
+    (wrapping), the sum cast to the output type; zero weights build nothing.
 
-    Pipeline: products (and their casts) registered; the adder tree registered every
-    ADDER_LEVELS_PER_STAGE levels; the output cast counts as one more level unless it is
-    only wiring, and the last level is registered. With ``depth`` adder levels the latency
-    is ``1 + ceil(levels / ADDER_LEVELS_PER_STAGE)``, ``levels = depth (+ 1 for the cast)``,
-    and the tree is as deep for every output.
+    Where the accumulator keeps every fractional bit of a product (QKeras and Brevitas
+    models, hls4ml's own typing of float models), that is one integer matrix product in
+    the product grid, wrapping where the accumulator does: each output is a sum of the
+    inputs' shifted, signed non-adjacent-form digits, kiln.rtl._cse shares the common pairs
+    across outputs, and kiln.rtl._adder_graph builds it (range-sized adders, registers
+    every ``node.adder_levels`` adder levels). Else each distinct product is cast on its own
+    and registered first. The output cast counts as one more level unless it is only
+    wiring; every output is registered, then delayed to the slowest one's latency.
+
+    With ``relu``, the ReLU that follows the layer is built into it: ``relu``'s cast of
+    ``max(y, 0)`` is one more level (unless only wiring), and the register holds its
+    narrower result: a cycle and the wide output's registers fewer than two stages.
     """
-    m, p = _skeleton(name, node, in_type, node.n_in)
+    m, p = _skeleton(name, node, in_type, node.n_in, relu)
+    out = _Output(node.out_type, relu.out_type if relu else None)
     acc_t = node.accum_type
-    terms = _products(m, p, node, in_type)
-    for j, column in enumerate(terms):
+    shift = acc_t.frac - (in_type.frac + node.weight_type.frac)
+    exact = 0 <= shift < acc_t.width
+    modulus = acc_t.width - shift if exact else acc_t.width
+    g = AdderGraph(m, p.clk, p.ce, modulus, node.adder_levels)
+    if exact:
+        for i in range(node.n_in):
+            g.input(_element(p.x, i, in_type), in_type.min_code, in_type.max_code)
+        columns = columns_of(node.weight.tolist())
+    else:
+        shift = 0
+        columns = _cast_products(m, p, g, node, in_type)
+    found = extract_common(columns, [v.depth for v in g.vars])
+    g.extend(found.adds)
+    finished: list[tuple[Expr, int] | Expr] = []
+    for j, column in enumerate(found.columns):
         bias = requantize_const(int(node.bias[j]), node.bias_type.frac, acc_t)
-        if bias != 0:
-            column.append(const(bias, acc_t.width, acc_t.signed))
-    sums, depth = _adder_tree(m, p, terms, const(0, acc_t.width, acc_t.signed))
-    lo, hi = code_range(acc_t.width, acc_t.signed)
-    wiring = is_wiring(acc_t.frac, lo, hi, acc_t.signed, node.out_type)
-    # The tree registered its last level unless depth is off the stage grid; a cast that
-    # is only wiring can then read that register, anything else is registered after it.
-    register = not wiring or depth % ADDER_LEVELS_PER_STAGE != 0
-    outputs = []
-    for j, total in enumerate(sums):
-        if total.value is not None:
-            code = requantize_const(total.value, acc_t.frac, node.out_type)
-            outputs.append(const(code, node.out_type.width, node.out_type.signed))
+        if bias >> shift:
+            column = column + [Term(g.constant(bias >> shift), 0, 1)]
+        root = g.sum_column(column)
+        constant = None if root is None else g.vars[root.var].value
+        if root is None or constant is not None:
+            total = bias if constant is None or root is None else (
+                (root.sign * constant << root.shift + shift) + bias % (1 << shift))
+            acc = requantize_const(total, acc_t.frac, acc_t)
+            finished.append(out.constant(requantize_const(acc, acc_t.frac, node.out_type)))
             continue
-        acc = Value.of(_as_ref(m, total, f"acc_{j}"), acc_t.frac)
-        cast = requantize(m, acc, node.out_type, f"y_{j}")
-        outputs.append(m.register(f"y_{j}", cast, p.clk, p.ce).expr if register else cast)
+        finished.append(_finish(m, g, g.positive(root), bias % (1 << shift), shift, acc_t,
+                                out, f"y_{j}"))
+    latency = max([f[1] for f in finished if isinstance(f, tuple)] + [1])
+    outputs = []
+    for j, f in enumerate(finished):
+        if not isinstance(f, tuple):
+            outputs.append(f)
+            continue
+        y, ready = f
+        for k in range(ready, latency):
+            y = m.register(f"y_{j}_d{k}", y, p.clk, p.ce).expr
+        outputs.append(y)
     _drive_outputs(m, p.y, outputs)
-    return LayerRtl(m, 1 + depth // ADDER_LEVELS_PER_STAGE + register)
+    return LayerRtl(m, latency)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """A Dense output's cast: to the layer's type, then (``relu``) a fused ReLU's."""
+
+    dense: FixedType
+    relu: FixedType | None
+
+    @property
+    def type(self) -> FixedType:
+        return self.relu or self.dense
+
+    def levels(self, frac: int, lo: int, hi: int, signed: bool) -> int:
+        """Levels of logic (0 to 2) casting accumulator codes ``lo``..``hi`` out."""
+        levels = int(not is_wiring(frac, lo, hi, signed, self.dense))
+        if self.relu is not None:
+            levels += not is_wiring(self.dense.frac, 0, self.dense.max_code, False, self.relu)
+        return levels
+
+    def constant(self, code: int) -> Expr:
+        """The output of a constant Dense result ``code``."""
+        if self.relu is not None:
+            code = requantize_const(max(code, 0), self.dense.frac, self.relu)
+        return const(code, self.type.width, self.type.signed)
+
+    def cast(self, m: Module, acc: Value, name: str) -> Expr:
+        y = requantize(m, acc, self.dense, name)
+        if self.relu is None:
+            return y
+        positive = _relu(m, m.wire(f"{name}_y", y).ref(), self.dense.frac, f"{name}_pos")
+        if positive is None:
+            return self.constant(0)
+        return requantize(m, positive, self.relu, f"{name}_q")
+
+
+def _finish(m: Module, g: AdderGraph, root: Term, low_bits: int, shift: int,
+            acc_t: FixedType, out: _Output, name: str) -> tuple[Expr, int]:
+    """An output's accumulator from its sum (``root``, in the product grid) and the bias bits
+    below the grid, cast out and registered. Returns the register and the cycles after
+    which it holds the output."""
+    v = g.vars[root.var]
+    zeros = root.shift + shift
+    lo, hi = (v.lo << zeros) + low_bits, (v.hi << zeros) + low_bits
+    # A sum as wide as the modulus may have wrapped: then only its low bits are known, and
+    # the accumulator holds them as it would (its full range).
+    wrapped = v.width >= g.modulus or not acc_t.min_code <= lo <= hi <= acc_t.max_code
+    signed = acc_t.signed if wrapped else v.signed
+    if wrapped:
+        lo, hi = code_range(acc_t.width, acc_t.signed)
+    levels = v.depth + out.levels(acc_t.frac, lo, hi, signed)
+    stage = max(v.stage, g.stage_of(levels))
+    ref = g.read(root.var, stage).ref
+    assert ref is not None
+    parts = [ref.raw] + [const(0, zeros - shift, False)] * (zeros > shift)
+    parts += [const(low_bits, shift, False)] * (shift > 0)
+    total = concat(*parts) if len(parts) > 1 else ref.raw
+    bits = m.wire(f"{name}_sum", total.as_signed() if v.signed else total).ref()
+    acc = m.wire(f"{name}_acc", bits.cast(acc_t.width if wrapped else bits.width, signed))
+    cast = out.cast(m, Value(acc.ref(), acc_t.frac, lo, hi), name)
+    return m.register(name, cast, g.clk, g.ce).expr, stage + 1
 
 
 def _relu(m: Module, xi: Ref, frac: int, name: str) -> Value | None:

@@ -138,9 +138,11 @@ def _pool_stages(node: Pool, previous: Node, name: str) -> list[Stage]:
     return [window, Stage.of(total), Stage.of(_emit_divide(node, channels, name))]
 
 
-def _conv_stages(node: Conv, previous: Node, name: str) -> list[Stage]:
-    """Line buffer, then a Dense over the window."""
-    dense = dense_stage(node.window_dense(), previous.out_type, name)
+def _conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
+                 ) -> list[Stage]:
+    """Line buffer, then a Dense over the window (and the ReLU after it, per pixel)."""
+    pixel = None if relu is None else dataclasses.replace(relu, shape=(spatial(relu.shape)[2],))
+    dense = dense_stage(node.window_dense(), previous.out_type, name, pixel)
     return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
             dense]
 
@@ -155,9 +157,11 @@ def _pad_stages(node: Pad, previous: Node, name: str) -> list[Stage]:
     return [Stage(module, 2, g.trailing, timing_exact=False)]
 
 
-def _dense_stages(node: Dense, previous: Node, name: str) -> list[Stage]:
-    """The Dense, after a line buffer that collects the frame unless it is one pixel."""
-    dense = dense_stage(node, previous.out_type, name)
+def _dense_stages(node: Dense, previous: Node, name: str, relu: Relu | None = None
+                  ) -> list[Stage]:
+    """The Dense (and the ReLU after it), after a line buffer that collects the frame
+    unless it is one pixel."""
+    dense = dense_stage(node, previous.out_type, name, relu)
     rows, cols, _ = spatial(previous.shape)
     if rows * cols == 1:
         return [dense]

@@ -15,10 +15,16 @@ from typing import Any
 from numpy.typing import NDArray
 
 from kiln.errors import UnsupportedLayerError
-from kiln.ir import SOFTMAX_IMPLEMENTATIONS, FixedType, Lut, Softmax, ceillog2
+from kiln.ir import (
+    DEFAULT_ADDER_LEVELS,
+    SOFTMAX_IMPLEMENTATIONS,
+    FixedType,
+    Lut,
+    Softmax,
+    ceillog2,
+)
 from kiln.rtl._builder import Expr, Module, const, mux, width_for
 from kiln.rtl._layers import (
-    ADDER_LEVELS_PER_STAGE,
     LayerRtl,
     _drive_outputs,
     _element,
@@ -35,7 +41,7 @@ from kiln.rtl._requantize import (
 )
 
 # Comparator or saturating-adder levels of a reduce tree between pipeline registers.
-TREE_LEVELS_PER_STAGE = ADDER_LEVELS_PER_STAGE
+TREE_LEVELS_PER_STAGE = DEFAULT_ADDER_LEVELS
 INT32 = FixedType(32, 32)  # C's int, which hls4ml's Lut index arithmetic wraps in
 
 TreeOp = Callable[[Module, Value, Value, str], Value]
