@@ -155,3 +155,11 @@ def test_brevitas_models_refuse_what_only_plain_torch_builds() -> None:
     assert "module '2' (AdaptiveAvgPool2d): built in plain torch.nn models only, not in " \
            "Brevitas (QONNX) ones. Fix: use nn.MaxPool1d/2d" in message
     assert "module '5' (LogSoftmax): built in plain torch.nn models only" in message
+
+
+def test_a_plain_model_that_does_not_run_on_its_input_shape(tmp_path: Path) -> None:
+    model = nn.Sequential(nn.Conv1d(2, 4, 3), nn.Flatten(), nn.Linear(16, 2))
+    with pytest.raises(InputShapeError, match=r"does not run on input_shape=\(2, 8\) "
+                       r"\(RuntimeError: .*\)\. Give the shape forward\(\) expects"):
+        convert_torch(load_torch(model, (2, 8)), tmp_path, BuildOptions(
+            io_type="io_stream", precision="fixed<8,3>"))

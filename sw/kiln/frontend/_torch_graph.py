@@ -105,12 +105,21 @@ def check_module(model: Any, io_type: str | None, where: str) -> Any:
     return module
 
 
-def _shapes(module: Any, input_shape: tuple[int, ...]) -> None:
+def _shapes(module: Any, input_shape: tuple[int, ...], where: str) -> None:
+    """Every node's output shape (``meta["tensor_meta"]``), from one run on zeros."""
     import torch
     from torch.fx.passes.shape_prop import ShapeProp
 
-    with torch.no_grad():
-        ShapeProp(module).propagate(torch.zeros(1, *input_shape))
+    try:
+        with torch.no_grad():
+            ShapeProp(module).propagate(torch.zeros(1, *input_shape))
+    except Exception as exc:
+        cause = exc.__cause__ or exc  # ShapeProp wraps the layer's own error
+        raise InputShapeError(
+            f"{where}: the model does not run on input_shape={input_shape} ("
+            f"{type(cause).__name__}: {str(cause).splitlines()[0]}). Give the shape forward() "
+            "expects, channels first, without the batch (kiln compile --input-shape)."
+        ) from exc
 
 
 def _global_pool(kind: str, input_node: Any) -> Any:
@@ -126,7 +135,7 @@ def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None
     """The checked model as hls4ml converts it (a GraphModule): global adaptive pooling as a
     whole-image pool, an output LogSoftmax dropped (``warn``: say so, as a warning)."""
     module = check_module(model, io_type, where)
-    _shapes(module, input_shape)
+    _shapes(module, input_shape, where)
     graph = module.graph
     for node in list(graph.nodes):
         if _is_log_softmax(module, node):
