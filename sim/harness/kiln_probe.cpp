@@ -1,10 +1,11 @@
 // kiln probe harness: the bulk emulator harness plus per-layer probes, for kiln's trace.
 //
-// Built by kiln.sim (sw/kiln/sim/_probe.py) with Verilator's --vpi and --public-flat-rw, so
-// every signal of kiln_top can be read by name through VPI. A probe watches one stream inside
-// the design: its data, its valid and its ce (ready-or-empty). Every clock edge at which
-// valid and ce are both high hands the beat on data to the next stage (nothing is dropped or
-// duplicated), and the probe records it. Samples go in back to back, tready stays high.
+// Built by kiln.sim (sw/kiln/sim/_probe.py) with Verilator's --vpi and kiln_probe.vlt, so
+// kiln_top's stage streams (*_y, *_out_valid, *_ce) can be read by name through VPI. A probe
+// watches one stream inside the design: its data, its valid and its ce (ready-or-empty).
+// Every clock edge at which valid and ce are both high hands the beat on data to the next
+// stage (nothing is dropped or duplicated), and the probe records it. Samples go in back to
+// back; tready stays high.
 //
 // It includes kiln_emu.cpp for the session, packing and the defines it documents.
 

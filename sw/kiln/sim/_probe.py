@@ -1,10 +1,12 @@
 """Layer probes on the Verilated ``kiln_top``: every stage's output stream, beat by beat.
 
 The probe library is the bulk emulator's harness plus ``sim/harness/kiln_probe.cpp``,
-Verilated with ``--vpi --public-flat-rw`` so that any signal of the design can be read by
-name. A probe watches a stream ``(data, valid, ce)``: each clock edge with ``valid`` and
-``ce`` high hands the beat on ``data`` on (``ce`` is the stage's ready-or-empty), so the beats
-it records are exactly the stream's, in order. Built once per RTL content, as the emulator.
+Verilated with ``--vpi`` and ``sim/harness/kiln_probe.vlt``, which makes kiln_top's stage
+streams (``*_y``, ``*_out_valid``, ``*_ce``) readable by name; the rest of the design is
+optimised as usual. A probe watches a stream ``(data, valid, ce)``: each clock edge with
+``valid`` and ``ce`` high hands the beat on ``data`` on (``ce`` is the stage's
+ready-or-empty), so the beats it records are exactly the stream's, in order. Built once per
+RTL content, as the emulator.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ log = logging.getLogger(__name__)
 LIBRARY = "libkiln_probe.so"
 HARNESS = Path("harness") / "kiln_probe.cpp"
 EMU_HARNESS = Path("harness") / "kiln_emu.cpp"
+CONFIG = Path("harness") / "kiln_probe.vlt"
 VERILATOR_FLAGS = (
-    "--cc", "--exe", "--vpi", "--public-flat-rw", "--prefix", "Vkiln_top", "-O1",
+    "--cc", "--exe", "--vpi", "--prefix", "Vkiln_top", "-O3",
     "--x-assign", "fast", "--x-initial", "fast", "--noassert", "-Wno-fatal",
 )
 _RUNTIME_FLAVOR = f"probe --vpi -fPIC {' '.join(MAKE_FLAGS)}"
@@ -117,7 +120,7 @@ class Probe:
         design = TopSources.load(rtl_dir)
         tool = verilator or find_verilator()
         harness_dir = sim_source_dir() / "harness"
-        sources = [sim_source_dir() / HARNESS, sim_source_dir() / EMU_HARNESS]
+        sources = [sim_source_dir() / p for p in (HARNESS, EMU_HARNESS, CONFIG)]
         for source in sources:
             if not source.is_file():
                 raise KilnError(f"The probe harness {source} is missing; set $KILN_SIM_DIR to "
@@ -192,12 +195,14 @@ def _compile(design: TopSources, tool: Verilator, harness_dir: Path, key: str, f
     verilate = [
         str(tool.executable), *VERILATOR_FLAGS, "--top-module", g.top, "-Mdir", "obj",
         "-CFLAGS", f"-fPIC {defines}", "-LDFLAGS", LINK_FLAGS, "-o", LIBRARY,
-        *(str(s) for s in design.sources), str(harness_dir / HARNESS.name),
+        str(harness_dir / CONFIG.name), *(str(s) for s in design.sources),
+        str(harness_dir / HARNESS.name),
     ]
     make = ["make", "-j", str(jobs), "-C", "obj", "-f", "Vkiln_top.mk", *MAKE_FLAGS,
             *tool.make_overrides]
     start = time.monotonic()
-    log.info("probe: building %s with Verilator (--vpi --public-flat-rw) ...", design.rtl_dir)
+    log.info("probe: building %s with Verilator (--vpi, stage streams public) ...",
+             design.rtl_dir)
     env = tool.env()
     run_tool(verilate, cwd=tmp, env=env, what="Verilator (probe)")
     seeded = objcache.seed(tool, _RUNTIME_FLAVOR, tmp / "obj")
