@@ -397,7 +397,51 @@ def _synth_row(row: dict[str, Any], sources: list[Path], top: str, work: Path,
         return row
     row.update({k: result[k] for k in ("LUT", "FF", "carry", "carry_cells", "DSP")})
     row["synth_s"] = result["seconds"]
+    if row["LUT"] > ECP5_MAX_LUT6:
+        row["ecp5"] = {"error": f"not attempted: {row['LUT']:,} LUT6, above the "
+                       f"{ECP5_MAX_LUT6:,} up to which this family places and routes"}
+        return row
+    try:
+        row["ecp5"], _ = cached("da4ml_ecp5", (*key[1:3], ECP5_FLOW), _within(
+            deadline, TIMEOUT_S, lambda t: place_and_route(sources, top, work.parent / "ecp5",
+                                                           t)))
+    except (BudgetSpent, subprocess.SubprocessError, OSError, ValueError) as exc:
+        row["ecp5"] = {"error": error_text(exc)}
     return row
+
+
+#: Designs up to this many LUT6 (synth_xilinx) are also placed and routed on ECP5.
+ECP5_MAX_LUT6 = 8_000
+ECP5_FLOW = ("synth_ecp5 -top {top} -json design.json; "
+             "nextpnr-ecp5 --85k --out-of-context --freq 100")
+
+
+def place_and_route(sources: list[Path], top: str, work: Path, timeout_s: float
+                    ) -> dict[str, Any]:
+    """ECP5 (LFE5U-85F) out of context: ``synth_ecp5`` then ``nextpnr-ecp5 --out-of-context``
+    (no I/O buffers: the design's ports need not fit a package) at a 100 MHz target; the
+    LUT4 and FF used and the Fmax nextpnr reports."""
+    from kiln.tools import require_tool
+
+    work.mkdir(parents=True, exist_ok=True)
+    reads = [f'read_verilog -defer "{p.resolve()}"' for p in sources]
+    (work / "ecp5.ys").write_text("\n".join(reads) + f"\nhierarchy -check -top {top}\n"
+                                  f"synth_ecp5 -top {top} -json design.json\n")
+    start = time.perf_counter()
+    subprocess.run([str(require_tool("yosys").path), "-q", "-l", "ecp5.log", "-s", "ecp5.ys"],
+                   cwd=work, check=True, timeout=timeout_s, capture_output=True)
+    left = timeout_s - (time.perf_counter() - start)
+    subprocess.run([str(require_tool("nextpnr-ecp5").path), "--85k", "--out-of-context",
+                    "--freq", "100", "--json", "design.json", "--report", "report.json",
+                    "--log", "nextpnr.log", "-q"], cwd=work, check=True, timeout=left,
+                   capture_output=True)
+    report = json.loads((work / "report.json").read_text())
+    util = report.get("utilization", {})
+    fmax = [c.get("achieved") for c in report.get("fmax", {}).values()]
+    return {"fmax_mhz": round(min(f for f in fmax if f), 1) if any(fmax) else None,
+            "TRELLIS_COMB": util.get("TRELLIS_COMB", {}).get("used"),
+            "TRELLIS_FF": util.get("TRELLIS_FF", {}).get("used"),
+            "seconds": round(time.perf_counter() - start, 1)}
 
 
 def measure(model: Any, settings: tuple[str, ...], levels: tuple[int, ...], samples: int,
@@ -513,10 +557,21 @@ def run(models: tuple[Any, ...], settings: Settings) -> dict[str, Any]:
 # -- the page -----------------------------------------------------------------------------
 
 ECP5_NOTE = (
-    "ECP5 place and route and Fmax: not run for this family. The 6-bit jet MLP is already "
-    "above the ~30k LUT6 up to which kiln's hardware family places and routes (nextpnr-ecp5 "
-    "in WebAssembly, one thread, did not get through placement of a 42k-LUT design in 72 "
-    "minutes here), and the session's time went to the Xilinx synthesis of both sides.")
+    "ECP5: designs up to 8,000 LUT6 in the Xilinx synthesis are also placed and routed out "
+    "of context on the LFE5U-85F (`synth_ecp5`, then `nextpnr-ecp5 --85k --out-of-context "
+    "--freq 100`: no I/O buffers, so a design's wide ports need no package pins; Fmax as "
+    "nextpnr reports it). Larger ones are not: nextpnr-ecp5 runs in WebAssembly on one "
+    "thread here, and kiln's hardware family found a 42k-LUT design not through placement "
+    "in 72 minutes.")
+
+
+def _ecp5_cell(e: dict[str, Any] | None) -> str:
+    if not e:
+        return "-"
+    if "error" in e:
+        return "not run" if e["error"].startswith("not attempted") else "failed"
+    used = [_fmt(e.get(k)) for k in ("TRELLIS_COMB", "TRELLIS_FF", "fmax_mhz")]
+    return " / ".join(used)
 
 
 def _fmt(v: Any) -> str:
@@ -562,7 +617,7 @@ def section(result: dict[str, Any]) -> str:
     carry = sorted({c for r in rows for c in r.get("carry_cells", [])}) or ["CARRY4"]
     head = ["model", "design", "pipelining", "latency (cycles)", "LUT", "FF",
             "/".join(carry), "synthesis s", f"bit-exact ({result['check_samples']:,} random "
-            "inputs)"]
+            "inputs)", "ECP5 LUT4 / FF / Fmax MHz"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     notes = []
     for r in rows:
@@ -582,11 +637,14 @@ def section(result: dict[str, Any]) -> str:
         if "synth_error" in r or "error" in r:
             why = r.get("synth_error") or r.get("error")
             notes.append(f"- `{r['model']}` {r['design']} {r['setting']}: not synthesized: {why}")
+        ecp5_error = r.get("ecp5", {}).get("error", "")
+        if ecp5_error and not ecp5_error.startswith("not attempted"):
+            notes.append(f"- `{r['model']}` {r['design']} {r['setting']}: ECP5: {ecp5_error}")
         lines.append("| " + " | ".join([
             f"`{r['model']}`", r["design"], setting, _fmt(r.get("latency")), _fmt(r.get("LUT")),
             _fmt(r.get("FF")), _fmt(r.get("carry")),
             "-" if r.get("synth_s") is None else f"{r['synth_s']:.0f}",
-            exact]) + " |")
+            exact, _ecp5_cell(r.get("ecp5"))]) + " |")
     tools = m.get("tools", {})
     about = (
         f"_Measured {result['date']} by `{result['command']}` on {m['cpu']} ({m['cores']} "

@@ -102,7 +102,8 @@ def test_section_shows_the_table_and_every_row_not_measured() -> None:
              "latency_cutoff": 2.0, "hard_dc": 2, "check": {"bit_exact": True},
              "LUT": 100, "FF": 50, "carry": 10, "synth_s": 1.0},
             {"model": "m2", "design": "kiln", "setting": "adder_levels=2", "latency": 16,
-             "LUT": 80, "FF": 50, "carry": 10, "synth_s": 1.0},
+             "LUT": 80, "FF": 50, "carry": 10, "synth_s": 1.0,
+             "ecp5": {"TRELLIS_COMB": 1000, "TRELLIS_FF": 500, "fmax_mhz": 150.2}},
         ]}
     page = d4.section(result)
     assert "| `m` | da4ml | lc2: latency_cutoff 2, hard_dc 2 | 17 | 31,385 | 19,307 | 9,663 |" \
@@ -112,3 +113,4 @@ def test_section_shows_the_table_and_every_row_not_measured() -> None:
     assert "`big`: not measured: ValueError" in page
     assert "CARRY4" in page and "da4ml 0.6.0" in page
     assert "| `m2` | 2 | 0.80 | 1.00 | 1.00 | 16 vs 17 |" in page
+    assert "| 1,000 / 500 / 150.2 |" in page
