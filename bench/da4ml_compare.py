@@ -332,7 +332,10 @@ def synthesize(sources: list[Path], top: str, workdir: Path, timeout_s: float
     from kiln.tools import require_tool
 
     workdir.mkdir(parents=True, exist_ok=True)
-    reads = [f'read_verilog -defer "{p.resolve()}"' for p in sources]
+    work = workdir
+    # relative paths: YoWASP's yosys sees the working folder's tree, not every host path
+    reads = [f'read_verilog -defer "{os.path.relpath(p.resolve(), work.resolve())}"'
+             for p in sources]
     (workdir / "synth.ys").write_text("\n".join(reads) + "\n" + SYNTH_SCRIPT.format(top=top))
     yosys = require_tool("yosys")
     start = time.perf_counter()
@@ -413,7 +416,8 @@ def _synth_row(row: dict[str, Any], sources: list[Path], top: str, work: Path,
 #: Designs up to this many LUT6 (synth_xilinx) are also placed and routed on ECP5.
 ECP5_MAX_LUT6 = 8_000
 ECP5_FLOW = ("synth_ecp5 -top {top} -json design.json; "
-             "nextpnr-ecp5 --85k --out-of-context --freq 100")
+             "nextpnr-ecp5 --85k --package CABGA381 --out-of-context --timing-allow-fail "
+             "--freq 100")
 
 
 def place_and_route(sources: list[Path], top: str, work: Path, timeout_s: float
@@ -424,15 +428,18 @@ def place_and_route(sources: list[Path], top: str, work: Path, timeout_s: float
     from kiln.tools import require_tool
 
     work.mkdir(parents=True, exist_ok=True)
-    reads = [f'read_verilog -defer "{p.resolve()}"' for p in sources]
+    # relative paths: YoWASP's yosys sees the working folder's tree, not every host path
+    reads = [f'read_verilog -defer "{os.path.relpath(p.resolve(), work.resolve())}"'
+             for p in sources]
     (work / "ecp5.ys").write_text("\n".join(reads) + f"\nhierarchy -check -top {top}\n"
                                   f"synth_ecp5 -top {top} -json design.json\n")
     start = time.perf_counter()
     subprocess.run([str(require_tool("yosys").path), "-q", "-l", "ecp5.log", "-s", "ecp5.ys"],
                    cwd=work, check=True, timeout=timeout_s, capture_output=True)
     left = timeout_s - (time.perf_counter() - start)
-    subprocess.run([str(require_tool("nextpnr-ecp5").path), "--85k", "--out-of-context",
-                    "--freq", "100", "--json", "design.json", "--report", "report.json",
+    subprocess.run([str(require_tool("nextpnr-ecp5").path), "--85k", "--package", "CABGA381",
+                    "--out-of-context", "--timing-allow-fail", "--freq", "100",
+                    "--json", "design.json", "--report", "report.json",
                     "--log", "nextpnr.log", "-q"], cwd=work, check=True, timeout=left,
                    capture_output=True)
     report = json.loads((work / "report.json").read_text())
@@ -559,7 +566,7 @@ def run(models: tuple[Any, ...], settings: Settings) -> dict[str, Any]:
 ECP5_NOTE = (
     "ECP5: designs up to 8,000 LUT6 in the Xilinx synthesis are also placed and routed out "
     "of context on the LFE5U-85F (`synth_ecp5`, then `nextpnr-ecp5 --85k --out-of-context "
-    "--freq 100`: no I/O buffers, so a design's wide ports need no package pins; Fmax as "
+    "--timing-allow-fail --freq 100`: no I/O buffers, so a design's wide ports need no package pins; Fmax as "
     "nextpnr reports it). Larger ones are not: nextpnr-ecp5 runs in WebAssembly on one "
     "thread here, and kiln's hardware family found a 42k-LUT design not through placement "
     "in 72 minutes.")
