@@ -566,7 +566,8 @@ def run(models: tuple[Any, ...], settings: Settings) -> dict[str, Any]:
 ECP5_NOTE = (
     "ECP5: designs up to 8,000 LUT6 in the Xilinx synthesis are also placed and routed out "
     "of context on the LFE5U-85F (`synth_ecp5`, then `nextpnr-ecp5 --85k --out-of-context "
-    "--timing-allow-fail --freq 100`: no I/O buffers, so a design's wide ports need no package pins; Fmax as "
+    "--timing-allow-fail --freq 100`: no I/O buffers, so a design's wide ports need no "
+    "package pins; Fmax as "
     "nextpnr reports it). Larger ones are not: nextpnr-ecp5 runs in WebAssembly on one "
     "thread here, and kiln's hardware family found a 42k-LUT design not through placement "
     "in 72 minutes.")
