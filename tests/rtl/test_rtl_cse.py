@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiln.rtl._cse import Extraction, Term, columns_of, extract_common, naf
+from kiln.rtl._cse import Extraction, Term, columns_of, extract_common, naf, tree_depth
 
 
 def _values(found: Extraction, n_in: int) -> list[np.ndarray]:
@@ -44,6 +44,21 @@ def test_outputs_stay_exact_and_adders_only_fall(seed: int) -> None:
     assert _adders(found) <= _adders(plain)
     for add, depth in zip(found.adds, found.depth[n_in:], strict=True):
         assert depth == max(found.depth[add.a], found.depth[add.b]) + 1
+    # sharing costs no latency: no output's tree is deeper than the deepest was without it
+    deepest = max((len(c) for c in columns), default=0)
+    for column in found.columns:
+        assert tree_depth(sum(1 << found.depth[t.var] for t in column)) <= tree_depth(deepest)
+
+
+def test_a_depth_limit_is_kept() -> None:
+    rng = np.random.default_rng(7)
+    weight = rng.integers(-128, 128, size=(12, 10)).tolist()
+    columns = columns_of(weight)
+    limit = tree_depth(max(len(c) for c in columns))
+    shared = extract_common(columns, [0] * 12, max_depth=limit + 2)
+    for column in shared.columns:
+        assert tree_depth(sum(1 << shared.depth[t.var] for t in column)) <= limit + 2
+    assert _adders(shared) <= _adders(extract_common(columns, [0] * 12))
 
 
 def test_a_pair_shared_by_outputs_is_built_once() -> None:

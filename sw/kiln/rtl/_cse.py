@@ -5,6 +5,11 @@ form of every weight, one term per non-zero digit. The greedy pass below then fi
 pair of terms that occurs most often across the outputs (the same two variables at the same
 relative shift and relative sign), makes it a new variable ``a + sign * (b << shift)``,
 and puts that variable in place of every occurrence; it repeats until no pair occurs twice.
+
+Sharing must not cost latency: an output whose terms have adder depths ``d_i`` sums in a
+tree (two shallowest first) of depth ``ceil(log2(sum(2 ** d_i)))``, so each output has a
+weight ``sum(2 ** d_i)``, and a pair is replaced in an output only while that weight stays
+within ``2 ** max_depth`` (two terms of equal depth weigh what their sum does: free).
 Each adder it creates replaces at least two, so the count of adders only falls. This is
 the classic multiple-constant-multiplication heuristic (Hartley's CSE over canonical signed
 digits) that da4ml also starts from; kiln's own implementation, pure Python.
@@ -87,13 +92,23 @@ class Extraction:
     depth: list[int]
 
 
+def tree_depth(weight: int) -> int:
+    """The depth of the shallowest adder tree over terms of total weight ``weight``."""
+    return max(weight - 1, 0).bit_length()
+
+
 def extract_common(columns: list[list[Term]], depth: Sequence[int],
-                   enabled: bool = True) -> Extraction:
+                   max_depth: int | None = None, enabled: bool = True) -> Extraction:
     """Greedy CSE over ``columns`` whose variables ``0 .. len(depth) - 1`` have the given
-    adder depths. With ``enabled`` False (or above MAX_CSE_DIGITS) the columns come back
-    as they are."""
+    adder depths; every output's sum stays within ``max_depth`` adder levels (default: the
+    deepest output's without sharing). With ``enabled`` False (or above MAX_CSE_DIGITS)
+    the columns come back as they are."""
     depth = list(depth)
     columns = [sorted(c) for c in columns]
+    weights = [sum(1 << depth[t.var] for t in c) for c in columns]
+    if max_depth is None:
+        max_depth = tree_depth(max(weights, default=0))
+    room = [(1 << max_depth) - w for w in weights]
     adds: list[Add] = []
     if not enabled or sum(len(c) for c in columns) > MAX_CSE_DIGITS:
         return Extraction(adds, columns, depth)
@@ -115,8 +130,11 @@ def extract_common(columns: list[list[Term]], depth: Sequence[int],
         replaced = 0
         touched: set[Pattern] = set()
         for j, column in enumerate(columns):
-            column, n = _replace(column, pattern, var, count, touched)
+            cost = (2 << max(depth[a], depth[b])) - (1 << depth[a]) - (1 << depth[b])
+            column, n = _replace(column, pattern, var, count, touched,
+                                 room[j] // cost if cost else len(column))
             columns[j] = column
+            room[j] -= n * cost
             replaced += n
         if replaced < 2:  # overlapping pairs: fewer than two real uses; undo nothing, skip
             if replaced:
@@ -139,16 +157,18 @@ def _depth_of(pattern: Pattern, depth: list[int]) -> int:
 
 
 def _replace(column: list[Term], pattern: Pattern, var: int, count: Counter[Pattern],
-             touched: set[Pattern]) -> tuple[list[Term], int]:
-    """Replace the non-overlapping occurrences of ``pattern`` in ``column`` by ``var``,
-    keeping ``count`` right for every pair the change removes or adds."""
+             touched: set[Pattern], most: int) -> tuple[list[Term], int]:
+    """Replace up to ``most`` non-overlapping occurrences of ``pattern`` in ``column`` by
+    ``var``, keeping ``count`` right for every pair the change removes or adds."""
     a, b, shift, sign = pattern
-    if a not in {t.var for t in column}:
+    if most < 1 or a not in {t.var for t in column}:
         return column, 0
     free = list(column)
     pairs: list[tuple[Term, Term]] = []
     present = set(free)
     for low in sorted(free):
+        if len(pairs) == most:
+            break
         if low.var != a or low not in present:
             continue
         high = Term(b, low.shift + shift, low.sign * sign)

@@ -22,7 +22,7 @@ from kiln.rtl._builder import (
     mux,
     width_for,
 )
-from kiln.rtl._cse import Term, columns_of, extract_common, naf
+from kiln.rtl._cse import Term, columns_of, extract_common, naf, tree_depth
 from kiln.rtl._requantize import Value, is_wiring, requantize, requantize_const
 
 
@@ -156,13 +156,15 @@ def emit_dense(node: Dense, in_type: FixedType, name: str, relu: Relu | None = N
     else:
         shift = 0
         columns = _cast_products(m, p, g, node, in_type)
-    found = extract_common(columns, [v.depth for v in g.vars])
+    biases = [requantize_const(int(b), node.bias_type.frac, acc_t) for b in node.bias]
+    for column, bias in zip(columns, biases, strict=True):
+        if bias >> shift:  # the bias's bits in the product grid: a term like the others
+            column.append(Term(g.constant(bias >> shift), 0, 1))
+    found = extract_common(columns, [v.depth for v in g.vars], _max_depth(g, columns, acc_t, out))
     g.extend(found.adds)
     finished: list[tuple[Expr, int] | Expr] = []
     for j, column in enumerate(found.columns):
-        bias = requantize_const(int(node.bias[j]), node.bias_type.frac, acc_t)
-        if bias >> shift:
-            column = column + [Term(g.constant(bias >> shift), 0, 1)]
+        bias = biases[j]
         root = g.sum_column(column)
         constant = None if root is None else g.vars[root.var].value
         if root is None or constant is not None:
@@ -185,6 +187,15 @@ def emit_dense(node: Dense, in_type: FixedType, name: str, relu: Relu | None = N
         outputs.append(y)
     _drive_outputs(m, p.y, outputs)
     return LayerRtl(m, latency)
+
+
+def _max_depth(g: AdderGraph, columns: list[list[Term]], acc_t: FixedType, out: _Output) -> int:
+    """The adder depth every output may reach: the deepest output's without sharing,
+    rounded up to the end of its last pipeline stage."""
+    weights = [sum(1 << g.vars[t.var].depth for t in c) for c in columns]
+    cast = out.levels(acc_t.frac, *code_range(acc_t.width, acc_t.signed), acc_t.signed)
+    levels = tree_depth(max(weights, default=0)) + cast
+    return -(-levels // g.levels) * g.levels - cast
 
 
 @dataclass(frozen=True)
