@@ -3,6 +3,8 @@ ways to run (accel) and the casts' fast forms against their plain definitions.""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -120,6 +122,21 @@ def test_a_graph_is_prepared_once_per_device() -> None:
     assert program.run(x).shape == (0, 7)
     trace = program.trace(torch.zeros((2, 23), dtype=torch.int32))
     assert list(trace) == ["in", "fc", "relu", "output"]
+    assert list(program.layers(torch.zeros((2, 23), dtype=torch.int32))) == ["in", "fc", "relu"]
+
+
+def test_layers_keeps_a_node_named_output() -> None:
+    """trace() puts the graph's output under "output"; a layer of that name (the jet MLP's
+    Dense before its softmax) keeps its own codes in layers()."""
+    graph = _dense_graph(FixedType(24, 10))
+    renamed = tuple(replace(n, name="output") if n.name == "fc" else
+                    replace(n, source="output") if n.source == "fc" else n
+                    for n in graph.nodes)
+    program = prepare(replace(graph, nodes=renamed), "cpu")
+    x = torch.from_numpy(np.random.default_rng(2).integers(0, 8, size=(5, 23)))
+    layers, trace = program.layers(x), program.trace(x)
+    assert torch.equal(trace["output"], layers["relu"])
+    assert layers["output"].shape == (5, 7) and not torch.equal(layers["output"], layers["relu"])
 
 
 def test_accel_is_off_on_the_cpu_and_chosen_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:

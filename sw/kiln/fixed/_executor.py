@@ -226,13 +226,21 @@ class Program:
                 runner = self._accelerated[accel] = accelerate(self._flat, accel, self.device)
         return runner(x.contiguous())
 
-    def trace(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every node's output codes by node name (eager), and the output under ``"output"``."""
+    def layers(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every node's output codes (batch, node size) by node name, the input's included,
+        run eagerly layer by layer (kiln.trace's ``fixed`` level)."""
         x = codes.to(torch.int64).reshape(codes.shape[0], self.graph.input.size)
         outputs: dict[str, torch.Tensor] = {self.graph.input.name: x}
         for name, step in self._steps:
             x = outputs[name] = step(x)
-        outputs["output"] = x
+        return outputs
+
+    def trace(self, codes: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every node's output codes by node name (eager), and the output under ``"output"``
+        (which hides a node named ``output`` that is not the last: read it from
+        :meth:`layers`)."""
+        outputs = self.layers(codes)
+        outputs["output"] = outputs[self.graph.output.name]
         return outputs
 
 

@@ -26,7 +26,7 @@ Codes = dict[str, NDArray[Any]]
 
 def trace_fixed(graph: Graph, codes: NDArray[Any]) -> Codes:
     """kiln.fixed's output codes of every layer (its program, layer by layer, on the CPU)."""
-    outputs = prepare(graph, "cpu").trace(torch.from_numpy(codes))
+    outputs = prepare(graph, "cpu").layers(torch.from_numpy(codes))
     return {node.name: outputs[node.name].numpy() for node in graph.nodes[1:]}
 
 
