@@ -192,7 +192,8 @@ class Trace:
         """One row per layer: type, the levels that observed it, whether they agree, and
         the float reference's distance in LSBs."""
         levels = self.levels
-        head = (f"{'layer':<16} {'kind':<8} {'type':<26} {'levels':<24} {'agree':<30}"
+        w = max([16, *(len(la.name) for la in self.layers)])
+        head = (f"{'layer':<{w}} {'kind':<8} {'type':<26} {'levels':<24} {'agree':<30}"
                 + (f" {'ref LSB':>8}" if self.reference_values else ""))
         lines = [f"{self.model}: {self.samples} samples; levels: {', '.join(levels) or 'none'}",
                  head]
@@ -205,7 +206,7 @@ class Trace:
             else:
                 verdict = "yes" if len([lv for lv in seen if lv in self.exact_levels]) > 1 \
                     else "-"
-            row = (f"{layer.name:<16} {layer.kind:<8} {str(layer.out_type):<26} "
+            row = (f"{layer.name:<{w}} {layer.kind:<8} {str(layer.out_type):<26} "
                    f"{','.join(seen) or '-':<24} {verdict:<30}")
             if self.reference_values:
                 ref = self.reference_lsb(layer.name)
