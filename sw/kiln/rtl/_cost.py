@@ -1,9 +1,10 @@
 """What the hardware kiln.rtl builds from a graph will cost, before any Verilog is written.
 
 A model of kiln's own emitters, calibrated against yosys (the coefficients below say on
-what): a fully unrolled Dense (and a convolution's window Dense) is an adder per non-zero
-digit of each weight's non-adjacent form, at the accumulator's width, plus registers for
-the products and the tree; a folded one is ``n_in * n_out / R`` multipliers (the DSP blocks
+what): a fully unrolled Dense (and a convolution's window Dense) is an adder graph with
+about a share of an adder per non-zero digit of each weight's non-adjacent form (what
+common-subexpression sharing leaves), each as wide as a product plus the growth of its
+sum, and registers at every stage boundary; a folded one is ``n_in * n_out / R`` multipliers (the DSP blocks
 yosys maps them to), their input multiplexers, the lanes' adders and accumulators, and the
 weight ROMs (block RAM when a slot's table is large, else LUTs). Everything else (casts,
 activations, tables, line buffers) is a few LUTs or registers per bit it carries.
@@ -19,13 +20,21 @@ from dataclasses import dataclass
 from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
 from kiln.rtl._cse import naf
 
-#: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing), LUT6s per adder bit (yosys
-#: synth_xilinx for UltraScale+) and registers per adder bit of an unrolled layer,
-#: calibrated on the 64-32-32-10 digits MLP (yosys 0.70: 76,495 TRELLIS_COMB; 42,023 LUT6,
-#: 33,555 FF); the 6-bit jet MLP then comes out within 3% on LUT6 (docs/folding.md).
+#: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing) and LUT6s per adder bit (yosys
+#: synth_xilinx for UltraScale+) of the folded layers' arithmetic, calibrated on kiln's
+#: earlier unrolled design of the 64-32-32-10 digits MLP (yosys 0.70: 76,495 TRELLIS_COMB;
+#: 42,023 LUT6).
 LUT4_PER_ADDER_BIT = 0.81
 LUT6_PER_ADDER_BIT = 0.445
-FF_PER_ADDER_BIT = 0.355
+#: An unrolled layer's adder bits per (weight digit x product width) after sharing, and
+#: its LUT6s and registers (at one stage per ADDER_LEVELS) per adder bit: measured on the
+#: 6-bit jet MLP at 2 adder levels per stage (kiln.rtl emits 34,313 adder bits for 4,267
+#: digits; yosys 0.70 synth_xilinx -family xcup: 29,695 LUT6, 19,154 FF); the digits and
+#: fixed<16,6> jet MLPs emit within 25% of this share (docs/hardware-cost.md).
+ADDER_GRAPH_SHARE = 0.38
+LUT6_PER_GRAPH_BIT = 0.87
+LUT4_PER_GRAPH_BIT = LUT6_PER_GRAPH_BIT * LUT4_PER_ADDER_BIT / LUT6_PER_ADDER_BIT
+FF_PER_GRAPH_BIT_LEVEL = 1.15
 #: The logic of a folded layer (multiplexers, lane adders, LUT ROMs) against the count
 #: above, calibrated on the jet MLP at reuse factor 16 (16,270 TRELLIS_COMB, 267 MULT18X18D).
 FOLDED_LOGIC_SCALE = 1.45
@@ -64,8 +73,12 @@ def _dense_cost(node: Dense, in_width: int) -> Cost:
     n_in, n_out = node.n_in, node.n_out
     r = node.reuse_factor
     if r == 1:
-        adder_bits = acc * (sum(len(naf(int(w))) for w in node.weight.flat) + n_out)
-        return _logic(adder_bits * LUT4_PER_ADDER_BIT) + Cost(ff=adder_bits * FF_PER_ADDER_BIT)
+        digits = sum(len(naf(int(w))) for w in node.weight.flat) + n_out
+        growth = max(n_in - 1, 1).bit_length()
+        width = min(acc, in_width + node.weight_type.width + growth)
+        bits = ADDER_GRAPH_SHARE * digits * width
+        return Cost(bits * LUT4_PER_GRAPH_BIT, bits * LUT6_PER_GRAPH_BIT,
+                    bits * FF_PER_GRAPH_BIT_LEVEL / node.adder_levels)
     steps = min(r, n_in)
     multipliers = n_in * n_out // r
     lanes = n_out * steps // r
