@@ -149,10 +149,17 @@ def _trace(args: argparse.Namespace) -> int:
     x = _load_array(args.inputs, "inputs")
     if args.samples is not None:
         x = x[:args.samples]
-    trace = kiln.load(args.artifact).trace(x, levels=args.levels, cache=args.cache)
+    runtime = kiln.load(args.artifact)
+    trace = runtime.trace(x, levels=args.levels, cache=args.cache)
     print(trace)
     if args.json:
         Path(args.json).write_text(trace.to_json())
+    if args.labels:
+        labels = _load_array(args.labels, "labels")
+        sweep = runtime.bit_sweep(_load_array(args.inputs, "inputs"), labels)
+        print(sweep)
+        if args.plot:
+            sweep.plot(args.plot)
     return 0 if trace.first_divergence() is None else 1
 
 
@@ -266,6 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", help="folder for the traced builds (default: the user's kiln "
                    "cache for the C simulation, the artifact's sim/ for the RTL probe)")
     p.add_argument("--json", help="write the per-layer summary as JSON here")
+    p.add_argument("--labels", help=".npy labels: also print accuracy (all inputs, kiln.fixed) "
+                   "against each layer's output width, one layer narrowed at a time")
+    p.add_argument("--plot", help="with --labels: write that accuracy-vs-width plot here")
     p.set_defaults(func=_trace)
 
     _add_flow_parsers(sub)

@@ -20,7 +20,7 @@ from kiln.runtime._report import ComparisonReport, DeviceResult
 from kiln.runtime._serve import Server
 
 if TYPE_CHECKING:
-    from kiln.trace import Trace
+    from kiln.trace import BitSweep, Trace
 
 log = logging.getLogger(__name__)
 #: The most input codes (bytes, int64) predict quantizes and runs at once.
@@ -260,6 +260,15 @@ class Runtime:
 
         return collect(self.artifact, codes, LEVELS if levels is None else levels,
                        None if cache is None else Path(cache))
+
+    def bit_sweep(self, x: Any, y_true: Any, widths: Any = None, layers: Any = None
+                  ) -> BitSweep:
+        """Accuracy on ``x`` against ``y_true`` with one layer's output type narrowed at a
+        time, for each width (default 2 up to the layer's own), computed by kiln.fixed: where
+        bits matter (:func:`kiln.trace.bit_sweep`; ``.table()``, ``.plot(path)``)."""
+        from kiln.trace import bit_sweep
+
+        return bit_sweep(self.graph, self.input_codes(x), y_true, widths, layers)
 
 
 def load(path: str | Path) -> Runtime:
