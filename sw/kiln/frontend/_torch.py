@@ -336,7 +336,7 @@ def _export_onnx(source: TorchSource) -> Any:
 
     if source.kind in ("qonnx", "onnx"):
         return source.model
-    model, where = _module_as_built(source), source.where
+    model, where = _module_as_built(source, warn=True), source.where
     shape = check_input_shape(source.input_shape, where, required=True) or ()
     dummy = torch.zeros(1, *shape)
     if source.kind == "torchscript":
