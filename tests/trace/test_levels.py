@@ -113,6 +113,17 @@ def test_cli_prints_the_table_and_exits_0_when_levels_agree(
     assert '"first_divergence": null' in (tmp_path / "t.json").read_text()
 
 
+def test_a_level_that_cannot_run_is_skipped_with_why(small_artifact: Any, images: Any,
+                                                    tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the traced builds would go")
+    trace = kiln.load(small_artifact.path).trace(images, levels=("fixed", "hls"),
+                                                 cache=blocked)
+    assert trace.levels == ("fixed",)
+    assert trace.skipped["hls"].startswith("not traced:")
+    assert "hls: not traced" in trace.table() and trace.first_divergence() is None
+
+
 def test_cli_refuses_an_unknown_level(small_artifact: Any, tmp_path: Path) -> None:
     np.save(tmp_path / "x.npy", np.zeros((1, 64)))
     with pytest.raises(SystemExit):

@@ -236,7 +236,7 @@ def collect(artifact: Artifact, codes: NDArray[Any], levels: Iterable[str] = LEV
     def attempt(level: str, run: Callable[[], Codes]) -> None:
         try:
             found[level] = run()
-        except KilnError as exc:
+        except (KilnError, OSError) as exc:   # OSError: a cache folder it cannot write
             log.warning("trace: level %s skipped: %s", level, exc)
             skipped[level] = f"not traced: {exc}"
 
