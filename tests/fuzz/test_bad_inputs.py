@@ -25,12 +25,6 @@ from kiln.errors import (
 
 TINY_H5 = Path(__file__).resolve().parents[1] / "flows" / "fixtures" / "tiny_mlp.h5"  # 16-8-4
 RUNTIME_SEED = 4  # a fuzz model (float Keras MLP, 3 inputs) compiled once for the session
-#: At commit f8dcc84 these rows get a poor answer (a missing file or a directory: "does not
-#: exist; give a .h5, .keras or .json path"; an empty .h5: h5py's "file signature not found";
-#: an empty .onnx: UnsupportedLayerError "0 inputs"; a 0-unit Dense / 0-output Linear: numpy's
-#: "zero-size array to reduction operation" through hls4ml, not naming the layer). The front
-#: end's uncommitted change answers each as the row says; make them pass strictly once it lands.
-PENDING = "front-end message fixed in the working tree, not yet committed"
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,6 @@ class Row:
     error: type[KilnError]
     says: tuple[str, ...]          # regexes the message must match: the thing, and the fix
     xfail: str = ""                # why kiln's answer is not good enough yet (strict)
-    pending: str = ""              # fixed by a front-end change not yet committed (not strict)
 
 
 def _file(ctx: Ctx, name: str, data: bytes) -> Path:
@@ -182,13 +175,13 @@ ROWS = [
         InputShapeError, (r"input_shape=\(0,\)", "positive integer")),
     # --- model files and objects
     Row("missing file", lambda c: c.compile(c.tmp / "nope.h5"), ModelLoadError,
-        ("nope.h5 does not exist", r"kiln reads \.h5"), pending=PENDING),
+        ("nope.h5 does not exist", r"kiln reads \.h5")),
     Row("directory given as model", lambda c: c.compile(c.tmp), ModelLoadError,
-        ("is a directory, not a model file", r"kiln reads \.h5"), pending=PENDING),
+        ("is a directory, not a model file", r"kiln reads \.h5")),
     Row("empty .onnx file", lambda c: c.compile(_file(c, "m.onnx", b"")), ModelLoadError,
-        (r"m\.onnx is empty \(0 bytes\)", "export the model again"), pending=PENDING),
+        (r"m\.onnx is empty \(0 bytes\)", "export the model again")),
     Row("empty .h5 file", lambda c: c.compile(_file(c, "m.h5", b"")), ModelLoadError,
-        (r"m\.h5 is empty \(0 bytes\)", "Save or export the model again"), pending=PENDING),
+        (r"m\.h5 is empty \(0 bytes\)", "Save or export the model again")),
     Row("garbage .h5 file", lambda c: c.compile(_file(c, "m.h5", b"garbage")), ModelLoadError,
         (r"Cannot read Keras model .*m\.h5", r"model\.save\('x\.h5'\)")),
     Row("garbage .onnx file", lambda c: c.compile(_file(c, "m.onnx", b"garbage")),
@@ -205,12 +198,10 @@ ROWS = [
         ArtifactError, ("not a kiln artifact", "kiln compile MODEL -o DIR")),
     # --- layers
     Row("0-unit Dense", lambda c: c.compile(_keras(_dense0, (4,)), precision="fixed<8,3>"),
-        UnsupportedLayerError, ("'fc0'", "units=0", "give units a positive number"),
-        pending=PENDING),
+        UnsupportedLayerError, ("'fc0'", "units=0", "give units a positive number")),
     Row("0-output Linear",
         lambda c: c.compile(_linear0(), input_shape=(4,), precision="fixed<8,3>"),
-        UnsupportedLayerError, (r"'0' \(Linear\)", "out_features=0", "positive size"),
-        pending=PENDING),
+        UnsupportedLayerError, (r"'0' \(Linear\)", "out_features=0", "positive size")),
     Row("Conv2D in io_parallel",
         lambda c: c.compile(_keras(_conv2d, (8, 8, 1)), precision="fixed<8,3>"),
         UnsupportedLayerError, ("'conv'", "io_type='io_stream'")),
@@ -241,11 +232,7 @@ def runtime(compiled: Any) -> Any:
 
 
 def _marks(row: Row) -> list[Any]:
-    if row.xfail:
-        return [pytest.mark.xfail(strict=True, reason=row.xfail)]
-    if row.pending:
-        return [pytest.mark.xfail(strict=False, reason=row.pending)]
-    return []
+    return [pytest.mark.xfail(strict=True, reason=row.xfail)] if row.xfail else []
 
 
 @pytest.mark.parametrize("row", [pytest.param(row, id=row.id, marks=_marks(row)) for row in ROWS])
