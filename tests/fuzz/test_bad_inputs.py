@@ -104,7 +104,7 @@ def _brevitas_conv1d(n_linear: int) -> Any:
         Uint8ActPerTensorFixedPoint,
     )
 
-    class Act(Uint8ActPerTensorFixedPoint):
+    class Act(Uint8ActPerTensorFixedPoint):  # type: ignore[misc]
         scaling_impl_type = ScalingImplType.CONST
         max_val = 2.0
 
