@@ -42,10 +42,14 @@ FRAMEWORKS = ("qkeras", "keras-float", "brevitas")
 #: ``RND_CONV``/``SAT`` as QKeras computes it. RTL == HLS == kiln.fixed still hold; the
 #: hardware differs from QKeras by rounding ties (and overflow) of that layer.
 KNOWN_INTEGER_QUANTIZER = "QKeras quantizer without fractional bits typed ap_int (TRN, WRAP)"
-#: Found by this suite (seed 10 of its first version) and reported: ``QDense`` followed by
-#: ``QActivation(quantized_bits(b, i, keep_negative=False))`` is merged into the Dense, whose
-#: result kiln types ``ufixed<b,i,TRN,WRAP>``: negative sums wrap instead of clipping to 0.
-KNOWN_UNSIGNED_AFTER_DENSE = "unsigned quantized_bits after a QDense typed ufixed<...,TRN,WRAP>"
+#: Found by this suite (seeds 1008, 1055, 1095; seed 10 of its first version) and reported:
+#: ``QDense`` or ``QConv`` followed by ``QActivation(quantized_bits(b, i,
+#: keep_negative=False))``: where hls4ml merges the activation into that layer (seen when a
+#: Dense or Conv follows it; not when a pooling layer does), the layer's result is typed
+#: ``ufixed<b,i,TRN,WRAP>``: negative sums wrap instead of clipping to 0, and it truncates
+#: where QKeras rounds.
+KNOWN_UNSIGNED_AFTER_DENSE = ("unsigned quantized_bits merged into the QDense/QConv before it, "
+                              "typed ufixed<...,TRN,WRAP>")
 TOPOLOGIES = ("mlp", "conv1d", "conv2d")
 # Modes a float model's precision= may name; kiln.ir knows more (ROUNDING_MODES,
 # OVERFLOW_MODES) but these are the ones ap_fixed and kiln.fixed share with hls4ml's writer.
@@ -245,8 +249,8 @@ def _keras(rng: np.random.Generator, shape: Shape, quantized: bool, known: list[
             # QKeras rounds and saturates: see KNOWN_INTEGER_QUANTIZER.
             known.append(f"{name}: {kind}({bits}, {integer}) has no fractional bits "
                          f"({KNOWN_INTEGER_QUANTIZER})")
-        elif kind == "ubits" and not name.startswith("act_c"):
-            known.append(f"{name}: ubits({bits}, {integer}) after a QDense "
+        elif kind == "ubits":
+            known.append(f"{name}: ubits({bits}, {integer}) after a QDense/QConv "
                          f"({KNOWN_UNSIGNED_AFTER_DENSE})")
         if kind == "relu":
             return QActivation(quantized_relu(bits, integer), name=name)
