@@ -23,8 +23,8 @@ def test_kiln_compile_is_compile_model() -> None:
 
 def test_unknown_option_is_refused(tmp_path: Path) -> None:
     with pytest.raises(KilnError, match=r"Unknown compile option\(s\) \['reuse'\]; known: "
-                       r"\['adder_levels', 'board', 'clock_period', 'force', 'input_precision', 'input_shape', "
-                       r"'name', 'part', 'precision', 'weights'\]"):
+                       r"\['adder_levels', 'board', 'clock_period', 'force', 'input_precision', "
+                       r"'input_shape', 'name', 'part', 'precision', 'weights'\]"):
         compile_model(DIGITS, tmp_path / "out", reuse=2)
 
 

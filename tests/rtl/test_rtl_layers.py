@@ -37,10 +37,11 @@ def _dense(weight: list[list[int]], bias: list[int], out: FixedType = OUT,
 
 
 def test_dense_text() -> None:
-    """3 * x + bias: the weight's digits (-1, +4) as one subtract that passes the low two
-    bits of x through, the bias (at the product grid) subtracting the negative sum, every
-    adder as wide as its exact range; registers only at the stage cut (two adder levels)
-    and on the output, whose known range leaves the saturation without logic."""
+    """3 * x + bias: the weight's digits (-1, +4) and the bias (16 at the product grid) as
+    two adds, the bias first (the lowest shift), the shifted add passing the low two bits
+    through; every adder as wide as its exact range (16 - x is 9..24: five unsigned bits);
+    registers only at the stage cut (two adder levels) and on the output, whose known range
+    leaves the saturation without logic."""
     layer = emit_dense(_dense([[3], [0]], [2]), F(4, 1), "kiln_fc")
     assert layer.latency == 2
     assert norm(layer.module.emit()) == norm("""
@@ -53,9 +54,9 @@ def test_dense_text() -> None:
           input  wire [7:0] x,
           output wire [5:0] y
         );
-          wire signed [6:0] a3 = $signed({($signed({{3{x[3]}}, x[3:2]})
-                                   - $signed({x[3], x[3:0]})), x[1:0]});
-          wire signed [6:0] a4 = (7'sd16 - a3);
+          wire [4:0] a3 = (5'd16 - {x[3], x[3:0]});
+          wire signed [6:0] a4 = $signed({($signed({2'd0, a3[4:2]})
+                                   + $signed({x[3], x[3:0]})), a3[1:0]});
           reg signed [6:0] a4_d1;
           wire signed [7:0] y_0_sum = $signed({a4_d1, 1'd0});
           wire signed [7:0] y_0_acc = y_0_sum;

@@ -4,10 +4,11 @@ A model of kiln's own emitters, calibrated against yosys (the coefficients below
 what): a fully unrolled Dense (and a convolution's window Dense) is an adder graph with
 about a share of an adder per non-zero digit of each weight's non-adjacent form (what
 common-subexpression sharing leaves), each as wide as a product plus the growth of its
-sum, and registers at every stage boundary; a folded one is ``n_in * n_out / R`` multipliers (the DSP blocks
-yosys maps them to), their input multiplexers, the lanes' adders and accumulators, and the
-weight ROMs (block RAM when a slot's table is large, else LUTs). Everything else (casts,
-activations, tables, line buffers) is a few LUTs or registers per bit it carries.
+sum, and registers at every stage boundary; a folded one is ``n_in * n_out / R``
+multipliers (the DSP blocks yosys maps them to), their input multiplexers, the lanes'
+adders and accumulators, and the weight ROMs (block RAM when a slot's table is large, else
+LUTs). Everything else (casts, activations, tables, line buffers) is a few LUTs or
+registers per bit it carries.
 
 The estimate is used to refuse a design far beyond its part before any RTL is written, and
 to choose reuse factors that fit a part (``reuse_factor="auto"``).
