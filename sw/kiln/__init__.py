@@ -14,13 +14,14 @@ from kiln.errors import KilnError
 
 __version__ = "0.1.0"
 
-__all__ = ["Artifact", "KilnError", "Runtime", "__version__", "compile", "load"]
+__all__ = ["Artifact", "KilnError", "Runtime", "__version__", "compile", "explore", "load"]
 
 # The top-level API pulls in the front ends (TensorFlow, torch, hls4ml): load it on first
 # use, so that importing a stage package (kiln.ir, kiln.rtl, kiln.sim) stays light.
 _API = {
     "Artifact": ("kiln.artifact", "Artifact"),
     "compile": ("kiln.compiler", "compile_model"),
+    "explore": ("kiln.explore", "explore"),
     "Runtime": ("kiln.runtime", "Runtime"),
     "load": ("kiln.runtime", "load"),
 }

@@ -163,6 +163,16 @@ def _trace(args: argparse.Namespace) -> int:
     return 0 if trace.first_divergence() is None else 1
 
 
+def _explore(args: argparse.Namespace) -> int:
+    from kiln.explore import explore, load_space
+
+    study = explore(args.recipe, load_space(args.space), out=args.out, workers=args.workers,
+                    address=args.address, samples=args.samples)
+    print(study.table())
+    print(f"{study.out}: study.json, table.txt, pareto.png ({study.wall_s:.0f} s)")
+    return 0 if study.ok else 1
+
+
 def _flow_command(command: Callable[[argparse.Namespace], tuple[int, str]]
                   ) -> Callable[[argparse.Namespace], int]:
     """A kiln.flows ``*_command`` (which returns its status and text) as a subcommand."""
@@ -277,6 +287,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "against each layer's output width, one layer narrowed at a time")
     p.add_argument("--plot", help="with --labels: write that accuracy-vs-width plot here")
     p.set_defaults(func=_trace)
+
+    p = sub.add_parser("explore", help="train, compile, verify and cost every point of a "
+                       "search space on Ray; table, Pareto front and plot")
+    p.add_argument("recipe", help="Python file with train(config) -> model and data() -> (x, y)")
+    p.add_argument("--space", required=True, metavar="YAML",
+                   help="search space: {key: [values]} (a grid) or {strategy: random, samples: "
+                   "N, seed: S, space: {...}}; reuse_factor, io_type, adder_levels, board, part "
+                   "go to kiln.compile, the other keys to the recipe")
+    p.add_argument("--address", help="Ray cluster, e.g. ray://HOST:10001 (default: a local Ray "
+                   "started for this run)")
+    p.add_argument("--workers", type=int, metavar="N", help="trials at once (local default: 2)")
+    p.add_argument("--out", help="study folder (default: build/explore/<recipe name>); a rerun "
+                   "there skips the trials already finished")
+    p.add_argument("--samples", type=int, default=300,
+                   help="test samples verified bit for bit per trial (default: 300)")
+    p.set_defaults(func=_explore)
 
     _add_flow_parsers(sub)
     return parser
