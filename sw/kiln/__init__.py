@@ -21,7 +21,7 @@ __all__ = ["Artifact", "KilnError", "Runtime", "__version__", "compile", "explor
 _API = {
     "Artifact": ("kiln.artifact", "Artifact"),
     "compile": ("kiln.compiler", "compile_model"),
-    "explore": ("kiln.explore", "explore"),
+    "explore": ("kiln.study", "explore"),
     "Runtime": ("kiln.runtime", "Runtime"),
     "load": ("kiln.runtime", "load"),
 }

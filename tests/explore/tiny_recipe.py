@@ -1,6 +1,7 @@
 """A recipe small enough for a test: a 64-8-10 QKeras MLP on sklearn's 8x8 digits, one
 epoch (seconds). Config keys: ``bits`` (weights and ReLUs, default 4), ``hidden`` (8),
-``seed`` (0), ``epochs`` (1); ``fail`` (True: raise, to test a failing trial)."""
+``seed`` (0), ``epochs`` (1). ``fail`` (True) or ``bits`` over 16 raise at once, to test a
+failing trial."""
 
 from __future__ import annotations
 
@@ -27,13 +28,13 @@ def _split() -> tuple[np.ndarray, ...]:
 
 
 def train(config: Mapping[str, Any]):  # type: ignore[no-untyped-def]
-    if config.get("fail"):
-        raise ValueError("this configuration fails on purpose")
+    bits = int(config.get("bits", 4))
+    if config.get("fail") or bits > 16:
+        raise ValueError(f"this configuration fails on purpose (bits={bits})")
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
     from tensorflow import keras
 
-    bits = int(config.get("bits", 4))
     tf.keras.utils.set_random_seed(int(config.get("seed", 0)))
     inp = keras.Input(shape=(64,), name="pixels")
     x = QActivation(quantized_bits(6, 1, keep_negative=False, alpha=1), name="input_q")(inp)

@@ -164,7 +164,7 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _explore(args: argparse.Namespace) -> int:
-    from kiln.explore import explore, load_space
+    from kiln.study import explore, load_space
 
     study = explore(args.recipe, load_space(args.space), out=args.out, workers=args.workers,
                     address=args.address, samples=args.samples)

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kiln.explore._space import SearchSpace
-from kiln.explore._study import Study
-from kiln.explore._trial import VERIFY_SAMPLES, Recipe, TrialResult, run_trial, trial_key
+from kiln.study._space import SearchSpace
+from kiln.study._study import Study
+from kiln.study._trial import VERIFY_SAMPLES, Recipe, TrialResult, run_trial, trial_key
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def explore(recipe: str | Path, space: SearchSpace | Mapping[str, Any], *,
             ``data() -> (x_test, y_test)``.
         space: ``{key: [values]}`` (a grid), a :class:`SearchSpace`, or the long form
             ``{"strategy": "random", "samples": N, "seed": S, "space": {...}}``. Keys in
-            :data:`kiln.explore.COMPILE_KEYS` (``reuse_factor``, ``io_type``,
+            :data:`kiln.study.COMPILE_KEYS` (``reuse_factor``, ``io_type``,
             ``adder_levels``, ...) go to kiln.compile, every other key to the recipe.
         out: the study's folder (default ``build/explore/<recipe name>``): ``trials/`` one
             JSON result per trial (the resume state), ``cache/`` the artifacts,

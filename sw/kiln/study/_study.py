@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kiln.explore._trial import TrialResult
+from kiln.study._trial import TrialResult
 
 #: The table's measured columns: (header, attribute, format).
 _COLUMNS = (("acc", "accuracy", "{:.4f}"), ("acc fixed", "accuracy_fixed", "{:.4f}"),

@@ -1,0 +1,45 @@
+"""kiln.explore trials: the content key, and a failing recipe recorded, not raised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kiln.study import Recipe, run_trial, trial_key
+from kiln.study._trial import RecipeError
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_key_follows_recipe_config_and_version() -> None:
+    recipe = Recipe.read(HERE / "tiny_recipe.py")
+    key = trial_key(recipe, {"bits": 4}, "0.1.0")
+    assert key == trial_key(recipe, {"bits": 4}, "0.1.0")
+    assert key != trial_key(recipe, {"bits": 5}, "0.1.0")
+    assert key != trial_key(recipe, {"bits": 4}, "0.2.0")
+    edited = Recipe(recipe.path, recipe.text + "\n# edited\n", recipe.root)
+    assert key != trial_key(edited, {"bits": 4}, "0.1.0")
+
+
+def test_a_failing_trial_is_a_result(tmp_path: Path) -> None:
+    result = run_trial(Recipe.read(HERE / "tiny_recipe.py"), {"fail": True}, tmp_path, "0")
+    assert not result.ok
+    assert result.error == "train: ValueError: this configuration fails on purpose (bits=4)"
+
+
+def test_a_recipe_without_train_fails_its_trials(tmp_path: Path) -> None:
+    file = tmp_path / "bad.py"
+    file.write_text("def data():\n    return [], []\n")
+    result = run_trial(Recipe.read(file), {}, tmp_path, "0")
+    assert result.error is not None and "lacks train()" in result.error
+    with pytest.raises(RecipeError, match="Cannot read"):
+        Recipe.read(tmp_path / "missing.py")
+
+
+def test_the_recipe_travels_as_text(tmp_path: Path) -> None:
+    """A worker without the file (another machine) imports the shipped copy."""
+    recipe = Recipe("/nowhere/tiny_recipe.py", (HERE / "tiny_recipe.py").read_text(),
+                    str(tmp_path))
+    assert callable(recipe.load(tmp_path / "scratch").train)
+    assert (tmp_path / "scratch" / "tiny_recipe.py").is_file()
