@@ -72,8 +72,8 @@ class Study:
             else:
                 cells += [f"error: {t.error}"]
             body.append(cells)
-        widths = [max(len(r[i]) for r in [head, *body] if i < len(r))
-                  for i in range(len(head))]
+        full = [head, *(r for r in body if len(r) == len(head))]  # error rows: free text
+        widths = [max(len(r[i]) for r in full) for i in range(len(head))]
         lines = [" ".join(c.rjust(w) for c, w in zip(head, widths, strict=True))]
         lines.append("-" * len(lines[0]))
         for cells in body:
