@@ -6,12 +6,14 @@ emulator under random valid/ready) == HLS C-sim == kiln.fixed == the framework m
 over the input type. A float Keras model typed by ``precision=`` is not a bit-exact
 reference: that comparison alone is skipped, and the test says so.
 
-Reproduce a seed: ``python -m tests.fuzz SEED`` (or ``pytest tests/fuzz -k 'SEED'``).
+Reproduce a seed: ``python -m tests.fuzz SEED`` (or ``pytest tests/fuzz -m slow -k seedSEED``
+for a seed of the long run).
 
-Fast (``make test``): three models, compiled once per session, and the handshake test over
-more than 1e5 cycles. Slow (``make test-slow``): ``KILN_FUZZ_MODELS`` models (default 200)
-from seed ``KILN_FUZZ_START`` (default 1000), ``KILN_FUZZ_SAMPLES`` inputs each (default
-5000: 1e6 in all), HLS C-sim on every ``KILN_FUZZ_HLS_EVERY``-th seed (default 1: all).
+Fast (``make test``): three models, compiled once per session; the same three models under
+four random valid/ready patterns, more than 1e5 cycles in each; reset in mid-stream.
+Slow (``make test-slow``): ``KILN_FUZZ_MODELS`` models (default 200) from seed
+``KILN_FUZZ_START`` (default 1000), ``KILN_FUZZ_SAMPLES`` inputs each (default 5000: 1e6
+in all), HLS C-sim on every ``KILN_FUZZ_HLS_EVERY``-th seed (default 1: all).
 """
 
 from __future__ import annotations
