@@ -3,13 +3,21 @@
 Run ``python -m models.digits_mlp`` to retrain; the result is saved beside this file as
 ``digits_mlp.h5`` with ``digits_mlp.metrics.json``. Training is deterministic (fixed seeds,
 single-threaded ops) and takes well under a minute on two cores.
+
+It is also a compression recipe (the contract ``kiln.explore`` reads): ``train(config)``
+returns a trained QKeras model ready for ``kiln.compile`` and ``data()`` the test inputs and
+labels. Config keys: ``bits`` (weight/activation width, default 6), ``sparsity`` (magnitude
+pruning target of every kernel, 0..1, default 0), ``distill`` (train from a float teacher's
+soft targets, default False), ``seed`` (default 1234); also ``epochs`` (60), ``hidden``
+((32, 32)), ``teacher_hidden`` ((64, 64)), ``temperature`` (4) and ``alpha`` (0.3). Other
+keys are ignored. See docs/codesign.md for what each lever buys.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +60,7 @@ def build_model(quantized: bool = True, hidden: tuple[int, ...] = (32, 32), bits
     return keras.Model(inp, out, name=name)
 
 
-def train(model, x, y, epochs: int):  # type: ignore[no-untyped-def]
+def fit(model, x, y, epochs: int):  # type: ignore[no-untyped-def]
     from tensorflow import keras
 
     model.compile(
@@ -73,8 +81,16 @@ def deterministic_tensorflow() -> None:
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     import tensorflow as tf
 
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.config.threading.set_intra_op_parallelism_threads(1)
+    if (tf.config.threading.get_inter_op_parallelism_threads() == 1
+            and tf.config.threading.get_intra_op_parallelism_threads() == 1):
+        return
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+    except RuntimeError:
+        # TensorFlow already ran ops in this process (a recipe called after other work):
+        # its thread pools are fixed now; the seeds still apply.
+        pass
 
 
 def train_and_save(name: str, build: Callable[[bool], Any], data: tuple[np.ndarray, ...],
@@ -85,9 +101,9 @@ def train_and_save(name: str, build: Callable[[bool], Any], data: tuple[np.ndarr
 
     x_tr, x_te, y_tr, y_te = data
     tf.keras.utils.set_random_seed(SEED)
-    float_model = train(build(False), x_tr, y_tr, epochs)
+    float_model = fit(build(False), x_tr, y_tr, epochs)
     tf.keras.utils.set_random_seed(SEED)
-    qmodel = train(build(True), x_tr, y_tr, epochs)
+    qmodel = fit(build(True), x_tr, y_tr, epochs)
     metrics = {
         "model": name,
         "test_samples": int(len(y_te)),
@@ -106,6 +122,60 @@ def main(out_dir: Path = HERE, epochs: int = 60, name: str = "digits_mlp",
     deterministic_tensorflow()
     return train_and_save(name, lambda quantized: build_model(quantized, hidden, bits, name),
                           digits_split(), epochs, bits, out_dir)
+
+
+EPOCHS = 60
+TEACHER_HIDDEN = (64, 64)
+_TEACHERS: dict[tuple, Any] = {}
+
+
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """The test split: (x_test, y_test), the inputs kiln feeds the compiled model and the
+    integer labels."""
+    _, x_te, _, y_te = digits_split()
+    return x_te, y_te
+
+
+def teacher(hidden: tuple[int, ...] = TEACHER_HIDDEN, seed: int = SEED,
+            epochs: int = EPOCHS):  # type: ignore[no-untyped-def]
+    """The float teacher for distillation: a float Keras MLP (default 64-64-64-10), trained
+    on the training split; cached per (hidden, seed, epochs) within the process."""
+    import tensorflow as tf
+
+    deterministic_tensorflow()
+    key = (tuple(hidden), seed, epochs)
+    if key not in _TEACHERS:
+        x_tr, _, y_tr, _ = digits_split()
+        tf.keras.utils.set_random_seed(seed)
+        _TEACHERS[key] = fit(build_model(False, tuple(hidden), name="digits_mlp_teacher"),
+                             x_tr, y_tr, epochs)
+    return _TEACHERS[key]
+
+
+def train(config: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """The recipe: a QAT QKeras digits MLP trained as ``config`` says (keys in the module
+    docstring; unknown keys are ignored), pruning wrappers stripped, ready for
+    ``kiln.compile``."""
+    import tensorflow as tf
+
+    from models.compress import Distillation, fit_compressed
+
+    deterministic_tensorflow()
+    bits = int(config.get("bits", BITS))
+    seed = int(config.get("seed", SEED))
+    epochs = int(config.get("epochs", EPOCHS))
+    hidden = tuple(int(h) for h in config.get("hidden", (32, 32)))
+    x_tr, _, y_tr, _ = digits_split()
+    mentor = None
+    if config.get("distill", False):
+        mentor = teacher(tuple(config.get("teacher_hidden", TEACHER_HIDDEN)), seed, epochs)
+    distill = Distillation(float(config.get("temperature", 4.0)),
+                           float(config.get("alpha", 0.3)))
+    tf.keras.utils.set_random_seed(seed)
+    model = build_model(True, hidden, bits)
+    return fit_compressed(model, x_tr, y_tr, epochs=epochs,
+                          sparsity=float(config.get("sparsity", 0.0)), teacher=mentor,
+                          distill=distill)
 
 
 if __name__ == "__main__":
