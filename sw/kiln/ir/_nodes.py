@@ -37,8 +37,9 @@ def frozen_codes(values: object) -> Codes:
 
 
 #: Adder levels between pipeline registers of an unfolded Dense or Conv (and of kiln.rtl's
-#: other adder trees): two adds of accumulator width per cycle close timing at ~200 MHz on
-#: UltraScale+ and leave the ECP5 designs above their board clocks (docs/hardware-cost.md).
+#: other adder trees). Two: on ECP5 the Fmax falls steadily from 3 levels on, while 1 level
+#: doubles the registers and the latency for an Fmax within nextpnr's seed-to-seed spread
+#: of 2's (docs/hardware-cost.md).
 DEFAULT_ADDER_LEVELS = 2
 
 
