@@ -119,7 +119,7 @@ class Study:
         ax.set_ylabel("test accuracy (kiln.fixed = RTL)")
         ax.set_title(f"{Path(self.recipe).stem}: {len(ok)} design points")
         if front or any(not t.bit_exact for t in ok):
-            ax.legend(loc="lower right")
+            ax.legend(loc="best")
         ax.grid(alpha=0.3)
         fig.tight_layout()
         out = Path(path)
