@@ -42,22 +42,25 @@ def float_accuracy(sparsity: float, seed: int = digits_mlp.SEED) -> float:
     return accuracy(model.predict(x_te, verbose=0), y_te)
 
 
-def prune_row(sparsity: float) -> dict[str, Any]:
+def prune_row(sparsity: float, recipe: Any = digits_mlp,
+              config: dict[str, Any] | None = None) -> dict[str, Any]:
     import kiln
     from kiln.verify import verify
 
-    x_te, y_te = digits_mlp.data()
+    x_te, y_te = recipe.data()
     start = time.time()
-    qmodel = digits_mlp.train({"sparsity": sparsity, "bits": digits_mlp.BITS})
+    qmodel = recipe.train({"sparsity": sparsity, "bits": recipe.BITS, **(config or {})})
     train_s = time.time() - start
-    out = OUT / f"digits_mlp_s{round(sparsity * 100)}"
-    kiln.compile(qmodel, out, reuse_factor=1)
+    name = recipe.__name__.rsplit(".", 1)[-1] + ("_sep" if (config or {}).get("separable") else "")
+    out = OUT / f"{name}_s{round(sparsity * 100)}"
+    io_type = "io_parallel" if recipe is digits_mlp else "io_stream"   # convolutions: stream
+    kiln.compile(qmodel, out, io_type=io_type, reuse_factor=1)
     fit = json.loads((out / "reports" / "fit.json").read_text())["estimate"]["total"]
     report = verify(out, samples=2000, protocol=False)
     return {
         "sparsity_target": sparsity,
         "kernel_sparsity": round(kernel_sparsity(qmodel), 4),
-        "float_accuracy": float_accuracy(sparsity),
+        "float_accuracy": float_accuracy(sparsity) if recipe is digits_mlp else None,
         "qkeras_accuracy": accuracy(qmodel.predict(x_te, verbose=0), y_te),
         "kiln_fixed_accuracy": accuracy(kiln.load(out).predict(x_te, device="cpu"), y_te),
         "kiln_estimate": fit,
@@ -113,7 +116,15 @@ if __name__ == "__main__":
     if what == "prune":
         extra = tuple(float(a) for a in sys.argv[2:])
         prune(extra or SPARSITIES)
+    elif what == "cnn":
+        from models import digits_cnn
+
+        rows = []
+        for s in tuple(float(a) for a in sys.argv[2:]) or (0.0, 0.7):
+            rows.append(prune_row(s, digits_cnn))
+            print(json.dumps(rows[-1]), flush=True)
+            (OUT / "cnn.json").write_text(json.dumps(rows, indent=2) + "\n")
     elif what == "distill":
         distill(*(float(a) for a in sys.argv[2:4]))
     else:
-        raise SystemExit(f"unknown measurement {what!r}: choose prune or distill")
+        raise SystemExit(f"unknown measurement {what!r}: choose prune, cnn or distill")
