@@ -99,3 +99,17 @@ def test_relu_is_built_into_the_dense_before_it() -> None:
     assert list(fused.files) == ["kiln_fc.v", "kiln_top.v"]
     assert "(relu)" in fused.files["kiln_fc.v"].splitlines()[0]
     assert fused.meta.latency < separate.meta.latency
+
+
+def test_relu_after_a_saturating_cast_clamps_first() -> None:
+    """A saturating cast keeps 0 and never turns a negative code positive, so the built-in
+    ReLU clamps the accumulator first and the cast has no lower bound to compare."""
+    for seed in SEEDS:
+        graph = wide_graph(seed)
+        dense, last = graph.nodes[1], graph.nodes[-1]
+        if isinstance(last, Relu) and dense.out_type.overflow == "SAT":
+            break
+    else:
+        pytest.skip("no seed draws a saturating Dense before a ReLU")
+    text = emit_rtl(graph).files["kiln_fc.v"]
+    assert "_pos = " in text and " < " not in text

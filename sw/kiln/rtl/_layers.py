@@ -223,6 +223,15 @@ class _Output:
         return const(code, self.type.width, self.type.signed)
 
     def cast(self, m: Module, acc: Value, name: str) -> Expr:
+        if self.relu is not None and self.dense.overflow != "WRAP":
+            # A saturating cast never makes a negative code positive and keeps 0, so the
+            # ReLU may come first: the cast then has no lower bound to test.
+            clamped = _clamp_negative(m, acc, f"{name}_pos")
+            if clamped is None:
+                return self.constant(0)
+            cast = m.wire(f"{name}_y", requantize(m, clamped, self.dense, name)).ref()
+            return requantize(m, Value(cast, self.dense.frac, 0, self.dense.max_code),
+                              self.relu, f"{name}_q")
         y = requantize(m, acc, self.dense, name)
         if self.relu is None:
             return y
@@ -230,6 +239,18 @@ class _Output:
         if positive is None:
             return self.constant(0)
         return requantize(m, positive, self.relu, f"{name}_q")
+
+
+def _clamp_negative(m: Module, v: Value, name: str) -> Value | None:
+    """``max(v, 0)`` keeping ``v``'s upper bound; None when it is always 0."""
+    if v.lo >= 0:
+        return v
+    if v.hi <= 0:
+        return None
+    ref = v.ref
+    zero = const(0, ref.width - 1, False)
+    clamped = m.wire(name, mux(ref.msb, zero, ref.bits(0, ref.width - 1)))
+    return Value(clamped.ref(), v.frac, 0, v.hi)
 
 
 def _finish(m: Module, g: AdderGraph, root: Term, low_bits: int, shift: int,
