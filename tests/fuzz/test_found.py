@@ -1,7 +1,7 @@
 """What the fuzz suite found, each cut down to the smallest model that shows it. A bug in
 committed code is ``xfail(strict=True)`` until it is fixed (the fix turns it into a failure
-that says to drop the mark, and the fuzz seeds that hit it then pass); one found in an
-uncommitted change is a plain regression test. The two QKeras ones convert a model with
+that says to drop the mark, and the fuzz seeds that hit it then pass), then a plain
+regression test, as is one found in an uncommitted change. The two QKeras ones convert a model with
 hls4ml (seconds each) and run in ``make test-slow``."""
 
 from __future__ import annotations
@@ -90,14 +90,13 @@ def _kiln_vs_qkeras(model: Any, graph: Graph) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="hls4ml types quantized_bits(3, 2) as ap_int<3>: "
-                                       "truncates and wraps where QKeras rounds and saturates")
 def test_quantizer_without_fractional_bits_rounds_and_saturates(tmp_path: Path) -> None:
     """Fuzz seeds 1025, 1047, 1092 (and 3, 7, 8, 17; KNOWN_INTEGER_QUANTIZER): a QActivation
     whose quantizer has no fractional bits (``quantized_bits(3, 2)``: sign and 2 integer
     bits; ``quantized_relu(4, 4)``) is typed by hls4ml 1.3 as ``IntegerPrecisionType``
     (``hls4ml/utils/config.py``, ``decimal == 0``), i.e. ``fixed<3,3,TRN,WRAP>``; QKeras
-    rounds to nearest and saturates. RTL == HLS == kiln.fixed, all != QKeras."""
+    rounds to nearest and saturates. RTL == HLS == kiln.fixed, all != QKeras. Fixed:
+    ``kiln.frontend._keras.qkeras_activation_type`` gives it ``fixed<3,3,RND_CONV,SAT>``."""
     from qkeras import quantized_bits
 
     model, graph = _qkeras_then(quantized_bits(3, 2, alpha=1), tmp_path)
@@ -105,14 +104,14 @@ def test_quantizer_without_fractional_bits_rounds_and_saturates(tmp_path: Path) 
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="kiln types Dense + quantized_bits(keep_negative=False) "
-                                       "as ufixed<...,TRN,WRAP>: negative sums wrap")
 def test_unsigned_quantizer_after_a_dense_clips_negative_sums(tmp_path: Path) -> None:
     """Fuzz seeds 1008, 1055 (and 1095 with a QConv2D; seed 10 of the first generator):
     ``QDense`` then ``QActivation(quantized_bits(3, 2, keep_negative=False))``. hls4ml merges
     the activation into the Dense and kiln's unsigned correction leaves the Dense result
     ``ufixed<3,2,TRN,WRAP>``: a negative sum wraps to a positive code (-3.34 gives 0.5) where
-    QKeras clips it to 0, and positive sums truncate where QKeras rounds."""
+    QKeras clips it to 0, and positive sums truncate where QKeras rounds. Fixed: the
+    activation's configured type is QKeras's ``ufixed<3,2,RND_CONV,SAT>``, which the merged
+    Dense result takes."""
     from qkeras import quantized_bits
 
     model, graph = _qkeras_then(quantized_bits(3, 2, keep_negative=False, alpha=1), tmp_path)

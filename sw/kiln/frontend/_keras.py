@@ -179,22 +179,53 @@ def reference_is_bit_exact(model: Any, options: BuildOptions) -> bool:
     return True
 
 
+def qkeras_activation_type(quantizer: Any) -> FixedType | None:
+    """The type whose grid, rounding and saturation are exactly QKeras's ``quantizer`` (a
+    ``quantized_bits`` or ``quantized_relu`` of an activation), or None for any other.
+
+    QKeras rounds half to even (``tf.round``: ``RND_CONV``) and clips (``SAT``; ``SAT_SYM``
+    for ``symmetric=True``). ``quantized_bits(b, i)`` keeps ``i`` integer bits and a sign:
+    ``fixed<b, i+1>``; ``keep_negative=False`` drops the sign, ``ufixed<b, i>``;
+    ``quantized_relu(b, i)`` is ``ufixed<b, i>``. hls4ml 1.3 mistypes three of these: it
+    ignores keep_negative (signed, one fractional bit lost, negatives kept), types a
+    quantizer without fractional bits as ``ap_int`` (truncating and wrapping), and ignores
+    ``symmetric``.
+    """
+    name = type(quantizer).__name__
+    alpha = getattr(quantizer, "alpha", None)
+    if (name not in ("quantized_bits", "quantized_relu")
+            or (alpha is not None and (isinstance(alpha, str) or float(alpha) != 1.0))
+            or getattr(quantizer, "use_stochastic_rounding", False)):
+        return None
+    bits, integer = int(quantizer.bits), int(quantizer.integer)
+    if name == "quantized_relu":
+        if (float(quantizer.negative_slope) != 0.0 or quantizer.use_sigmoid
+                or quantizer.relu_upper_bound is not None):
+            return None
+        return FixedType(bits, integer, False, "RND_CONV", "SAT")
+    signed = bool(quantizer.keep_negative)
+    if bits - signed < 1:  # one signed bit: QKeras's binary sign, not a fixed-point grid
+        return None
+    overflow = "SAT_SYM" if signed and quantizer.symmetric else "SAT"
+    return FixedType(bits, integer + signed, signed, "RND_CONV", overflow)
+
+
 def _unsigned(quantizer: Any) -> bool:
     """Whether ``quantizer`` is a QKeras ``quantized_bits(keep_negative=False)``."""
     return (quantizer is not None and type(quantizer).__name__ == "quantized_bits"
             and not quantizer.keep_negative)
 
 
-def _type_unsigned_quantizers(model: Any, config: dict[str, Any], bit_exact: bool) -> None:
-    """Give each ``quantized_bits(keep_negative=False)`` activation its exact type; refuse
-    an unsigned kernel or bias quantizer that hls4ml would mistype.
+def _type_activation_quantizers(model: Any, config: dict[str, Any], bit_exact: bool) -> None:
+    """Give each QActivation(quantized_bits / quantized_relu) QKeras's exact type (see
+    :func:`qkeras_activation_type`); refuse an unsigned kernel or bias quantizer that hls4ml
+    would mistype.
 
-    hls4ml 1.3 types every quantized_bits as signed ``fixed<bits, integer+1>``, ignoring
-    keep_negative: for an unsigned quantizer that drops one fractional bit and lets negative
-    values through where QKeras clips them to 0, so HLS and RTL would differ from QKeras.
-    QKeras's own grid is ``ufixed<bits, integer>`` (rounding and saturation as hls4ml chose).
-    Kernels and biases take their type from the quantizer itself, not the configuration;
-    hls4ml's bit_exact inference types them right, and without it kiln refuses them.
+    The type goes into the configuration, so it holds both where the activation stays a
+    layer and where hls4ml merges it into the Dense or Conv before it (the Dense result is
+    then cast with these modes: a negative sum clips to 0 instead of wrapping). Kernels and
+    biases take their type from the quantizer itself, not the configuration; hls4ml's
+    bit_exact inference types them right, and without it kiln refuses unsigned ones.
 
     Raises:
         PrecisionError: an unsigned kernel or bias quantizer in a model whose input has no
@@ -212,17 +243,16 @@ def _type_unsigned_quantizers(model: Any, config: dict[str, Any], bit_exact: boo
                     "input with QActivation(quantized_bits(...)) as the first layer (and no "
                     "input_precision), or use keep_negative=True."
                 )
-        quantizer = getattr(layer, "quantizer", None)  # QActivation's quantizer object
-        precision: Any = config["LayerName"].get(layer.name, {}).get("Precision", {})
-        if (not _unsigned(quantizer) or not isinstance(precision, dict)
-                or "result" not in precision):
+        if type(layer).__name__ != "QActivation":
             continue
-        hls_type = FixedType.parse(precision["result"])
-        exact = FixedType(int(quantizer.bits), int(quantizer.integer), False,
-                          hls_type.rounding, hls_type.overflow)
+        exact = qkeras_activation_type(getattr(layer, "quantizer", None))
+        precision: Any = config["LayerName"].get(layer.name, {}).get("Precision", {})
+        if exact is None or not isinstance(precision, dict) or "result" not in precision:
+            continue
+        if precision["result"] != str(exact):
+            log.debug("%s: %s typed %s, not %s", layer.name, layer.quantizer, exact,
+                      precision["result"])
         precision["result"] = str(exact)
-        log.debug("%s: quantized_bits(keep_negative=False) typed %s, not %s", layer.name,
-                  exact, hls_type)
 
 
 def _keep_linear_quantizers(model: Any, config: dict[str, Any]) -> None:
@@ -275,7 +305,7 @@ def hls_config(model: Any, options: BuildOptions) -> tuple[dict[str, Any], bool]
         raise hls4ml_error(model, exc, "read the model's configuration") from exc
     set_reuse_factors(config, options, f"Model {model.name!r}")
     bit_exact = quantized and _input_is_quantized(model) and input_precision is None
-    _type_unsigned_quantizers(model, config, bit_exact)
+    _type_activation_quantizers(model, config, bit_exact)
     if not bit_exact:
         input_name = model.layers[0].name
         chosen = input_precision or precision or DEFAULT_INPUT_PRECISION
