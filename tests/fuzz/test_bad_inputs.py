@@ -92,9 +92,10 @@ def _torch_linear() -> Any:
     return torch.nn.Sequential(torch.nn.Linear(4, 2))
 
 
-def _brevitas_conv1d(n_linear: int) -> Any:
-    """QuantConv1d(2 -> 3, kernel 2) -> QuantReLU -> MaxPool1d(2) -> Flatten -> QuantLinear,
-    for input (2, 8); ``n_linear`` inputs to the Linear (9 is right, anything else is not)."""
+def _brevitas_conv1d(n_linear: int, pool: bool = True) -> Any:
+    """QuantConv1d(2 -> 3, kernel 2) -> QuantReLU -> MaxPool1d(2) (if ``pool``) -> Flatten ->
+    QuantLinear, for input (2, 8); ``n_linear`` inputs to the Linear (9 with the pool, 21
+    without, is right; anything else is not)."""
     import brevitas.nn as qnn
     import torch
     from brevitas.core.scaling import ScalingImplType
@@ -113,7 +114,8 @@ def _brevitas_conv1d(n_linear: int) -> Any:
     return torch.nn.Sequential(
         qnn.QuantIdentity(act_quant=Act, return_quant_tensor=True),
         qnn.QuantConv1d(2, 3, 2, return_quant_tensor=True, **q),
-        qnn.QuantReLU(act_quant=Act, return_quant_tensor=True), torch.nn.MaxPool1d(2),
+        qnn.QuantReLU(act_quant=Act, return_quant_tensor=True),
+        torch.nn.MaxPool1d(2) if pool else torch.nn.Identity(),
         torch.nn.Flatten(), qnn.QuantLinear(n_linear, 2, **q))
 
 
@@ -187,9 +189,7 @@ ROWS = [
     Row("garbage .onnx file", lambda c: c.compile(_file(c, "m.onnx", b"garbage")),
         ModelLoadError, (r"m\.onnx",)),
     Row("unknown file type", lambda c: c.compile(_file(c, "m.txt", b"x")), ModelLoadError,
-        (r"\.txt", r"kiln reads \.h5"),
-        xfail="read as a Keras file: 'Cannot read Keras model m.txt ... saved by Keras 2?'; "
-              "it should say .txt is not a model format and list the ones kiln reads"),
+        (r"'\.txt' is not a model format", r"kiln reads \.h5")),
     Row(".json without its weights", lambda c: c.compile(_file(c, "m.json", b"{}")),
         ModelLoadError, (r"m_weights\.h5", "pass weights=PATH")),
     Row("not a model", lambda c: c.compile(None), ModelLoadError,
@@ -210,16 +210,13 @@ ROWS = [
         UnsupportedLayerError, ("'dilated'", r"dilation_rate=\(2, 2\) \(use 1\)")),
     Row("Brevitas MaxPool1d",
         lambda c: c.compile(_brevitas_conv1d(9), input_shape=(2, 8), io_type="io_stream"),
-        UnsupportedLayerError, ("MaxPool1d", "Fix"),
-        xfail="a KilnError passing on hls4ml's 'Attribute \"pad_left\" of layer MaxPool_0 "
-              "(Pooling1D) not set': not an UnsupportedLayerError, no fix (the fuzz "
-              "generator leaves MaxPool1d out of Brevitas models for this)"),
+        UnsupportedLayerError, (r"'3' \(MaxPool1d\)", "Fix: make the model 2D")),
     Row("PyTorch model that fails on its input_shape",
-        lambda c: c.compile(_brevitas_conv1d(6), input_shape=(2, 8), io_type="io_stream"),
-        InputShapeError, (r"\(2, 8\)", "input_shape"),
-        xfail="an UnsupportedLayerError 'ONNX export failed (mat1 and mat2 shapes cannot be "
-              "multiplied)' listing the io_parallel layers: the layers are supported, the "
-              "model does not run on input_shape=(2, 8)"),
+        lambda c: c.compile(_brevitas_conv1d(6, pool=False), input_shape=(2, 8),
+                            io_type="io_stream"),
+        InputShapeError, (r"does not run on input_shape=\(2, 8\)",
+                          r"'5' \(QuantLinear, in_features=6\) failed on an input of shape "
+                          r"\(1, 21\)", r"It runs on input_shape=\(2, 3\)")),
 ]
 
 

@@ -103,7 +103,8 @@ def set_reuse_factors(config: dict[str, Any], options: BuildOptions, where: str)
                 layers[entry]["Strategy"] = "Resource"
 
 
-MODEL_SUFFIXES = {".h5": "Keras", ".keras": "Keras", ".json": "Keras (with its weights .h5)",
+MODEL_SUFFIXES = {".h5": "Keras", ".hdf5": "Keras", ".keras": "Keras",
+                  ".json": "Keras (with its weights .h5)",
                   ".pt": "PyTorch", ".pth": "PyTorch", ".onnx": "ONNX/QONNX"}
 
 

@@ -234,6 +234,14 @@ def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
     for node in wrapper.graph.node:
         at = _node_text(node)
         if node.op_type in STREAM_ONNX_OPS:
+            if node.op_type == "MaxPool" and len(wrapper.get_tensor_shape(node.input[0]) or
+                                                   ()) == 3:
+                raise UnsupportedLayerError(
+                    f"{where}: {at} (MaxPool) pools in 1D, which hls4ml's ONNX reader does not "
+                    "read (it loses the window's padding and channels). Fix: make the model 2D "
+                    "(a Conv with kernel (1, k), MaxPool2d((1, p)), input (C, 1, W)), or "
+                    "compile the plain torch.nn model, which builds MaxPool1d."
+                )
             stream.append(f"{at} ({node.op_type})")
             continue
         if node.op_type in _PLUMBING_OPS and not cleaned:

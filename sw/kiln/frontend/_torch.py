@@ -328,6 +328,85 @@ def _brevitas_describe(model: Any) -> Any:
     return describe
 
 
+def _expected_shape(model: Any, shape: tuple[int, ...]) -> str:
+    """What input_shape the model runs on, if one is easily found: the first layer's input
+    size for a flat model, else the first length of the last dimension (1 to 4x the given
+    one) that runs."""
+    import torch
+
+    first = next((m for m in model.modules() if hasattr(m, "in_features")
+                  or hasattr(m, "in_channels")), None)
+    if first is not None and hasattr(first, "in_features") and len(shape) == 1:
+        return f" It expects input_shape=({int(first.in_features)},)."
+    with torch.no_grad():
+        for length in range(1, 4 * shape[-1] + 1):
+            candidate = (*shape[:-1], length)
+            try:
+                model(torch.zeros(1, *candidate))
+            except Exception:  # noqa: S112  # any failure: not a shape it runs on
+                continue
+            return f" It runs on input_shape={candidate}."
+    return ""
+
+
+def _layers(model: Any) -> list[tuple[str, Any]]:
+    """The named layers of a module: Brevitas layers whole (not their quant proxies), and
+    every other leaf module."""
+    brevitas = [n for n, m in model.named_modules()
+                if n and type(m).__module__.startswith("brevitas.nn")]
+    return [(n, m) for n, m in model.named_modules() if n and (
+        n in brevitas or (not any(True for _ in m.children())
+                          and not any(n.startswith(f"{b}.") for b in brevitas)))]
+
+
+def check_runs(model: Any, shape: tuple[int, ...], where: str) -> None:
+    """Refuse an ``input_shape`` the module does not run on, naming the module that fails,
+    what it received and a shape it runs on, before the ONNX exporter hides the cause.
+
+    Raises:
+        InputShapeError: forward() fails on zeros of ``(1, *shape)``.
+    """
+    import torch
+
+    entered: list[tuple[str, Any, tuple[int, ...]]] = []
+
+    def record(name: str) -> Any:
+        def hook(module: Any, args: Any) -> None:
+            first = args[0] if args else None
+            entered.append((name, module, tuple(getattr(first, "shape", ()))))
+        return hook
+
+    handles = []
+    try:
+        handles = [m.register_forward_pre_hook(record(n)) for n, m in _layers(model)]
+    except Exception as exc:  # TorchScript modules take no hooks: the cause alone is named
+        log.debug("no forward hooks on %s: %s", where, exc)
+    try:
+        with torch.no_grad(), quiet("torch"):
+            model(torch.zeros(1, *shape))
+        return
+    except Exception as exc:
+        cause = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        failed = ""
+        if entered:
+            name, module, received = entered[-1]
+            expects = [f"{a}={getattr(module, a)}" for a in ("in_features", "in_channels")
+                       if hasattr(module, a)]
+            failed = (f" Module {name!r} ({type(module).__name__}"
+                      f"{', ' + ', '.join(expects) if expects else ''}) failed on an input of "
+                      f"shape {received} ({cause}).")
+        else:
+            failed = f" ({cause})."
+    finally:
+        for handle in handles:
+            handle.remove()
+    raise InputShapeError(
+        f"{where}: the model does not run on input_shape={shape}.{failed}"
+        f"{_expected_shape(model, shape)} Give the shape forward() expects, channels first, "
+        "without the batch (kiln compile --input-shape)."
+    )
+
+
 def _export_onnx(source: TorchSource) -> Any:
     """The ONNX model of a source: QONNX export for Brevitas, the TorchScript ONNX exporter
     for plain torch and TorchScript, the model itself for ONNX kinds."""
@@ -348,6 +427,7 @@ def _export_onnx(source: TorchSource) -> Any:
                 "TorchScript loses their quantizers. Export with brevitas.export.export_qonnx("
                 "model, x, export_path='model.onnx') and compile the .onnx."
             )
+    check_runs(model, shape, where)
     try:
         with quiet("torch.onnx"), torch.no_grad():
             if source.kind == "brevitas":

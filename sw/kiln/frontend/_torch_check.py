@@ -31,6 +31,14 @@ _BREVITAS_FIXES = {
     "BatchNorm1d": "fold it into the preceding QuantLinear before export, or remove it",
     "BatchNorm2d": "fold it into the preceding QuantConv2d before export, or remove it",
 }
+# Modules whose QONNX operator hls4ml's ONNX reader mis-reads: refused in Brevitas models
+# (plain torch.nn models build them through hls4ml's PyTorch converter).
+_BREVITAS_UNBUILT = {
+    "MaxPool1d": "kiln cannot build 1D pooling from a Brevitas (QONNX) model: hls4ml's ONNX "
+                 "reader does not read its window (pad_left / n_filt). Fix: make the model 2D "
+                 "(QuantConv2d with kernel (1, k), nn.MaxPool2d((1, p)), input_shape "
+                 "(C, 1, W)), or drop the pooling",
+}
 _BREVITAS_POOL_FIX = "use nn.MaxPool1d/2d (QONNX average pooling is not built by kiln)"
 # Functions (call_function / call_method nodes of a plain module's forward()) kiln builds,
 # by hls4ml's name for them (a trailing _<n> removed).
@@ -169,6 +177,9 @@ def module_problems(model: Any, io_type: str | None = None, plain: bool = False
             at = f"module {path!r} ({cls})"
             if type(child).__module__.startswith(_TORCH_QUANTIZED):
                 problems.append(f"{at} is torch-quantized. Fix: {_TORCH_QUANTIZED_FIX}")
+                continue
+            if cls in _BREVITAS_UNBUILT and not plain:
+                problems.append(f"{at}: {_BREVITAS_UNBUILT[cls]}")
                 continue
             if cls in PLAIN_TORCH_ONLY and not plain:
                 fix = _BREVITAS_FIXES.get(cls, _BREVITAS_POOL_FIX)
