@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from kiln.artifact import artifact_lock
 from kiln.errors import ArtifactError, KilnError
 from kiln.fixed import from_float, to_float
+from kiln.hls._weights import rewrite_weight_headers
 from kiln.ir import FixedType
 from kiln.tools import Tool, require_tool, run_tool
 
@@ -84,7 +85,9 @@ def rebuild_library(hls_dir: Path) -> Path:
 
 def _build(hls_dir: Path, gxx: Tool) -> Path:
     """Run hls4ml's ``build_lib.sh``, which calls ``g++`` from PATH: the one kiln found
-    (``$KILN_GXX`` included) goes first."""
+    (``$KILN_GXX`` included) goes first. The weight headers are rewritten first, so that
+    large weight arrays do not take g++ hours (kiln.hls._weights)."""
+    rewrite_weight_headers(hls_dir)
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(gxx.path.parent), env.get("PATH", "")])
     run_tool(["bash", "build_lib.sh"], cwd=hls_dir, env=env,
