@@ -12,6 +12,7 @@ from kiln.runtime._fpga_serial import SerialTransport
 from kiln.runtime._fpga_sim import SimulatedTransport
 from kiln.runtime._report import ComparisonReport, DeviceResult
 from kiln.runtime._runtime import Runtime, load
+from kiln.runtime._shard import Shard, ShardError, ShardFailure
 
 __all__ = [
     "AUTO_ORDER",
@@ -25,6 +26,9 @@ __all__ = [
     "RunResult",
     "Runtime",
     "SerialTransport",
+    "Shard",
+    "ShardError",
+    "ShardFailure",
     "SimulatedTransport",
     "TRANSPORTS",
     "Transport",

@@ -18,6 +18,7 @@ from kiln.fixed import from_float, to_float
 from kiln.runtime._devices import AUTO_ORDER, Device, RunResult, device_class
 from kiln.runtime._report import ComparisonReport, DeviceResult
 from kiln.runtime._serve import Server
+from kiln.runtime._shard import predict_sharded, use_ray
 
 if TYPE_CHECKING:
     from kiln.trace import BitSweep, Trace
@@ -143,7 +144,9 @@ class Runtime:
         of the device that ran and its raw result (codes, or the reference's floats)."""
         return self._stream(x, device, lambda part: part.outputs)
 
-    def predict(self, x: Any, device: str = "auto", raw: bool = False) -> NDArray[Any]:
+    def predict(self, x: Any, device: str = "auto", raw: bool = False, *,
+                workers: int | None = None, address: str | None = None,
+                shards: int | None = None) -> NDArray[Any]:
         """Outputs for ``x`` on ``device``: exact fixed-point values as floats, or with
         ``raw=True`` the integer codes of the output type.
 
@@ -151,7 +154,24 @@ class Runtime:
         quantized to the output type (its rounding and overflow modes). Large inputs go through
         the device a slice at a time, so memory stays a small multiple of the input's size;
         no samples give an empty result.
+
+        With ``workers`` > 1 or an ``address``, the samples are cut into contiguous shards
+        (``shards``, default one per worker and none over 32 MiB of input) that run on Ray
+        workers, each loading the artifact from its path (which every worker must be able to
+        read) and running ``device`` there; the outputs come back in input order, equal to
+        this process's. ``address`` is a Ray cluster (``ray://HOST:10001``, ``auto``); without
+        one kiln starts a local Ray with ``workers`` CPUs for the call. Without Ray installed,
+        ``workers`` is ignored (logged) and this process runs everything.
+
+        Raises:
+            InputShapeError: ``x`` is ragged, non-numeric, of the wrong shape, or has a NaN.
+            kiln.runtime.ShardError: a shard failed on every attempt (named with its range).
         """
+        if use_ray("predict", workers, address, shards):
+            samples = self._samples(x)
+            if len(samples) > 1:
+                out = predict_sharded(self, samples, device, raw, workers, address, shards)
+                return out.reshape((len(out), *self.graph.output.shape))
         out_type = self.graph.output.out_type
 
         def finish(part: RunResult) -> NDArray[Any]:

@@ -10,17 +10,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from kiln._ray import ray_session
 from kiln.study._space import SearchSpace
 from kiln.study._study import Study
 from kiln.study._trial import VERIFY_SAMPLES, Recipe, TrialResult, run_trial, trial_key
 
 log = logging.getLogger(__name__)
-
-#: Local Ray workers (CPUs) when none are given.
-DEFAULT_WORKERS = 2
-
-#: Object store of a local Ray: trials pass small results only.
-OBJECT_STORE_BYTES = 256 * 1024 * 1024
 
 
 def explore(recipe: str | Path, space: SearchSpace | Mapping[str, Any], *,
@@ -89,22 +84,13 @@ def _run_on_ray(rec: Recipe, todo: dict[str, dict[str, Any]], root: Path, trials
     """Run ``todo`` (key -> configuration) as Ray tasks; record each result as it lands."""
     import ray
 
-    own = not ray.is_initialized()
-    if own and address is None:
-        ray.init(num_cpus=workers or DEFAULT_WORKERS, include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.WARNING,
-                 object_store_memory=OBJECT_STORE_BYTES)
-        cap = workers or DEFAULT_WORKERS
-    else:
-        if own:
-            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        cap = workers or len(todo)
     cache = str((root / "cache").resolve())
     task = ray.remote(num_cpus=1, max_retries=0)(run_trial)
     queue = list(todo.items())
     pending: dict[Any, tuple[str, dict[str, Any]]] = {}
     done = 0
-    try:
+    with ray_session(workers, address) as slots:
+        cap = slots or len(todo)
         while queue or pending:
             while queue and len(pending) < cap:
                 key, config = queue.pop(0)
@@ -122,9 +108,6 @@ def _run_on_ray(rec: Recipe, todo: dict[str, dict[str, Any]], root: Path, trials
             done += 1
             log.info("trial %d/%d %s %s: %s", done, len(todo), key, _brief(config),
                      _summary(result))
-    finally:
-        if own:
-            ray.shutdown()
 
 
 def _brief(config: Mapping[str, Any]) -> str:
