@@ -16,7 +16,7 @@ from kiln.artifact import TopContract
 from kiln.fixed import execute
 from kiln.ir import Dense, Graph, check_graph, frozen_codes, valid_reuse_factors
 from kiln.rtl import emit_rtl, write_rtl
-from kiln.rtl._fold import Folding
+from kiln.rtl._fold import Folding, emit_folded_dense
 
 SEEDS = range(10)
 
@@ -135,3 +135,34 @@ def test_reset_mid_stream_leaves_no_stale_output(seed: int, icarus, bench,
 def test_folded_graph_lints_clean(seed: int, verilator, tmp_path: Path) -> None:
     write_rtl(emit_rtl(folded_graph(seed)), tmp_path)
     assert "%Warning" not in verilator.lint(tmp_path)
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("reuse", [3, 48, 96])
+def test_weight_roms_written_as_memories_are_bit_exact(reuse: int, icarus, bench, verilator,
+                                                       tmp_path: Path, monkeypatch) -> None:
+    """Deep ROMs (the LeNet's fc1: 10^5 words) are written as initialised memories, not case
+    tables; the same layers with every ROM in that form compute the same codes."""
+    monkeypatch.setattr("kiln.rtl._verilog.CASE_ROM_ENTRIES", 0)
+    graph = wide_graph(reuse)
+    meta, samples, ref = _build(graph, tmp_path, 12, reuse)
+    text = "".join(p.read_text() for p in tmp_path.glob("*.v"))
+    assert "initial begin" in text and "case (step_next)" not in text
+    events = bench.run(icarus, tmp_path, meta, samples, VALID_PCT=70, READY_PCT=60, SEED=reuse)
+    assert bench.outputs(events, meta) == ref, f"{graph!r}"
+    assert "%Warning" not in verilator.lint(tmp_path)
+
+
+def test_slots_share_rom_words() -> None:
+    """One ROM word per step holds every slot's weight (up to ROM_WORD_BITS), so a layer
+    has a few deep ROMs, not one per multiplier."""
+    graph = wide_graph(3)
+    dense = graph.nodes[1]
+    assert isinstance(dense, Dense)
+    module = emit_folded_dense(dense, graph.input.out_type, "fc", 3)
+    f = Folding(48, 4, 3)
+    used = sum(any(dense.weight[f.product(lane, slot, k)] for k in range(3))
+               for lane in range(f.lanes) for slot in range(f.slots_per_lane))
+    assert 0 < used <= f.multipliers
+    assert [rom.q.width for rom in module.roms] == [used * dense.weight_type.width]
+    assert [len(rom.entries) for rom in module.roms] == [3]

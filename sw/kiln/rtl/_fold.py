@@ -17,9 +17,9 @@ hls4ml accepts (``R`` divides ``n_in``, or ``R`` is a multiple of ``n_in`` that 
 
 A *lane* is the accumulator a group of slots adds into: ``T = min(R, n_in)`` steps make one
 output, ``R / T`` outputs per lane, ``n_out * T / R`` lanes. Each slot reads its weight from
-a registered ROM addressed by the next step (block or LUT RAM in synthesis) and its input
-from the latched sample through a ``T``-way multiplexer shared by the slots at the same
-input offset.
+a registered ROM addressed by the next step, whose word holds the weights of many slots
+(block or LUT RAM in synthesis), and its input from the latched sample through a ``T``-way
+multiplexer shared by the slots at the same input offset.
 
 The stage keeps its own valid bits (ports ``rst_n``, ``in_valid``, ``out_valid``; the tlast
 bit of the sample goes along as ``in_last``, ``out_last``) and holds
@@ -34,9 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kiln.ir import Dense, FixedType, is_valid_reuse_factor
-from kiln.rtl._builder import Expr, Module, Signal, code_range, concat, const, mux, width_for
+from kiln.rtl._builder import Expr, Module, Ref, Signal, code_range, concat, const, mux, width_for
 from kiln.rtl._linebuffer import wrap_counter
 from kiln.rtl._requantize import Value, requantize, requantize_consts
+
+# The widest weight ROM word: wider words are split over several ROMs (simulators handle
+# constants of thousands of bits slowly; block RAMs are at most 72 bits wide anyway).
+ROM_WORD_BITS = 1024
 
 
 @dataclass(frozen=True)
@@ -139,23 +143,59 @@ def _lane_bias(m: Module, node: Dense, f: Folding, lane: int, group: Signal | No
     return options[0] if group is None else _select(m, options, group, f"bias_{lane}")
 
 
+@dataclass(frozen=True)
+class _SlotWeights:
+    """A slot's weight at the current step (a field of a ROM word) and its table's range."""
+
+    weight: Ref
+    low: int
+    high: int
+
+
+def _weight_roms(m: Module, node: Dense, f: Folding, address: Expr, clk: Signal, ce: Expr
+                 ) -> dict[tuple[int, int], _SlotWeights]:
+    """The weights of every slot with a non-zero weight, keyed by (lane, slot): all slots read
+    the same step, so their weights share ROM words (one memory, not one per slot: block RAM
+    in synthesis, and a table per step rather than per product for the simulators), words
+    of at most ``ROM_WORD_BITS``."""
+    w_t = node.weight_type
+    mask = (1 << w_t.width) - 1
+    tables = {}
+    for lane in range(f.lanes):
+        for slot in range(f.slots_per_lane):
+            table = [int(node.weight[f.product(lane, slot, k)]) for k in range(f.reuse)]
+            if any(table):
+                tables[lane, slot] = table
+    keys = list(tables)
+    per_word = max(1, ROM_WORD_BITS // w_t.width)
+    out = {}
+    for r, first in enumerate(range(0, len(keys), per_word)):
+        chunk = keys[first:first + per_word]
+        words = [sum((tables[key][k] & mask) << (n * w_t.width) for n, key in enumerate(chunk))
+                 for k in range(f.reuse)]
+        rom = m.rom(f"w_{r}", address, words, len(chunk) * w_t.width, False, clk, ce)
+        for n, key in enumerate(chunk):
+            out[key] = _SlotWeights(rom.ref().sub(n * w_t.width, w_t.width, w_t.signed),
+                                    min(tables[key]), max(tables[key]))
+    return out
+
+
 def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[Expr],
-                   in_type: FixedType, c: _Control, clk: Signal, ce: Expr) -> list[Expr]:
+                   in_type: FixedType, weights: dict[tuple[int, int], _SlotWeights]
+                   ) -> list[Expr]:
     """The lane's products at this step, each cast to the accumulator type."""
     w_t, acc_t = node.weight_type, node.accum_type
     width = in_type.width + (not in_type.signed) + w_t.width + (not w_t.signed)
     x_lo, x_hi = in_type.min_code, in_type.max_code
     terms = []
     for slot in range(f.slots_per_lane):
-        table = [int(node.weight[f.product(lane, slot, k)]) for k in range(f.reuse)]
-        if not any(table):
+        if (lane, slot) not in weights:
             continue
-        name = f"w_{lane}_{slot}"
-        w = m.rom(name, c.step_next, table, w_t.width, w_t.signed, clk, ce)
+        w = weights[lane, slot]
         x = inputs[slot]
         x_ext = m.wire(f"xe_{lane}_{slot}", x).ref().cast(width, True)
-        product = m.wire(f"p_{lane}_{slot}", x_ext * w.ref().cast(width, True))
-        ends = [a * b for a in (x_lo, x_hi) for b in (min(table), max(table))]
+        product = m.wire(f"p_{lane}_{slot}", x_ext * w.weight.cast(width, True))
+        ends = [a * b for a in (x_lo, x_hi) for b in (w.low, w.high)]
         value = Value(product.ref(), in_type.frac + w_t.frac, min(ends), max(ends))
         terms.append(requantize(m, value, acc_t, f"c_{lane}_{slot}"))
     return terms
@@ -230,11 +270,12 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
     m.assign(out_valid, valid_q.expr)
     outputs: list[Expr] = [const(0, out_t.width, out_t.signed)] * node.n_out
     lo, hi = code_range(acc_t.width, acc_t.signed)
+    weights = _weight_roms(m, node, f, c.step_next, clk, ce)
     for lane in range(f.lanes):
         acc = m.reg(f"acc_{lane}", acc_t.width, acc_t.signed)
         base = mux(d.first, _lane_bias(m, node, f, lane, d.group, acc_t), acc.expr)
         terms = [m.register(f"pq_{lane}_{k}", term, clk, ce).expr for k, term in
-                 enumerate(_slot_products(m, node, f, lane, inputs, in_type, c, clk, ce))]
+                 enumerate(_slot_products(m, node, f, lane, inputs, in_type, weights))]
         total = m.wire(f"sum_{lane}", _sum([base, *terms]))
         m.sync(acc, total.expr, clk, ce & d.busy)
         cast = requantize(m, Value(total.ref(), acc_t.frac, lo, hi), out_t, f"o_{lane}")

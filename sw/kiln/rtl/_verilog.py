@@ -6,6 +6,10 @@ from kiln.rtl._builder import Expr, Module, RtlBuilderError, Signal, _Register, 
 
 _I = "  "
 UNUSED_SINK = "_unused_ok"
+# ROMs deeper than this are written as an initialised memory read by address, not as a
+# ``case`` table: Verilator's time on case tables grows past minutes at 10^5 entries (the
+# LeNet's fc1), and yosys and Vivado infer block RAM from either form.
+CASE_ROM_ENTRIES = 4096
 
 
 def _shape(sig: Signal) -> str:
@@ -79,17 +83,32 @@ def _always(m: Module) -> list[str]:
 
 def _rom(rom: _Rom, clock: str) -> list[str]:
     depth = 3 if rom.enable is not None else 2
-    lines = [f"{_I}always @(posedge {clock}) begin"]
+    big = len(rom.entries) > CASE_ROM_ENTRIES
+    memory = f"{rom.q.name}_rom"
+    lines: list[str] = []
+    if big:
+        declaration = " ".join(p for p in ("reg", _shape(rom.q), memory) if p)
+        lines += [f"{_I}{declaration} [0:{len(rom.entries) - 1}];", f"{_I}initial begin"]
+        lines += [f"{_I * 2}{memory}[{k}] = {e.text};" for k, e in enumerate(rom.entries)]
+        lines.append(f"{_I}end")
+    lines.append(f"{_I}always @(posedge {clock}) begin")
     if rom.enable is not None:
         lines.append(f"{_I * 2}if ({rom.enable.text}) begin")
-    lines.append(f"{_I * depth}case ({rom.address.text})")
     width = rom.address.width
-    lines += [f"{_I * (depth + 1)}{width}'d{k}: {rom.q.name} <= {e.text};"
-              for k, e in enumerate(rom.entries)]
-    if len(rom.entries) < 1 << width:
-        zero = const(0, rom.q.width, rom.q.signed).text
-        lines.append(f"{_I * (depth + 1)}default: {rom.q.name} <= {zero};")
-    lines.append(f"{_I * depth}endcase")
+    zero = const(0, rom.q.width, rom.q.signed).text
+    if big:
+        read = f"{memory}[{rom.address.text}]"
+        if len(rom.entries) < 1 << width:
+            limit = const(len(rom.entries), width, False).text
+            read = f"({rom.address.text} < {limit}) ? {read} : {zero}"
+        lines.append(f"{_I * depth}{rom.q.name} <= {read};")
+    else:
+        lines.append(f"{_I * depth}case ({rom.address.text})")
+        lines += [f"{_I * (depth + 1)}{width}'d{k}: {rom.q.name} <= {e.text};"
+                  for k, e in enumerate(rom.entries)]
+        if len(rom.entries) < 1 << width:
+            lines.append(f"{_I * (depth + 1)}default: {rom.q.name} <= {zero};")
+        lines.append(f"{_I * depth}endcase")
     if rom.enable is not None:
         lines.append(f"{_I * 2}end")
     lines.append(f"{_I}end")
