@@ -10,14 +10,15 @@ import pytest
 
 import kiln
 from kiln.compiler import (
+    HARD_BLOCK_MARGIN,
     DesignTooLargeError,
     check_fits,
-    choose_reuse_factors,
+    choose_fit,
     with_reuse_factors,
 )
 from kiln.errors import KilnError
 from kiln.flows import part_capacity
-from kiln.ir import Dense, FixedType, Graph, Input, Relu, frozen_codes
+from kiln.ir import Dense, FixedType, Graph, Input, Relu, frozen_codes, with_lut_multipliers
 from kiln.rtl import estimate
 
 ECP5_85F = "LFE5U-85F-6BG381C"
@@ -49,19 +50,23 @@ def test_folding_cuts_the_estimate() -> None:
 
 def test_auto_takes_the_fastest_design_that_fits() -> None:
     graph = mlp(16, 64, 32, 32, 5)
-    factors = choose_reuse_factors(graph, ECP5_85F, 0.7)
+    fit = choose_fit(graph, ECP5_85F, 0.7)
+    factors = fit.reuse_factors
     cap = part_capacity(ECP5_85F)
-    fitted = estimate(with_reuse_factors(graph, factors))["total"]
-    assert fitted.dsp <= 0.7 * cap.dsp and fitted.lut4 <= 0.7 * cap.lut
+    fitted = estimate(fit.apply(graph))["total"]
+    assert fitted.dsp <= HARD_BLOCK_MARGIN * cap.dsp and fitted.lut4 <= 0.7 * cap.lut
+    assert fitted.bram <= HARD_BLOCK_MARGIN * cap.bram18 and fitted.ff <= 0.7 * cap.ff
     ii = max(factors.values())
-    faster = {name: r for name, r in choose_reuse_factors(graph, "xcvu9p", 0.7).items()}
+    faster = choose_fit(graph, "xcvu9p", 0.7).reuse_factors
     assert max(faster.values()) < ii  # a bigger part: a faster design
-    # one step faster than the choice does not fit the ECP5
+    # one step faster than the choice does not fit the ECP5, multipliers in logic or not
     smaller = [r for r in (1, 2, 4, 8, 16, 32) if r < ii]
     for interval in smaller[-1:]:
-        tighter = {n: min(r, interval) for n, r in factors.items()}
-        usage = estimate(with_reuse_factors(graph, tighter))["total"]
-        assert usage.dsp > 0.7 * cap.dsp or usage.lut4 > 0.7 * cap.lut
+        tighter = with_reuse_factors(graph, {n: min(r, interval) for n, r in factors.items()})
+        for lut in ([], [n.name for n in graph.nodes if isinstance(n, Dense)]):
+            usage = estimate(with_lut_multipliers(tighter, lut))["total"]
+            assert (usage.dsp > HARD_BLOCK_MARGIN * cap.dsp or usage.lut4 > 0.7 * cap.lut
+                    or usage.ff > 0.7 * cap.ff)
 
 
 def test_a_design_far_beyond_its_part_is_refused_with_factors_that_fit() -> None:

@@ -14,7 +14,14 @@ from test_rtl_end_to_end import _codes, random_graph
 
 from kiln.artifact import TopContract
 from kiln.fixed import execute
-from kiln.ir import Dense, Graph, check_graph, frozen_codes, valid_reuse_factors
+from kiln.ir import (
+    Dense,
+    Graph,
+    check_graph,
+    frozen_codes,
+    valid_reuse_factors,
+    with_lut_multipliers,
+)
 from kiln.rtl import emit_rtl, write_rtl
 from kiln.rtl._fold import Folding, emit_folded_dense
 
@@ -166,3 +173,17 @@ def test_slots_share_rom_words() -> None:
     assert 0 < used <= f.multipliers
     assert [rom.q.width for rom in module.roms] == [used * dense.weight_type.width]
     assert [len(rom.entries) for rom in module.roms] == [3]
+
+
+@pytest.mark.icarus
+@pytest.mark.parametrize("reuse", [2, 16, 96])
+def test_multipliers_in_logic_are_bit_exact(reuse: int, icarus, bench, tmp_path: Path) -> None:
+    """A layer whose multipliers are shifted adds (for when the DSP blocks run out) computes
+    the same codes, and writes no multiplication for synthesis to map to a DSP block."""
+    graph = wide_graph(reuse)
+    graph = with_lut_multipliers(graph, [n.name for n in graph.nodes])
+    meta, samples, ref = _build(graph, tmp_path, 12, reuse)
+    dense = next(p for p in tmp_path.glob("*.v") if "shifted adds" in p.read_text())
+    assert " * " not in dense.read_text()
+    events = bench.run(icarus, tmp_path, meta, samples, VALID_PCT=70, READY_PCT=60, SEED=reuse)
+    assert bench.outputs(events, meta) == ref, f"{graph!r}"

@@ -6,8 +6,9 @@ from __future__ import annotations
 from kiln.compiler._compile import compile_artifact, compile_model
 from kiln.compiler._fit import (
     DesignTooLargeError,
+    Fit,
     check_fits,
-    choose_reuse_factors,
+    choose_fit,
     with_reuse_factors,
 )
 from kiln.compiler._options import (
@@ -15,6 +16,7 @@ from kiln.compiler._options import (
     DEFAULT_CLOCK_PERIOD,
     DEFAULT_PART,
     FIT_MARGIN,
+    HARD_BLOCK_MARGIN,
     IO_TYPES,
     BuildOptions,
     IoType,
@@ -26,13 +28,15 @@ __all__ = [
     "DEFAULT_CLOCK_PERIOD",
     "DEFAULT_PART",
     "FIT_MARGIN",
+    "HARD_BLOCK_MARGIN",
     "IO_TYPES",
     "BuildOptions",
     "DesignTooLargeError",
+    "Fit",
     "IoType",
     "ReuseFactor",
     "check_fits",
-    "choose_reuse_factors",
+    "choose_fit",
     "compile_artifact",
     "compile_model",
     "with_reuse_factors",

@@ -23,8 +23,12 @@ IO_TYPES: tuple[str, ...] = get_args(IoType)
 #: the factors that fit the part (or board) at the highest throughput.
 ReuseFactor = int | Mapping[str, int] | Literal["auto"]
 AUTO: Literal["auto"] = "auto"
-#: The share of each of the part's resources ``reuse_factor="auto"`` fills at most.
+#: The share of the part's logic (LUTs, registers) ``reuse_factor="auto"`` fills at most:
+#: room for placement and routing.
 FIT_MARGIN = 0.7
+#: The share of the part's DSP and block RAM ``auto`` fills at most: they sit at fixed sites
+#: and need no room around them (the jet MLP with 87% of an ECP5-85F's multipliers routed).
+HARD_BLOCK_MARGIN = 0.9
 #: hls4ml's Vivado-backend defaults, the part and clock every compile targets unless told.
 DEFAULT_PART = "xcvu9p-flga2577-2-e"
 DEFAULT_CLOCK_PERIOD = 5.0
@@ -110,7 +114,9 @@ class BuildOptions:
             one pixel; convolutional networks).
         reuse_factor: one factor for every layer, a mapping of layer name to factor (layers
             it does not name: 1), or ``"auto"``: per-layer factors chosen so the design fits
-            the part (``FIT_MARGIN`` of each resource) at the highest throughput. A factor R
+            the part (``FIT_MARGIN`` of its logic, ``HARD_BLOCK_MARGIN`` of its DSP and
+            block RAM; multipliers in logic where the DSP blocks run out) at the highest
+            throughput. A factor R
             folds a Dense or Conv layer in time: a sample (or output pixel) every R cycles
             with about 1/R of the multipliers; it must be one hls4ml accepts for the layer.
         precision: fixed-point type (``"fixed<16,6>"``) for every tensor of a float model, or

@@ -28,6 +28,7 @@ from kiln.ir._nodes import (
     spatial,
     valid_reuse_factors,
     with_adder_levels,
+    with_lut_multipliers,
 )
 from kiln.ir._serialize import graph_from_dict, graph_to_dict
 from kiln.ir._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
@@ -63,4 +64,5 @@ __all__ = [
     "spatial",
     "valid_reuse_factors",
     "with_adder_levels",
+    "with_lut_multipliers",
 ]

@@ -56,6 +56,12 @@ def _check_adder_levels(node: Dense | Conv) -> None:
                         f"number of adder levels per pipeline stage, 1 or more, not {levels!r}")
 
 
+def _check_lut_multipliers(node: Dense | Conv) -> None:
+    if not isinstance(node.lut_multipliers, bool):
+        raise KilnError(f"{type(node).__name__} {node.name!r}: lut_multipliers must be True or "
+                        f"False, not {node.lut_multipliers!r}")
+
+
 def _check_reuse_factor(node: Dense | Conv) -> None:
     r = node.reuse_factor
     n_in, n_out = node.weight.shape  # a Conv's: its window's Dense
@@ -91,6 +97,7 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
         _check_weighted(node)
         _check_reuse_factor(node)
         _check_adder_levels(node)
+        _check_lut_multipliers(node)
     elif out_channels != channels:
         raise KilnError(f"Pool {node.name!r}: {channels} channels in, {out_channels} out")
     elif node.op not in POOL_OPS:
@@ -134,6 +141,7 @@ def check_graph(graph: Graph) -> Graph:
                 _check_weighted(node)
                 _check_reuse_factor(node)
                 _check_adder_levels(node)
+                _check_lut_multipliers(node)
             elif isinstance(node, Conv | Pool):
                 _check_window(node, previous)
             elif isinstance(node, Pad):

@@ -7,6 +7,7 @@ after construction; change a node with :func:`dataclasses.replace`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields, replace
 from typing import ClassVar
 
@@ -87,6 +88,8 @@ class Dense(Node):
     ``n_in * n_out / R`` multipliers, a sample every R cycles (one of
     :func:`valid_reuse_factors`). ``adder_levels``: adder levels between pipeline registers
     of the unfolded layer (more: fewer registers and cycles, a longer path per cycle).
+    ``lut_multipliers``: a folded layer's multipliers are built as shifted adds in logic,
+    not as multiplications that synthesis maps to DSP blocks (for when the blocks run out).
     """
 
     kind: ClassVar[str] = "dense"
@@ -97,6 +100,7 @@ class Dense(Node):
     accum_type: FixedType = FixedType(32, 16)
     reuse_factor: int = 1
     adder_levels: int = DEFAULT_ADDER_LEVELS
+    lut_multipliers: bool = False
 
     @property
     def n_in(self) -> int:
@@ -173,7 +177,7 @@ class Conv(Node):
     block-diagonal weight (zero where an input channel does not feed an output channel).
     ``shape`` is (rows, cols, channels) of the output, or (cols, channels) for 1D.
     ``reuse_factor`` folds the window's Dense in time, as :class:`Dense`'s does (R cycles
-    per output pixel).
+    per output pixel); ``adder_levels`` and ``lut_multipliers`` as in :class:`Dense`.
     """
 
     kind: ClassVar[str] = "conv"
@@ -186,6 +190,7 @@ class Conv(Node):
     stride: tuple[int, int] = (1, 1)
     reuse_factor: int = 1
     adder_levels: int = DEFAULT_ADDER_LEVELS
+    lut_multipliers: bool = False
 
     def window_dense(self) -> Dense:
         """The Dense layer that computes one output pixel from its flattened window."""
@@ -193,7 +198,7 @@ class Conv(Node):
                      out_type=self.out_type, weight=self.weight, bias=self.bias,
                      weight_type=self.weight_type, bias_type=self.bias_type,
                      accum_type=self.accum_type, reuse_factor=self.reuse_factor,
-                     adder_levels=self.adder_levels)
+                     adder_levels=self.adder_levels, lut_multipliers=self.lut_multipliers)
 
 
 POOL_OPS = ("max", "average")
@@ -307,3 +312,11 @@ def with_adder_levels(graph: Graph, levels: int) -> Graph:
     return replace(graph, nodes=tuple(
         replace(n, adder_levels=levels) if isinstance(n, Dense | Conv) else n
         for n in graph.nodes))
+
+
+def with_lut_multipliers(graph: Graph, names: Collection[str]) -> Graph:
+    """``graph`` with the folded Dense and Conv layers ``names`` names built with their
+    multipliers in logic (:attr:`Dense.lut_multipliers`)."""
+    return replace(graph, nodes=tuple(
+        replace(n, lut_multipliers=True) if isinstance(n, Dense | Conv) and n.name in names
+        else n for n in graph.nodes))

@@ -6,8 +6,8 @@ about a share of an adder per non-zero digit of each weight's non-adjacent form 
 common-subexpression sharing leaves), each as wide as a product plus the growth of its
 sum, and registers at every stage boundary; a folded one is ``n_in * n_out / R``
 multipliers (the DSP blocks yosys maps them to), their input multiplexers, the lanes'
-adders and accumulators, and the weight ROMs (block RAM when a slot's table is large, else
-LUTs). Everything else (casts, activations, tables, line buffers) is a few LUTs or
+adders and accumulators, and the weight ROMs (block RAM when the layer's table is large,
+else LUTs). Everything else (casts, activations, tables, line buffers) is a few LUTs or
 registers per bit it carries.
 
 The estimate is used to refuse a design far beyond its part before any RTL is written, and
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
 from kiln.rtl._cse import naf
+from kiln.rtl._fold import ROM_WORD_BITS
 
 #: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing) and LUT6s per adder bit (yosys
 #: synth_xilinx for UltraScale+) of the folded layers' arithmetic, calibrated on kiln's
@@ -39,9 +40,11 @@ FF_PER_GRAPH_BIT_LEVEL = 1.15
 #: The logic of a folded layer (multiplexers, lane adders, LUT ROMs) against the count
 #: above, calibrated on the jet MLP at reuse factor 16 (16,270 TRELLIS_COMB, 267 MULT18X18D).
 FOLDED_LOGIC_SCALE = 1.45
-#: A slot's weight table goes to block RAM from this many bits (smaller ones are LUT ROM).
+#: A weight ROM goes to block RAM from this many bits (smaller ones are LUT ROM).
 BRAM_MIN_BITS = 2048
-BRAM_BITS = 18 * 1024  # an ECP5 DP16KD, half a Xilinx RAMB36
+#: The (depth, width) shapes of an 18 kbit block RAM read as a ROM: ECP5 DP16KD and a Xilinx
+#: RAMB18 alike.
+BRAM_SHAPES = ((16384, 1), (8192, 2), (4096, 4), (2048, 9), (1024, 18), (512, 36))
 
 
 @dataclass(frozen=True)
@@ -84,16 +87,30 @@ def _dense_cost(node: Dense, in_width: int) -> Cost:
     multipliers = n_in * n_out // r
     lanes = n_out * steps // r
     slots = n_in // steps
-    table_bits = r * node.weight_type.width
-    bram = multipliers * -(-table_bits // BRAM_BITS) if table_bits >= BRAM_MIN_BITS else 0
-    rom_luts = 0 if bram else multipliers * table_bits / 16
+    rom_bits = r * multipliers * node.weight_type.width
+    bram = _rom_brams(r, multipliers, node.weight_type.width) if rom_bits >= BRAM_MIN_BITS \
+        else 0
+    rom_luts = 0 if bram else rom_bits / 16
     mux_luts = slots * in_width * steps / 2
     adder_bits = lanes * acc * (slots + 1)
     # the latched sample, the accumulators, the outputs, the ROM outputs and the products
     registers = n_in * in_width + lanes * acc + n_out * node.out_type.width \
         + multipliers * (node.weight_type.width + acc)
+    if node.lut_multipliers:  # one shifted add of the input per weight bit
+        product_bits = in_width + node.weight_type.width + 1
+        adder_bits += multipliers * node.weight_type.width * product_bits
     logic = FOLDED_LOGIC_SCALE * (rom_luts + mux_luts + adder_bits)
-    return _logic(logic) + Cost(ff=registers, dsp=multipliers, bram=bram)
+    dsp = 0 if node.lut_multipliers else multipliers
+    return _logic(logic) + Cost(ff=registers, dsp=dsp, bram=bram)
+
+
+def _rom_brams(depth: int, fields: int, field_bits: int) -> int:
+    """Block RAMs for the weight ROMs of a folded layer (kiln.rtl._fold): ``depth`` words
+    of ``fields`` weights, split into ROMs of at most ROM_WORD_BITS, each laid out in the
+    block shape that needs the fewest blocks."""
+    per_rom = max(1, ROM_WORD_BITS // field_bits)
+    widths = [min(per_rom, fields - k) * field_bits for k in range(0, fields, per_rom)]
+    return sum(min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES) for width in widths)
 
 
 def node_cost(node: Node, previous: Node, io_type: str = "io_parallel") -> Cost:

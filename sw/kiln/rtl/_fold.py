@@ -194,7 +194,8 @@ def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[E
         w = weights[lane, slot]
         x = inputs[slot]
         x_ext = m.wire(f"xe_{lane}_{slot}", x).ref().cast(width, True)
-        product = m.wire(f"p_{lane}_{slot}", x_ext * w.weight.cast(width, True))
+        product = m.wire(f"p_{lane}_{slot}", _shift_add_product(x_ext, w.weight, width)
+                         if node.lut_multipliers else x_ext * w.weight.cast(width, True))
         ends = [a * b for a in (x_lo, x_hi) for b in (w.low, w.high)]
         value = Value(product.ref(), in_type.frac + w_t.frac, min(ends), max(ends))
         terms.append(requantize(m, value, acc_t, f"c_{lane}_{slot}"))
@@ -239,7 +240,9 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
     acc_t, out_t = node.accum_type, node.out_type
     m = Module(name, f"kiln.rtl: layer {node.name!r} (dense), {node.n_in} x {in_type} -> "
                      f"{node.n_out} x {out_t}, folded: reuse factor {reuse}, "
-                     f"{f.multipliers} multipliers, a sample every {reuse} cycles.\n"
+                     f"{f.multipliers} multipliers"
+                     f"{' (shifted adds in logic)' if node.lut_multipliers else ''}, a sample "
+                     f"every {reuse} cycles.\n"
                      "Generated; do not edit.")
     clk, rst_n, ce = m.input("clk"), m.input("rst_n"), m.input("ce").expr
     in_valid = m.input("in_valid").expr
@@ -287,6 +290,16 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
             outputs[j] = m.register(f"y_{j}", cast, clk, ce & write).expr
     m.assign(y, concat(*reversed(outputs)))
     return m
+
+
+def _shift_add_product(x: Expr, w: Ref, width: int) -> Expr:
+    """``x * w`` at ``width`` bits as one shifted copy of ``x`` per bit of ``w`` (the top
+    bit of a signed ``w`` subtracts): adders in logic, where a ``*`` would take a DSP
+    block (yosys maps every multiplication to one)."""
+    zero = const(0, width, True)
+    terms = [mux(w.bit(b), x.shl(b), zero) for b in range(w.width)]
+    total = _sum(terms[:-1]) if w.width > 1 else zero
+    return total - terms[-1] if w.signed else total + terms[-1]
 
 
 def _sum(terms: list[Expr]) -> Expr:
