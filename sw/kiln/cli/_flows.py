@@ -83,7 +83,8 @@ def add_estimate_arguments(parser: argparse.ArgumentParser) -> None:
     """``kiln estimate DIR [--family xcup]``."""
     parser.add_argument("artifact", help="artifact directory")
     parser.add_argument("--family", default="xcup", choices=XILINX_FAMILIES,
-                        help="yosys synth_xilinx family (xcup: UltraScale+, xc7: 7-series)")
+                        help="yosys synth_xilinx family (xcup: UltraScale+, xc7: 7-series; "
+                        "default: xcup). Choices: %(choices)s")
 
 
 def estimate_command(args: argparse.Namespace) -> tuple[int, str]:

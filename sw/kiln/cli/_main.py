@@ -92,23 +92,40 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from kiln.verify import format_table, verify
+    from kiln.runtime import ShardFailure
+    from kiln.verify import format_table, verify, verify_each
 
     x = _load_array(args.inputs, "inputs") if args.inputs else None
     labels = _load_array(args.labels, "labels") if args.labels else None
-    report = verify(args.artifact, x=x, labels=labels, samples=args.samples,
-                    protocol=not args.no_protocol)
-    print(format_table([report]))
-    return 0 if report.passed else 1
+    options: dict[str, Any] = {"x": x, "labels": labels, "samples": args.samples,
+                               "protocol": not args.no_protocol}
+    if len(args.artifact) == 1:   # one artifact: its samples shard over the workers
+        results: list[Any] = [verify(args.artifact[0], workers=args.workers,
+                                     address=args.address, **options)]
+    else:                         # several: one artifact per worker
+        results = verify_each(args.artifact, workers=args.workers, address=args.address,
+                              **options)
+    reports = [r for r in results if not isinstance(r, ShardFailure)]
+    failures = [r for r in results if isinstance(r, ShardFailure)]
+    if reports:
+        print(format_table(reports))
+    for failure in failures:
+        print(f"{failure.shard}: FAILED after {failure.attempts} attempt(s): {failure.error}")
+    return 0 if all(r.passed for r in reports) and not failures else 1
 
 
 def _predict(args: argparse.Namespace) -> int:
     import kiln
 
+    if args.transport and ((args.workers or 1) > 1 or args.address):
+        raise KilnError("--transport attaches a board to this process; Ray workers cannot use "
+                        "it. Drop --workers/--address, or --transport (workers then use "
+                        "$KILN_FPGA or their own PYNQ board)")
     runtime = kiln.load(args.artifact)
     if args.transport:
         runtime.device("fpga").attach(args.transport)
-    y = runtime.predict(_load_array(args.inputs, "inputs"), device=args.device, raw=args.raw)
+    y = runtime.predict(_load_array(args.inputs, "inputs"), device=args.device, raw=args.raw,
+                        workers=args.workers, address=args.address)
     if args.output:
         np.save(args.output, y)
     else:
@@ -199,6 +216,16 @@ def _add_flow_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[
         p.set_defaults(func=_flow_command(command))
 
 
+def _add_ray_arguments(p: argparse.ArgumentParser, sharding: str) -> None:
+    """``--workers`` and ``--address``: run on Ray (kiln._ray), as kiln explore does."""
+    group = p.add_argument_group("Ray", f"run on Ray workers: {sharding}")
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="Ray workers; with N > 1 kiln starts a local Ray with N CPUs "
+                       "(default: 1, this process, no Ray)")
+    group.add_argument("--address", help="Ray cluster, e.g. ray://HOST:10001 or auto; every "
+                       "worker must read the artifact at the same path (a shared filesystem)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kiln", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -240,15 +267,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_compile)
 
     p = sub.add_parser("verify", help="RTL vs HLS vs reference, Icarus, cocotb protocol")
-    p.add_argument("artifact")
+    p.add_argument("artifact", nargs="+", metavar="ARTIFACT",
+                   help="artifact folder(s) written by kiln compile; several are verified "
+                   "one per Ray worker with --workers N or --address")
     p.add_argument("--inputs", help=".npy inputs (default: random codes over the input range)")
     p.add_argument("--labels", help=".npy labels for accuracy")
     p.add_argument("--samples", type=int, default=10_000, help="random inputs when no --inputs")
     p.add_argument("--no-protocol", action="store_true", help="skip the cocotb bench")
+    _add_ray_arguments(p, "one artifact's samples in contiguous shards, several artifacts one "
+                       "per worker")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("predict", help="run inputs on one device")
-    p.add_argument("artifact")
+    p.add_argument("artifact", help="artifact folder written by kiln compile")
     p.add_argument("inputs", help=".npy inputs")
     p.add_argument("--device", default="auto", choices=DEVICE_NAMES,
                    help="where to run (default: auto, the first present of fpga, cuda, cpu). "
@@ -258,10 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the fpga device's link: pynq[:BOARD], serial:PORT[@BAUD] or "
                         "sim[:serial|:pynq] (default: $KILN_FPGA, else PYNQ when on one)")
     p.add_argument("-o", "--output", help="write .npy here instead of printing")
+    _add_ray_arguments(p, "the inputs in contiguous shards, outputs in input order")
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("compare", help="run inputs on several devices and compare")
-    p.add_argument("artifact")
+    p.add_argument("artifact", help="artifact folder written by kiln compile")
     p.add_argument("inputs", help=".npy inputs")
     p.add_argument("--labels", help=".npy labels for accuracy")
     p.add_argument("--devices", default=_device_list("reference,hls,fpga-sim,cpu"),
@@ -274,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("trace", help="every layer's codes at every level; the first layer "
                        "where two levels differ")
-    p.add_argument("artifact")
+    p.add_argument("artifact", help="artifact folder written by kiln compile")
     p.add_argument("inputs", help=".npy inputs")
     p.add_argument("--samples", type=int, metavar="N", help="trace the first N inputs only")
     p.add_argument("--levels", default="reference,fixed,hls,rtl", type=_level_list,
