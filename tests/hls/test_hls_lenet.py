@@ -1,6 +1,7 @@
 """The LeNet's HLS C simulation builds (docs/lenet.md, "Compiling for the ULX3S 85F", 4):
 hls4ml's project for the shipped QKeras LeNet, io_stream, with the reuse factors ``auto``
-picks for the ULX3S 85F, and its C simulation equal to kiln.fixed, code for code, and to
+picked for the ULX3S 85F in that measurement (fc1 folded 100,000 times: one 400,000-element
+weight array), and its C simulation equal to kiln.fixed, code for code, and to
 QKeras on 100 test images. Before kiln rewrote the weight headers, g++ did not finish it in
 37 minutes (fc1's 400,000 ap_fixed initializers)."""
 
