@@ -14,14 +14,14 @@ from kiln.frontend import check_layers, layer_problems
 
 
 def test_every_unsupported_layer_is_listed_once_with_its_fix() -> None:
-    from qkeras import QActivation, quantized_relu, quantized_tanh
+    from qkeras import QActivation, quantized_relu, quantized_sigmoid
     from tensorflow import keras
 
     inp = keras.Input((8, 8, 1), name="image")
     x = keras.layers.Conv2D(2, 3, name="conv")(inp)
     x = keras.layers.Flatten(name="flat")(x)
     x = keras.layers.LeakyReLU(name="leaky")(x)
-    x = QActivation(quantized_tanh(4), name="hard_tanh")(x)
+    x = QActivation(quantized_sigmoid(4, symmetric=True), name="sym_sigmoid")(x)
     x = QActivation(quantized_relu(4, 0, negative_slope=0.25), name="leaky_q")(x)
     model = keras.Model(inp, keras.layers.Dense(2, name="fc")(x))
     assert len(layer_problems(model)) == 4
@@ -30,7 +30,7 @@ def test_every_unsupported_layer_is_listed_once_with_its_fix() -> None:
     message = str(info.value)
     assert "4 layer(s)" in message and message.count("Fix:") == 4
     for name, fix in (("conv", "io_type='io_stream'"), ("leaky", "replace it with ReLU"),
-                      ("hard_tanh", "use_real_tanh=True"), ("leaky_q", "negative_slope=0")):
+                      ("sym_sigmoid", "symmetric=False"), ("leaky_q", "negative_slope=0")):
         line = next(line for line in message.splitlines() if f"'{name}'" in line)
         assert fix in line
 

@@ -141,11 +141,24 @@ def is_quantized(model: Any) -> bool:
 
 
 def _input_is_quantized(model: Any) -> bool:
+    """Whether the first layer is a QActivation(quantized_bits): hls4ml's bit_exact inference
+    types the input from it. Only quantized_bits becomes hls4ml's FixedPointQuantizer, which
+    that inference needs after the input; any other first quantizer (quantized_relu,
+    quantized_sigmoid) is an activation there, and the input is typed as an unquantized one.
+    A model of nothing but quantized_bits QActivations is typed that way too: hls4ml folds
+    them all into the input and writes a C function whose input and output have one name."""
     layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
-    return bool(layers) and type(layers[0]).__name__ == "QActivation"
+    return (bool(layers) and _is_bits_quantizer(layers[0])
+            and not all(_is_bits_quantizer(la) for la in layers))
 
 
-# QActivation quantizers whose hls4ml form equals QKeras code for code.
+def _is_bits_quantizer(layer: Any) -> bool:
+    return (type(layer).__name__ == "QActivation"
+            and type(getattr(layer, "quantizer", None)).__name__ == "quantized_bits")
+
+
+# QActivation quantizers whose hls4ml form equals QKeras code for code (and the hard
+# quantized_sigmoid / quantized_tanh: a clip QKeras and hls4ml both compute exactly).
 _EXACT_QUANTIZERS = ("quantized_bits", "quantized_relu")
 
 
@@ -158,7 +171,10 @@ def _inexact_layer(layer: Any) -> str | None:
     if cls == "Dense" and activation not in ("", "linear"):
         return f"float activation {activation}"
     quantizer = getattr(layer, "quantizer", None)
-    if cls == "QActivation" and type(quantizer).__name__ not in _EXACT_QUANTIZERS:
+    name = type(quantizer).__name__
+    hard = name in ("quantized_sigmoid", "quantized_tanh") and not getattr(
+        quantizer, f"use_real_{name.removeprefix('quantized_')}")
+    if cls == "QActivation" and name not in _EXACT_QUANTIZERS and not hard:
         return (f"{quantizer} is a table over hls4ml's fixed input range in hardware, not "
                 "QKeras's function of the exact input")
     return None
@@ -167,7 +183,7 @@ def _inexact_layer(layer: Any) -> str | None:
 def reference_is_bit_exact(model: Any, options: BuildOptions) -> bool:
     """Whether the framework model defines every type, so kiln can demand equality with it:
     quantized, with a quantized input, and no float-only activation (softmax, sigmoid, tanh,
-    quantized_sigmoid / quantized_tanh: tables in hardware)."""
+    quantized_sigmoid / quantized_tanh with use_real_*: tables in hardware)."""
     if options.input_precision or not is_quantized(model) or not _input_is_quantized(model):
         return False
     for layer in model.layers:

@@ -42,7 +42,17 @@ _LAYER_FIXES = {
     "LSTM": "recurrent layers are not built by kiln; use Dense or Conv1D layers",
     "GRU": "recurrent layers are not built by kiln; use Dense or Conv1D layers",
     "SimpleRNN": "recurrent layers are not built by kiln; use Dense or Conv1D layers",
+    "QLSTM": "recurrent layers are not built by kiln; use QDense or QConv1D layers",
+    "QGRU": "recurrent layers are not built by kiln; use QDense or QConv1D layers",
+    "QSimpleRNN": "recurrent layers are not built by kiln; use QDense or QConv1D layers",
 }
+# Binary and ternary quantizers (classes, and the functions QActivation('binary_tanh') takes):
+# hls4ml builds them as XNOR arithmetic or sign/threshold activations, which kiln does not.
+_SIGN_QUANTIZERS = ("binary", "stochastic_binary", "binary_tanh", "bernoulli", "ternary",
+                    "stochastic_ternary", "ternary_tanh")
+_SIGN_FIX = ("{quantizer} is a binary/ternary quantizer (XNOR weights or a sign/threshold "
+             "activation), which kiln does not build. Fix: use quantized_bits(2, 1, alpha=1) "
+             "and retrain (a 2-bit grid, -2..1)")
 # QActivation quantizers kiln builds, and the fix for those it does not.
 _QUANTIZER_FIXES = {
     "quantized_po2": "use quantized_bits(bits, integer) (power-of-two exponent codes are not "
@@ -81,11 +91,17 @@ def _empty_problem(layer: Any) -> str | None:
 
 def _quantizer_problem(layer: Any) -> str | None:
     """A QActivation quantizer (or a kernel/bias quantizer's alpha) kiln does not build."""
-    for attr in ("quantizer", "kernel_quantizer_internal", "bias_quantizer_internal"):
+    for attr in ("quantizer", "kernel_quantizer_internal", "bias_quantizer_internal",
+                 "activation"):  # QDense(activation='binary') holds a quantizer there
         quantizer = getattr(layer, attr, None)
         name = type(quantizer).__name__
         if quantizer is None:
             continue
+        if name == "function":  # QActivation('binary_tanh') and the like
+            name = getattr(quantizer, "__name__", name)
+        if name in _SIGN_QUANTIZERS:
+            return _SIGN_FIX.format(quantizer=name if name != type(quantizer).__name__
+                                    else quantizer)
         alpha = getattr(quantizer, "alpha", None)
         if isinstance(alpha, str):
             return (f"{quantizer} has alpha={alpha!r}, a scale per channel that no single "
@@ -95,12 +111,12 @@ def _quantizer_problem(layer: Any) -> str | None:
         if name == "quantized_relu" and float(getattr(quantizer, "negative_slope", 0)):
             return (f"{quantizer} has negative_slope={quantizer.negative_slope}. Fix: use "
                     "negative_slope=0 (a leaky ReLU is not built by kiln)")
-        for function in ("sigmoid", "tanh"):
-            if name == f"quantized_{function}" and not getattr(quantizer, f"use_real_{function}"):
-                return (f"{quantizer} is a hard {function} (hls4ml's HardActivation), which "
-                        f"kiln does not build. Fix: quantized_{function}({quantizer.bits}, "
-                        f"use_real_{function}=True) (a table kiln builds; compared with QKeras "
-                        "in LSBs)")
+        if name == "quantized_sigmoid" and quantizer.symmetric:
+            return (f"{quantizer} has symmetric=True (its lowest value is one LSB, which "
+                    "hls4ml's type does not keep). Fix: use symmetric=False")
+        if name in ("quantized_sigmoid", "quantized_tanh") and quantizer.use_stochastic_rounding:
+            return (f"{quantizer} rounds stochastically, which no hardware reproduces. Fix: "
+                    "use_stochastic_rounding=False")
     return None
 
 

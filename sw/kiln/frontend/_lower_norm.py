@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from kiln.ir import Conv, Dense, FixedType, Node, frozen_codes
 
@@ -34,14 +35,24 @@ def lower_batchnorm(layer: Any, source: str, previous: Node) -> Node:
     scale_t, bias_t = _type_of(layer, "scale_t"), _type_of(layer, "bias_t")
     scale = weight_codes(layer.weights["scale"], scale_t, f"Layer {layer.name!r} scale")
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
+    return scale_and_shift(layer.name, source, previous, scale, scale_t, bias, bias_t,
+                           _result_type(layer))
+
+
+def scale_and_shift(name: str, source: str, previous: Node, scale: NDArray[Any],
+                    scale_t: FixedType, bias: NDArray[Any], bias_t: FixedType,
+                    out_type: FixedType) -> Node:
+    """``cast_out(x * scale[c] + bias[c])`` per channel ``c`` (codes of ``scale_t`` and
+    ``bias_t``; one code broadcasts to every channel), the sum exact before the cast, as a
+    diagonal Dense (flat input) or 1x1 Conv (image)."""
     shape = previous.shape
     channels = int(shape[-1])
     scale = np.broadcast_to(scale.reshape(-1), (channels,)) if scale.size == 1 else scale
     bias = np.broadcast_to(bias.reshape(-1), (channels,)) if bias.size == 1 else bias
     weight = np.zeros((channels, channels), dtype=np.int64)
     weight[np.arange(channels), np.arange(channels)] = scale.reshape(channels)
-    common = {
-        "name": layer.name, "source": source, "shape": shape, "out_type": _result_type(layer),
+    common: dict[str, Any] = {
+        "name": name, "source": source, "shape": shape, "out_type": out_type,
         "weight": frozen_codes(weight), "bias": frozen_codes(bias.reshape(channels)),
         "weight_type": scale_t, "bias_type": bias_t,
         "accum_type": exact_sum_type(previous.out_type, scale_t, bias_t),

@@ -1,0 +1,97 @@
+"""hls4ml's QKeras test suite re-created as kiln tests (``_qkeras_suite``): every case either
+kiln.fixed == HLS C-sim == QKeras, or approximate where QKeras leaves a type undefined (and
+the manifest does not claim equality), or refused with a KilnError that names the fix; never
+wrong. The whole suite (80 cases, about 15 s each with a C simulation) is ``slow``; a few
+representative ones run by default. Also the QKeras activation types themselves, checked
+against QKeras on every code of a dense grid (no conversion, milliseconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from tests.frontend._qkeras_suite import CASES, run_case
+
+from kiln.fixed import from_float, to_float
+from kiln.frontend._keras import qkeras_activation_type
+
+
+def _check(name: str, input_quantizer: bool, tmp_path: Path) -> str:
+    """Run one case and assert the suite's promise; its status."""
+    outcome = run_case(CASES[name], input_quantizer, tmp_path)
+    assert outcome.status != "wrong", outcome.detail
+    if outcome.status == "refused":
+        assert "Fix:" in outcome.detail or "fix" in outcome.detail.lower(), outcome.detail
+    if outcome.status == "approximate":
+        assert not CASES[name].exact and not outcome.claimed_exact, outcome.detail
+    return outcome.status
+
+
+@pytest.mark.parametrize("name, input_quantizer", [
+    ("dense_relu_alpha1", False),  # hls4ml's bit-exact Dense -> quantized_relu test
+    ("quantizer_quantized_relu(4, 2)", False),  # only a QActivation: broke hls4ml's chain
+])
+def test_representative_cases_are_bit_exact(name: str, input_quantizer: bool,
+                                            tmp_path: Path) -> None:
+    assert _check(name, input_quantizer, tmp_path) == "bit-exact"
+
+
+@pytest.mark.parametrize("name, match", [
+    ("btnn_1", r"'dense'.*ternary.*Fix: use quantized_bits\(2, 1.*\n.*'act'.*binary_tanh"),
+    ("negative_slope_quantized_relu(4, negative_slope=0.5)", r"negative_slope=0.5. Fix"),
+    ("qconv2dbn", r"QConv2DBatchnorm.*Fix: train a QConv2D followed by a BatchNormalization"),
+    ("dense_relu_auto_po2", r"alpha='auto_po2'.*Fix: use alpha=1"),
+    ("qlstm", r"QLSTM.*recurrent layers"),
+])
+def test_refusals_name_every_layer_and_its_fix(name: str, match: str, tmp_path: Path) -> None:
+    """Refused before any conversion (so no C simulation is built), every layer at once."""
+    outcome = run_case(CASES[name], False, tmp_path)
+    assert outcome.status == "refused", outcome.detail
+    assert outcome.detail.startswith("UnsupportedLayerError"), outcome.detail
+    import re
+
+    assert re.search(match, outcome.detail), outcome.detail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("input_quantizer", [False, True], ids=["bare", "input_q"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_hls4ml_qkeras_suite(name: str, input_quantizer: bool, tmp_path: Path) -> None:
+    _check(name, input_quantizer, tmp_path)
+
+
+@pytest.mark.parametrize("quantizer", [
+    "quantized_bits(3, 2)", "quantized_bits(3, 3)", "quantized_bits(4, 0)",
+    "quantized_bits(8, 4)", "quantized_bits(4, 1, keep_negative=False)",
+    "quantized_bits(3, 3, keep_negative=False)", "quantized_bits(5, 2, symmetric=True)",
+    "quantized_relu(4)", "quantized_relu(4, 4)", "quantized_relu(6, 2)", "quantized_relu(3, 5)",
+])
+def test_activation_types_equal_qkeras_on_a_dense_grid(quantizer: str) -> None:
+    """``qkeras_activation_type`` gives the grid, rounding (half to even) and saturation
+    QKeras computes, including the cases hls4ml 1.3 mistypes (no fractional bits: ap_int;
+    keep_negative=False: signed; symmetric: SAT), on every multiple of 2^-6 in [-40, 40)."""
+    import qkeras
+
+    q: Any = eval(quantizer, vars(qkeras))
+    t = qkeras_activation_type(q)
+    assert t is not None
+    x = np.arange(-40 * 64, 40 * 64) / 64.0
+    want = np.asarray(q(x.astype(np.float32)), dtype=np.float64)
+    got = to_float(from_float(torch.from_numpy(x), t), t).numpy()
+    assert np.array_equal(got, want), (t, x[got != want][:5], got[got != want][:5],
+                                       want[got != want][:5])
+
+
+def test_activation_types_leave_other_quantizers_to_hls4ml() -> None:
+    """Quantizers that are not one fixed-point cast get no type from kiln (they are tables,
+    scaled, or refused by the check)."""
+    import qkeras
+
+    for quantizer in (qkeras.quantized_bits(4, 0, alpha="auto_po2"),
+                      qkeras.quantized_relu(4, negative_slope=0.5),
+                      qkeras.quantized_sigmoid(7, use_real_sigmoid=True),
+                      qkeras.quantized_bits(1, 0)):
+        assert qkeras_activation_type(quantizer) is None, quantizer
