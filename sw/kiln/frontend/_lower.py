@@ -8,7 +8,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
-from kiln.frontend._lower_hard import lower_hard_activation
 from kiln.frontend._lower_norm import lower_batchnorm
 from kiln.ir import (
     POOL_OPS,
@@ -36,12 +35,11 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "Pooling1D (max, average)", "Pooling2D (max, average)",
                         "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
                         "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
-                        "HardActivation (QKeras hard sigmoid, tanh)",
                         "Reshape", "Flatten",
                         "Transpose (channels-first flatten order, before Flatten -> Dense)")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
 # same codes in the same order.
-_RESHAPES = ("Reshape", "Flatten")
+_RESHAPES = ("Reshape", "Flatten", "Repack")
 
 
 def fixed_type(precision: Any, where: str) -> FixedType:
@@ -252,16 +250,15 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
     """
     nodes: list[Node] = []
     rows: NDArray[Any] | None = None  # a pending Transpose, folded into the next Dense
+    transpose = ""
     for layer in model_graph.get_layers():
         cls = layer.class_name
         source = nodes[-1].name if nodes else ""
         shape = nodes[-1].shape if nodes else ()
         if rows is not None and cls not in ("Dense", *_RESHAPES):
-            raise UnsupportedLayerError(
-                f"Layer {layer.name!r} ({cls}) reads a transposed tensor; kiln builds a "
-                "Transpose only before Flatten -> Dense (PyTorch's flatten order)."
-            )
+            raise _unfolded_transpose(f"Layer {layer.name!r} ({cls}) reads", transpose)
         if cls == "Transpose" and nodes:
+            transpose = layer.name
             rows = _transpose_rows(layer, nodes[-1])
             if _result_type(layer) != nodes[-1].out_type:
                 nodes.append(Cast(name=layer.name, source=source, shape=shape,
@@ -273,8 +270,6 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         elif cls == "Dense":
             nodes.append(_dense(layer, source, options.reuse_for(layer.name), rows))
             rows = None
-        elif cls == "HardActivation":  # QKeras hard quantized_sigmoid / quantized_tanh
-            nodes.append(lower_hard_activation(layer, source, nodes[-1]))
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
@@ -294,4 +289,16 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
                 f"Layer {layer.name!r} of hls4ml type {cls} is not supported by kiln's RTL. "
                 f"Supported: {', '.join(SUPPORTED_HLS_LAYERS)}."
             )
+    if rows is not None:  # without this the output would come out channels last
+        raise _unfolded_transpose("The model's output is", transpose)
     return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=options.io_type))
+
+
+def _unfolded_transpose(what: str, transpose: str) -> UnsupportedLayerError:
+    return UnsupportedLayerError(
+        f"{what} the channels-first (PyTorch-order) flatten made by {transpose!r}; kiln "
+        "builds that order only as the input of a Linear/Dense, whose weight rows it "
+        "reorders (hls4ml's C simulation of the reordering in a stream is not bit-exact to "
+        "check against). Fix: follow the flatten with a Linear, or return the tensor "
+        "unflattened (the hardware gives it channels last)."
+    )

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 # ONNX operators kiln builds (after QONNX clean-up and Gemm -> MatMul); everything else is
 # refused up front, naming the node.
 SUPPORTED_ONNX_OPS = ("Quant", "MatMul", "Gemm", "Add", "Relu", "Softmax", "Sigmoid", "Tanh",
-                      "Identity", "Dropout")
+                      "Identity", "Dropout", "BatchNormalization")
 # Operators of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
 STREAM_ONNX_OPS = ("Conv", "MaxPool", "Flatten", "Reshape")
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc", "IntQuant", "QuantizeLinear", "DequantizeLinear")
@@ -44,7 +44,9 @@ _SHAPE_OPS = ("Shape", "Size", "NonZero", "Range", "ConstantOfShape", "Expand")
 # Quant); checked again, by the cleaned node's name, if it survives.
 _PLUMBING_OPS = ("Transpose", "Squeeze", "Unsqueeze", "Concat", "Gather", "Cast")
 _PARAM_ROLES = {"MatMul": ("", "weight"), "Gemm": ("", "weight", "bias"), "Add": ("", "bias"),
-                "Conv": ("", "weight", "bias")}
+                "Conv": ("", "weight", "bias"),
+                # Float, whatever quantizes the layers around it: typed by ``precision``.
+                "BatchNormalization": ("", "scale", "shift", "mean", "variance")}
 
 # Describes a Quant node for messages: (layer text, suggested power-of-two quantizer).
 Describe = Callable[[Any, bool], tuple[str, str]]

@@ -10,11 +10,13 @@ hardware input is channels-last (hls4ml's layout).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -294,7 +296,7 @@ def check_source(source: TorchSource, io_type: str | None = None) -> None:
     """The one check of a module source before any export or conversion: every module (and,
     for plain torch.nn, every function and graph problem) kiln cannot build, at once."""
     if source.kind == "torch":
-        check_module(source.model, io_type, source.where)
+        check_module(source.model, io_type, source.where, source.input_shape)
     elif source.kind == "brevitas":
         check_torch_layers(source.model, io_type, source.where)
 
@@ -338,7 +340,7 @@ def _expected_shape(model: Any, shape: tuple[int, ...]) -> str:
                   or hasattr(m, "in_channels")), None)
     if first is not None and hasattr(first, "in_features") and len(shape) == 1:
         return f" It expects input_shape=({int(first.in_features)},)."
-    with torch.no_grad():
+    with _probing(model):
         for length in range(1, 4 * shape[-1] + 1):
             candidate = (*shape[:-1], length)
             try:
@@ -347,6 +349,23 @@ def _expected_shape(model: Any, shape: tuple[int, ...]) -> str:
                 continue
             return f" It runs on input_shape={candidate}."
     return ""
+
+
+@contextlib.contextmanager
+def _probing(model: Any) -> Iterator[None]:
+    """Run ``model`` for a check without changing it: eval mode (a Brevitas quantizer in
+    training mode would learn its scale from the probe's zeros), no gradients, the modules'
+    training flags restored after."""
+    import torch
+
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad(), quiet("torch"):
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 def _layers(model: Any) -> list[tuple[str, Any]]:
@@ -382,7 +401,7 @@ def check_runs(model: Any, shape: tuple[int, ...], where: str) -> None:
     except Exception as exc:  # TorchScript modules take no hooks: the cause alone is named
         log.debug("no forward hooks on %s: %s", where, exc)
     try:
-        with torch.no_grad(), quiet("torch"):
+        with _probing(model):
             model(torch.zeros(1, *shape))
         return
     except Exception as exc:
@@ -405,6 +424,36 @@ def check_runs(model: Any, shape: tuple[int, ...], where: str) -> None:
         f"{_expected_shape(model, shape)} Give the shape forward() expects, channels first, "
         "without the batch (kiln compile --input-shape)."
     )
+
+
+def tensor_output(model: Any, shape: tuple[int, ...]) -> Any:
+    """``model``, or a copy whose output layer returns a plain tensor where it returned a
+    Brevitas QuantTensor (``return_quant_tensor=True`` on the last layer).
+
+    Brevitas then exports the output's bit-width arithmetic (Log, Div, Ceil, Where, ...) into
+    the QONNX graph, operators no hardware builds; the output values are the same either
+    way, so the layer that produced it is exported without them."""
+    import copy
+
+    import torch
+
+    called: list[str] = []
+    handles = [m.register_forward_hook(lambda *_, n=n: called.append(n))
+               for n, m in _layers(model) if hasattr(m, "return_quant_tensor")]
+    try:
+        with _probing(model):
+            out = model(torch.zeros(1, *shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    if not hasattr(out, "value") or not called:
+        return model
+    plain = copy.deepcopy(model)
+    last = plain.get_submodule(called[-1])
+    log.debug("%s returns a QuantTensor: exported with return_quant_tensor=False",
+              called[-1])
+    last.return_quant_tensor = False
+    return plain
 
 
 def _export_onnx(source: TorchSource) -> Any:
@@ -433,7 +482,7 @@ def _export_onnx(source: TorchSource) -> Any:
             if source.kind == "brevitas":
                 from brevitas.export import export_qonnx
 
-                return export_qonnx(model, dummy, dynamo=False)
+                return export_qonnx(tensor_output(model, shape), dummy, dynamo=False)
             buffer = io.BytesIO()
             torch.onnx.export(model, (dummy,), buffer,  # type: ignore[arg-type]  # a file
                               dynamo=False)

@@ -13,6 +13,9 @@ from kiln.errors import UnsupportedLayerError
 SUPPORTED_TORCH_LAYERS = (
     "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity", "LogSoftmax",
     "BatchNorm1d", "QuantLinear", "QuantReLU", "QuantIdentity",
+    # Brevitas activations whose QONNX export is a Quant (HardTanh: the quantizer's clip) or
+    # Tanh / Sigmoid then a Quant; the exported operators are checked again.
+    "QuantHardTanh", "QuantTanh", "QuantSigmoid",
 )
 # Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
 STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
@@ -22,14 +25,11 @@ STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d"
 # Modules built through hls4ml's PyTorch converter (some rewritten by kiln.frontend._torch_graph
 # first): in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as
 # operators hls4ml's ONNX reader or kiln does not build).
-PLAIN_TORCH_ONLY = ("LogSoftmax", "BatchNorm1d", "BatchNorm2d", "AvgPool1d", "AvgPool2d",
-                    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
-                    "AdaptiveMaxPool2d")
+PLAIN_TORCH_ONLY = ("LogSoftmax", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
+                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d")
 _BREVITAS_FIXES = {
     "LogSoftmax": "remove it (the logits rank as its outputs do), or compile the model "
                   "without Brevitas layers",
-    "BatchNorm1d": "fold it into the preceding QuantLinear before export, or remove it",
-    "BatchNorm2d": "fold it into the preceding QuantConv2d before export, or remove it",
 }
 # Modules whose QONNX operator hls4ml's ONNX reader mis-reads: refused in Brevitas models
 # (plain torch.nn models build them through hls4ml's PyTorch converter).
@@ -74,6 +74,13 @@ _FIXES = {
     "RNN": "recurrent layers are not built by kiln; use Linear or Conv1d layers",
     "Embedding": "feed one-hot or dense features to a Linear layer instead",
     "Upsample": "remove the upsampling (not built by kiln)",
+    "UpsamplingNearest2d": "remove the upsampling (not built by kiln)",
+    "UpsamplingBilinear2d": "remove the upsampling (not built by kiln)",
+    "QuantUpsample": "remove the upsampling (not built by kiln)",
+    "QuantUpsamplingNearest2d": "remove the upsampling (not built by kiln)",
+    "QuantUpsamplingBilinear2d": "remove the upsampling (not built by kiln)",
+    "QuantEltwiseAdd": f"{_SINGLE_PATH} skip connection (element-wise sum)",
+    "QuantCat": f"{_SINGLE_PATH} branch and concatenation",
     "ConvTranspose1d": "transposed convolutions are not built by kiln; use Conv1d",
     "ConvTranspose2d": "transposed convolutions are not built by kiln; use Conv2d",
     "MultiheadAttention": "attention is not built by kiln; use Linear layers",
@@ -90,6 +97,10 @@ _FIXES = {
     "avg_pool1d": "use the module nn.AvgPool1d",
     "avg_pool2d": "use the module nn.AvgPool2d",
     "leaky_relu": _RELU_FIX, "elu": _RELU_FIX, "gelu": _RELU_FIX, "silu": _RELU_FIX,
+    "threshold": _RELU_FIX, "_threshold": _RELU_FIX, "prelu": _RELU_FIX, "selu": _RELU_FIX,
+    "celu": _RELU_FIX, "softplus": _RELU_FIX, "mish": _RELU_FIX, "hardswish": _RELU_FIX,
+    "rrelu": _RELU_FIX, "RReLU": _RELU_FIX, "relu6": "replace it with F.relu (a clip at 6 is "
+    "not built by kiln)",
     "hardtanh": "replace it with torch.tanh (a table kiln builds) or F.relu",
     "hardsigmoid": "replace it with torch.sigmoid (a table kiln builds)",
     "batch_norm": "fold it into the preceding layer before compiling, or remove it",

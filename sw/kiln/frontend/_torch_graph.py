@@ -4,6 +4,9 @@ checked, and rewritten into layers hls4ml converts.
 - ``nn.AdaptiveAvgPool1d/2d(1)`` / ``nn.AdaptiveMaxPool1d/2d(1)`` (and their functions)
   become an AvgPool/MaxPool whose kernel is the whole image: global pooling, the same
   values in float.
+- ``squeeze`` / ``unsqueeze`` that only add or remove size-1 axes in front of the features of
+  a model without convolutions or pooling are dropped: a Linear or an activation computes the
+  same vector either way.
 - A ``LogSoftmax`` (module or ``F.log_softmax``) that produces the model's output is dropped:
   the hardware outputs the logits. ``log_softmax(x) = x - logsumexp(x)`` subtracts one value
   per sample, so the ranking (argmax, top-k) is exactly the logits'; the values are not log
@@ -26,6 +29,7 @@ from kiln.frontend._torch_check import (
 log = logging.getLogger(__name__)
 
 _SHAPE_METHODS = ("size", "dim", "numel")
+_SIZE_ONE_RESHAPES = ("squeeze", "unsqueeze")
 _ADAPTIVE = {"AdaptiveAvgPool1d": "AvgPool1d", "AdaptiveAvgPool2d": "AvgPool2d",
              "AdaptiveMaxPool1d": "MaxPool1d", "AdaptiveMaxPool2d": "MaxPool2d"}
 _ADAPTIVE_FUNCTIONS = {"adaptive_avg_pool1d": "AvgPool1d", "adaptive_avg_pool2d": "AvgPool2d",
@@ -87,18 +91,51 @@ def _graph_problems(module: Any, where: str) -> list[str]:
     return problems
 
 
-def check_module(model: Any, io_type: str | None, where: str) -> Any:
+def _flat_model(module: Any) -> bool:
+    """No convolution or pooling: every tensor is a vector of features (last axis)."""
+    return not any(type(m).__name__.startswith(("Conv", "MaxPool", "AvgPool", "Adaptive"))
+                   for m in module.modules())
+
+
+def _size_one_reshape(node: Any, flat: bool) -> bool:
+    """A squeeze / unsqueeze that only adds or removes size-1 axes in front of the features of
+    a flat model (its shapes from :func:`_shapes`): the same vector, so it is dropped."""
+    if not flat or node.op not in ("call_function", "call_method") or \
+            operation_name(node) not in _SIZE_ONE_RESHAPES:
+        return False
+    source = node.args[0] if node.args else None
+    before = getattr(source, "meta", {}).get("tensor_meta")
+    after = node.meta.get("tensor_meta")
+    if before is None or after is None or not before.shape or not after.shape:
+        return False
+    return bool(before.shape[-1] == after.shape[-1]
+                and before.shape.numel() == after.shape.numel())
+
+
+def check_module(model: Any, io_type: str | None, where: str,
+                 input_shape: tuple[int, ...] | None = None) -> Any:
     """The one check of a plain torch.nn model: every module, function and graph problem at
     once in one :class:`UnsupportedLayerError` (run-time shapes alone: InputShapeError).
-    Returns the traced GraphModule."""
+    With ``input_shape``, squeezes and unsqueezes of size-1 axes in a flat model pass (they
+    are dropped). Returns the traced GraphModule (shapes in each node's meta when
+    ``input_shape`` is given)."""
     problems = module_problems(model, io_type, plain=True)
     try:
         module = trace(model, where)
     except UnsupportedLayerError as exc:
         raise_problems([*problems, str(exc)], where, io_type)
         raise
+    skip: tuple[str, ...] = _SHAPE_METHODS
+    inputs = [n for n in module.graph.nodes if n.op == "placeholder"]
+    if input_shape is not None and len(inputs) == 1 and _flat_model(module):
+        _shapes(module, input_shape, where)
+        reshapes = [n for n in module.graph.nodes
+                    if n.op in ("call_function", "call_method")
+                    and operation_name(n) in _SIZE_ONE_RESHAPES]
+        if all(_size_one_reshape(n, flat=True) for n in reshapes):
+            skip += _SIZE_ONE_RESHAPES
     graph = _graph_problems(module, where)
-    problems += function_problems(module.graph, io_type, skip=_SHAPE_METHODS) + graph
+    problems += function_problems(module.graph, io_type, skip=skip) + graph
     if problems and all("run time" in p for p in problems):
         raise InputShapeError(f"{where}: " + "; ".join(problems))
     raise_problems(problems, where, io_type)
@@ -134,11 +171,15 @@ def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None
                    where: str, warn: bool = False) -> Any:
     """The checked model as hls4ml converts it (a GraphModule): global adaptive pooling as a
     whole-image pool, an output LogSoftmax dropped (``warn``: say so, as a warning)."""
-    module = check_module(model, io_type, where)
+    module = check_module(model, io_type, where, input_shape)
     _shapes(module, input_shape, where)
     graph = module.graph
+    flat = _flat_model(module)
     for node in list(graph.nodes):
-        if _is_log_softmax(module, node):
+        if _size_one_reshape(node, flat):
+            node.replace_all_uses_with(node.args[0])
+            graph.erase_node(node)
+        elif _is_log_softmax(module, node):
             if warn:
                 name = node.target if node.op == "call_module" else node.name
                 log.warning(LOG_SOFTMAX_NOTE.format(where=where, name=str(name)))
