@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from bench import da4ml_compare, gpu
+from bench import da4ml_compare, gpu, lenet
 from bench.common import REPO, Output, read_results
 
 Row = dict[str, Any]
@@ -417,6 +417,8 @@ def render(out: Output) -> Path:
         parts.append(folding_section(out, results["folding"]))
     if da4ml_compare.FAMILY in results:
         parts.append(da4ml_compare.section(results[da4ml_compare.FAMILY]))
+    if lenet.FAMILY in results:
+        parts.append(lenet.section(results[lenet.FAMILY]))
     out.page.parent.mkdir(parents=True, exist_ok=True)
     out.page.write_text("\n\n".join(parts) + "\n")
     return out.page

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from bench import compile_time, da4ml_compare, folding, hardware, runtime, scaling, throughput
+from bench import (
+    compile_time,
+    da4ml_compare,
+    folding,
+    hardware,
+    lenet,
+    runtime,
+    scaling,
+    throughput,
+)
 from bench.common import FULL, QUICK, Output, Settings, log, write_result
 from bench.models import DIGITS, JET_QKERAS6, MODELS, BenchModel, synthetic_mlp
 from bench.render import render
@@ -26,7 +35,7 @@ from bench.render import render
 #: route: the longest, and cached) last.
 FAMILIES: dict[str, ModuleType] = {m.FAMILY: m for m in (compile_time, throughput, runtime,
                                                           scaling, hardware, folding,
-                                                          da4ml_compare)}
+                                                          da4ml_compare, lenet)}
 RUNTIME_MODELS = (DIGITS, JET_QKERAS6)  # batch sweeps of every device: two models suffice
 QUICK_MODEL = synthetic_mlp(8, 4)
 
