@@ -5,6 +5,7 @@ sent again. The Ray is started once for the module (about 5 s)."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,16 @@ import numpy as np
 import pytest
 
 import kiln
-from kiln.errors import KilnError
+from kiln.errors import ArtifactError, KilnError
 from kiln.runtime import Shard, ShardError
-from kiln.runtime._shard import run_shards, shard_count, split, use_ray
+from kiln.runtime._shard import (
+    artifact_paths,
+    locate,
+    run_shards,
+    shard_count,
+    split,
+    use_ray,
+)
 
 
 def test_split_covers_every_sample_once_in_order() -> None:
@@ -41,6 +49,25 @@ def test_one_worker_stays_in_this_process_and_bad_options_are_refused() -> None:
     for bad in (0, -2, 1.5, True):
         with pytest.raises(KilnError, match="positive integer"):
             use_ray("predict", bad, None)  # type: ignore[arg-type]
+
+
+def test_workers_find_the_artifact_by_its_path_or_in_their_working_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    driver, worker = tmp_path / "driver", tmp_path / "worker"
+    for root in (driver, worker):   # the worker's working_dir: a copy of the driver's
+        (root / "build" / "m").mkdir(parents=True)
+        (root / "build" / "m" / "kiln.json").write_text("{}")
+    monkeypatch.chdir(driver)
+    paths = artifact_paths("build/m")
+    assert paths == (str(driver / "build" / "m"), "build/m")
+    assert locate(paths) == str(driver / "build" / "m")
+    shutil.rmtree(driver / "build")   # a node without the driver's files
+    monkeypatch.chdir(worker)
+    assert locate(paths) == "build/m"
+    shutil.rmtree(worker / "build")
+    with pytest.raises(ArtifactError, match="cannot read the artifact at .*working_dir"):
+        locate(paths)
+    assert artifact_paths(tmp_path.parent)[1] is None   # outside the working directory
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import importlib.util
 import logging
 import math
 import os
+import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from kiln.errors import KilnError
+from kiln.errors import ArtifactError, KilnError
 
 if TYPE_CHECKING:
     from kiln.runtime._runtime import Runtime
@@ -192,25 +193,58 @@ def run_shards(task: Callable[..., Any], shards: Sequence[Shard],
     return ShardRun(results, tuple(sorted(failures, key=lambda f: f.shard.index)))
 
 
+def artifact_paths(folder: str | Path) -> tuple[str, str | None]:
+    """Where workers look for an artifact: its absolute path, and its path relative to this
+    process's working directory when it lies inside it (a worker started with Ray's
+    ``runtime_env={"working_dir": ...}`` has a copy of that directory as its own)."""
+    absolute = Path(folder).resolve()
+    try:
+        return str(absolute), str(absolute.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(absolute), None
+
+
 # Runtimes a worker process has loaded, by artifact path: shards after the first on the same
 # worker skip the manifest's hash check. Keyed by kiln.json's mtime, so a recompiled artifact
 # is loaded afresh.
 _LOADED: dict[tuple[str, int], Runtime] = {}
 
 
-def load_cached(path: str) -> Runtime:
-    """The artifact at ``path`` as a Runtime, loaded once per worker process."""
+def locate(paths: tuple[str, str | None]) -> str:
+    """The first of ``paths`` (from :func:`artifact_paths`) where this worker finds the
+    artifact.
+
+    Raises:
+        ArtifactError: this worker can read the artifact at neither path.
+    """
+    absolute, relative = paths
+    for path in (absolute, relative):
+        if path is not None and (Path(path) / "kiln.json").is_file():
+            return path
+    raise ArtifactError(
+        f"This Ray worker ({platform.node()}) cannot read the artifact at {absolute}"
+        + (f" nor at {relative} under its working directory {Path.cwd()}" if relative else "")
+        + ". Every worker needs the artifact: put it on a filesystem every node mounts at the "
+        "same path, or start Ray with runtime_env={'working_dir': DIR} where DIR holds the "
+        "artifact and is the working directory you run kiln from")
+
+
+def load_cached(paths: tuple[str, str | None]) -> Runtime:
+    """The artifact at ``paths`` (:func:`locate`) as a Runtime, loaded once per worker
+    process."""
     from kiln.runtime._runtime import load
 
-    key = (path, os.stat(Path(path) / "kiln.json").st_mtime_ns)
+    path = locate(paths)
+    key = (str(Path(path).resolve()), os.stat(Path(path) / "kiln.json").st_mtime_ns)
     if key not in _LOADED:
         _LOADED[key] = load(path)
     return _LOADED[key]
 
 
-def _predict_shard(path: str, samples: NDArray[Any], device: str, raw: bool) -> NDArray[Any]:
+def _predict_shard(paths: tuple[str, str | None], samples: NDArray[Any], device: str,
+                   raw: bool) -> NDArray[Any]:
     """One shard of :func:`predict_sharded`, on a worker."""
-    return load_cached(path).predict(samples, device=device, raw=raw)
+    return load_cached(paths).predict(samples, device=device, raw=raw)
 
 
 def predict_sharded(runtime: Runtime, samples: NDArray[Any], device: str, raw: bool,
@@ -227,11 +261,11 @@ def predict_sharded(runtime: Runtime, samples: NDArray[Any], device: str, raw: b
     per_sample = samples.itemsize * max(1, int(np.prod(samples.shape[1:])))
     count = shards or shard_count(n, workers or 1, per_sample)
     plan = split(n, count)
-    path = str(Path(runtime.artifact.path).resolve())
+    paths = artifact_paths(runtime.artifact.path)
     log.info("predict %s: %d samples in %d shards on %s", runtime.graph.name, n, len(plan),
              address or f"a local Ray with {workers} workers")
     run = run_shards(_predict_shard, plan,
-                     lambda s: (path, samples[s.start:s.stop], device, raw),
+                     lambda s: (paths, samples[s.start:s.stop], device, raw),
                      workers=workers, address=address, what=f"predict {runtime.graph.name}")
     parts = run.ordered(f"predict {runtime.graph.name}", len(plan))
     out = np.empty((n, *parts[0].shape[1:]), dtype=parts[0].dtype)

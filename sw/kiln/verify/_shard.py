@@ -15,7 +15,9 @@ from kiln.runtime import Runtime
 from kiln.runtime._shard import (
     Shard,
     ShardFailure,
+    artifact_paths,
     load_cached,
+    locate,
     run_shards,
     shard_count,
     split,
@@ -26,10 +28,10 @@ from kiln.verify._verify import BulkTally, VerificationReport, bulk_compare, ver
 log = logging.getLogger(__name__)
 
 
-def _bulk_shard(path: str, codes: NDArray[Any], labels: NDArray[Any] | None,
+def _bulk_shard(paths: tuple[str, str | None], codes: NDArray[Any], labels: NDArray[Any] | None,
                 first: int) -> BulkTally:
     """One shard of :func:`bulk_sharded`, on a worker."""
-    return bulk_compare(load_cached(path), codes, labels, first)
+    return bulk_compare(load_cached(paths), codes, labels, first)
 
 
 def bulk_sharded(runtime: Runtime, codes: NDArray[Any], labels: NDArray[Any] | None,
@@ -46,18 +48,19 @@ def bulk_sharded(runtime: Runtime, codes: NDArray[Any], labels: NDArray[Any] | N
     runtime.device("fpga-sim").run(codes[:1])
     plan = split(len(codes), shard_count(len(codes), workers or 1,
                                          codes.itemsize * codes.shape[1]))
-    path = str(Path(runtime.artifact.path).resolve())
+    paths = artifact_paths(runtime.artifact.path)
     what = f"verify {runtime.graph.name}"
     run = run_shards(_bulk_shard, plan, lambda s: (
-        path, codes[s.start:s.stop], None if labels is None else labels[s.start:s.stop],
+        paths, codes[s.start:s.stop], None if labels is None else labels[s.start:s.stop],
         s.start), workers=workers, address=address, what=what)
     parts: list[BulkTally] = run.ordered(what, len(plan))
     return BulkTally.merge(parts, runtime.graph.output.out_type.lsb)
 
 
-def _verify_one(path: str, options: dict[str, Any]) -> VerificationReport:
+def _verify_one(paths: tuple[str, str | None], options: dict[str, Any]
+                ) -> VerificationReport:
     """One artifact of :func:`verify_each`, on a worker."""
-    return verify(path, **options)
+    return verify(locate(paths), **options)
 
 
 def verify_each(artifact_dirs: Sequence[str | Path], *, workers: int | None = None,
@@ -76,8 +79,9 @@ def verify_each(artifact_dirs: Sequence[str | Path], *, workers: int | None = No
     Raises:
         KilnError: a folder is given twice (two runs would write its sim/ and reports/).
     """
-    paths = [str(Path(d).resolve()) for d in artifact_dirs]
-    twice = sorted({p for p in paths if paths.count(p) > 1})
+    paths = [artifact_paths(d) for d in artifact_dirs]
+    absolute = [p[0] for p in paths]
+    twice = sorted({p for p in absolute if absolute.count(p) > 1})
     if twice:   # two verifications of one folder would write its sim/ and reports/ at once
         raise KilnError(f"verify: artifact(s) {', '.join(twice)} given twice; give each once")
     plan = [Shard(i, i, i + 1, f"artifact {d}") for i, d in enumerate(artifact_dirs)]
