@@ -330,9 +330,33 @@ def prepare_onnx(model: Any, input_shape: tuple[int, ...] | None, where: str,
             wrapper = cleanup_model(wrapper)
     except Exception as exc:
         raise KilnError(f"{where}: QONNX clean-up failed: {type(exc).__name__}: {exc}") from exc
+    wrapper = output_channels_last(wrapper)
     if not reference_only:
         check_ops(wrapper, where, cleaned=True)
     return PreparedOnnx(wrapper, input_type, floats, quantized, float_acts, stream)
+
+
+def output_channels_last(wrapper: Any) -> Any:
+    """Drop the Transpose back to channels-first that qonnx's channels-last conversion puts
+    at the output of a model ending in a feature map (a conv, pool or activation): the
+    hardware gives every image channels last (as it does for plain torch.nn CNNs), and the
+    saved model, the reference, then gives the same layout."""
+    graph = wrapper.graph
+    out = graph.output[0].name
+    last = next((n for n in graph.node if out in n.output), None)
+    if last is None or last.op_type != "Transpose":
+        return wrapper
+    before = last.input[0]
+    shape = wrapper.get_tensor_shape(before)
+    graph.node.remove(last)
+    for node in graph.node:
+        node.output[:] = [out if name == before else name for name in node.output]
+        node.input[:] = [out if name == before else name for name in node.input]
+    for info in list(graph.value_info):
+        if info.name == before:
+            graph.value_info.remove(info)
+    wrapper.set_tensor_shape(out, shape)
+    return wrapper
 
 
 def onnx_hls_config(prepared: PreparedOnnx, options: BuildOptions,
