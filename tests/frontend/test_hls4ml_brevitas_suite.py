@@ -138,6 +138,21 @@ class _QuantActivation(nn.Module):
         return self.act(self.fc(self.inp(x)))  # type: ignore[no-any-return]
 
 
+class _QuantConcat(nn.Module):
+    """QuantIdentity, QuantLinear(8 -> 4), then torch.cat of its output and the input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        q = _quant()
+        self.inp = qnn.QuantIdentity(act_quant=q["act"])
+        self.fc = qnn.QuantLinear(8, 4, weight_quant=q["weight"], bias_quant=q["bias"],
+                                  input_quant=q["act"], output_quant=q["act"])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.inp(x)
+        return torch.cat([x, self.fc(x)], dim=1)
+
+
 class _QuantCnn(nn.Module):
     """QuantIdentity, QuantConv2d (2 -> 4, kernel 3), optional BatchNorm2d, QuantReLU,
     MaxPool2d(2), Flatten, QuantLinear to 3: every tensor quantized."""
@@ -185,6 +200,8 @@ def _cases() -> list[Case]:
         Case("quantupsample2d", seeded(lambda: _Upsample(2)), (3, 4, 4), precision=None,
              refused=r"QuantUpsamplingNearest2d.*Fix"),
         Case("quant-cnn", seeded(_QuantCnn), (2, 8, 8), "io_stream", precision=None),
+        Case("quant-concatenate", seeded(_QuantConcat), (8,), precision=None,
+             refused=r"\(Concat\) is a concatenation .*Fix: remove the branch"),
         Case("quanthardtanh", seeded(lambda: _QuantActivation("hardtanh")), (8,),
              precision=None),
         Case("quanttanh", seeded(lambda: _QuantActivation("QuantTanh")), (8,),

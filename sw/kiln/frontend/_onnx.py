@@ -43,6 +43,17 @@ _SHAPE_OPS = ("Shape", "Size", "NonZero", "Range", "ConstantOfShape", "Expand")
 # Layout plumbing that QONNX clean-up usually folds away (a weight's Transpose into its
 # Quant); checked again, by the cleaned node's name, if it survives.
 _PLUMBING_OPS = ("Transpose", "Squeeze", "Unsqueeze", "Concat", "Gather", "Cast")
+# What forward() did to leave each plumbing operator, and the one change that removes it.
+_PLUMBING_FIXES = {
+    "Concat": "a concatenation (torch.cat / QuantCat in forward()); kiln builds single-path "
+              "models. Fix: remove the branch and concatenation",
+    "Squeeze": "a squeeze in forward() that kiln's RTL does not build. Fix: remove it, or "
+               "flatten with torch.flatten(x, 1) / x.view(-1, n) with constant sizes",
+    "Unsqueeze": "an unsqueeze in forward() that kiln's RTL does not build. Fix: remove it, "
+                 "or flatten with torch.flatten(x, 1) / x.view(-1, n) with constant sizes",
+    "Gather": "indexing or slicing in forward() (x[:, i], x[..., :k]); kiln builds whole "
+              "tensors. Fix: remove it (train the layer on all the features)",
+}
 _PARAM_ROLES = {"MatMul": ("", "weight"), "Gemm": ("", "weight", "bias"), "Add": ("", "bias"),
                 "Conv": ("", "weight", "bias"),
                 # Float, whatever quantizes the layers around it: typed by ``precision``.
@@ -253,6 +264,10 @@ def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
                 f"{where}: {at} ({node.op_type}) computes a tensor shape at run time (a dynamic "
                 "shape); kiln builds fixed-size hardware. Use constant shapes in forward(), e.g. "
                 "x.view(-1, 64) instead of x.view(x.size(0), -1)."
+            )
+        if node.op_type in _PLUMBING_FIXES:
+            raise UnsupportedLayerError(
+                f"{where}: {at} ({node.op_type}) is {_PLUMBING_FIXES[node.op_type]}"
             )
         if node.op_type in _PLUMBING_OPS:
             raise UnsupportedLayerError(
