@@ -96,7 +96,7 @@ def test_failing_shard_is_reported_with_its_range(tiny: Any, local_ray: None) ->
         kiln.load(tiny.path).predict(x, device="cpu", workers=2, shards=3)
     (failure,) = caught.value.failures
     assert (failure.shard.start, failure.shard.stop, failure.attempts) == (334, 668, 1)
-    assert "InputShapeError" in failure.error and "sample 166, element 4" in failure.error
+    assert "InputShapeError" in failure.error and "sample 500, element 4" in failure.error
     assert "shard 1 (samples 334..667)" in str(caught.value)
 
 

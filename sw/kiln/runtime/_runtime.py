@@ -116,11 +116,12 @@ class Runtime:
         """
         return self._quantize(self._samples(x))
 
-    def _stream(self, x: Any, device: str,
-                finish: Callable[[RunResult], NDArray[Any]]) -> tuple[str, RunResult]:
+    def _stream(self, x: Any, device: str, finish: Callable[[RunResult], NDArray[Any]],
+                offset: int = 0) -> tuple[str, RunResult]:
         """Run ``x`` on ``device`` a slice at a time (the device's batch, at most
         :data:`STREAM_BYTES` of codes), quantizing and finishing each slice on its own, so
-        memory holds the input, the result and one slice's work at most."""
+        memory holds the input, the result and one slice's work at most. Messages number
+        samples from ``offset`` (a shard's start in the whole input)."""
         name = self.resolve(device)
         dev = self.device(name)
         samples = self._samples(x)
@@ -129,7 +130,7 @@ class Runtime:
         out: NDArray[Any] | None = None
         seconds, cycles, exact = 0.0, 0, dev.exact_codes
         for first in range(0, max(n, 1), step):
-            part = dev.run(self._quantize(samples[first:first + step], first))
+            part = dev.run(self._quantize(samples[first:first + step], offset + first))
             done = finish(part)
             if out is None:
                 out = np.empty((n, *done.shape[1:]), dtype=done.dtype)
@@ -172,6 +173,11 @@ class Runtime:
             if len(samples) > 1:
                 out = predict_sharded(self, samples, device, raw, workers, address, shards)
                 return out.reshape((len(out), *self.graph.output.shape))
+        return self._predict_here(x, device, raw)
+
+    def _predict_here(self, x: Any, device: str, raw: bool, offset: int = 0) -> NDArray[Any]:
+        """:meth:`predict` in this process of ``x``, samples ``offset`` on of a larger input
+        (a shard): messages number its samples in the whole input."""
         out_type = self.graph.output.out_type
 
         def finish(part: RunResult) -> NDArray[Any]:
@@ -181,7 +187,7 @@ class Runtime:
                 return from_float(torch.from_numpy(part.outputs), out_type).numpy()
             return to_float(torch.from_numpy(part.outputs), out_type).numpy()
 
-        _, result = self._stream(x, device, finish)
+        _, result = self._stream(x, device, finish, offset)
         return result.outputs.reshape((len(result.outputs), *self.graph.output.shape))
 
     def serve(self, device: str = "auto", raw: bool = False, max_batch: int = 1024,

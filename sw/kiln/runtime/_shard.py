@@ -112,7 +112,7 @@ class ShardError(KilnError):
 
     def __init__(self, what: str, failures: Sequence[ShardFailure], total: int) -> None:
         self.failures = tuple(failures)
-        lines = "; ".join(f"{f.shard} after {f.attempts} attempt(s): {f.error}"
+        lines = "; ".join(f"{f.shard} after {f.attempts} attempt(s): {f.error.rstrip('.')}"
                           for f in self.failures)
         super().__init__(
             f"{what}: {len(self.failures)} of {total} shard(s) failed, so no result was "
@@ -242,9 +242,9 @@ def load_cached(paths: tuple[str, str | None]) -> Runtime:
 
 
 def _predict_shard(paths: tuple[str, str | None], samples: NDArray[Any], device: str,
-                   raw: bool) -> NDArray[Any]:
+                   raw: bool, start: int) -> NDArray[Any]:
     """One shard of :func:`predict_sharded`, on a worker."""
-    return load_cached(paths).predict(samples, device=device, raw=raw)
+    return load_cached(paths)._predict_here(samples, device, raw, start)
 
 
 def predict_sharded(runtime: Runtime, samples: NDArray[Any], device: str, raw: bool,
@@ -265,7 +265,7 @@ def predict_sharded(runtime: Runtime, samples: NDArray[Any], device: str, raw: b
     log.info("predict %s: %d samples in %d shards on %s", runtime.graph.name, n, len(plan),
              address or f"a local Ray with {workers} workers")
     run = run_shards(_predict_shard, plan,
-                     lambda s: (paths, samples[s.start:s.stop], device, raw),
+                     lambda s: (paths, samples[s.start:s.stop], device, raw, s.start),
                      workers=workers, address=address, what=f"predict {runtime.graph.name}")
     parts = run.ordered(f"predict {runtime.graph.name}", len(plan))
     out = np.empty((n, *parts[0].shape[1:]), dtype=parts[0].dtype)
