@@ -70,6 +70,19 @@ def test_workers_find_the_artifact_by_its_path_or_in_their_working_dir(
     assert artifact_paths(tmp_path.parent)[1] is None   # outside the working directory
 
 
+def test_cli_takes_workers_and_address_and_refuses_a_transport_with_them(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from kiln.cli import main
+    from kiln.cli._main import build_parser
+
+    for command in ("predict", "verify"):
+        sub = next(a for a in build_parser()._actions if a.dest == "command")
+        text = " ".join(sub.choices[command].format_help().split())  # type: ignore[union-attr]
+        assert "--workers N" in text and "ray://HOST:10001" in text
+    assert main(["predict", "DIR", "x.npy", "--transport", "sim", "--workers", "2"]) == 2
+    assert "Ray workers cannot use it" in capsys.readouterr().err
+
+
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
     """A local Ray with 2 CPUs for the module; kiln uses it and leaves it running."""
