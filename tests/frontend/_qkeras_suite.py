@@ -261,31 +261,6 @@ def case_inputs(case: SuiteCase, samples: int = SAMPLES) -> np.ndarray:
     return -x if case.data == "negative" else x
 
 
-_CSIM_CHILD = """
-import sys, numpy as np
-from kiln import hls
-from kiln.ir import FixedType
-library, codes, result, in_type, out_type, n_in, n_out = sys.argv[1:]
-simulation = hls.CSim(library, FixedType.parse(in_type), FixedType.parse(out_type),
-                      int(n_in), int(n_out))
-np.save(result, simulation.run(np.load(codes)))
-"""
-
-
-def csim_outputs(library: Path, graph: Any, codes: np.ndarray, folder: Path) -> np.ndarray:
-    """The C simulation's output codes, run in a fresh process: one process that loaded
-    several cases' libraries once gave another model's answers (seen 01:55 UTC, not
-    reproduced alone), and a fresh process rules that out."""
-    import subprocess
-
-    codes_path, result_path = folder / "csim_in.npy", folder / "csim_out.npy"
-    np.save(codes_path, codes)
-    subprocess.run([sys.executable, "-c", _CSIM_CHILD, str(library), str(codes_path),
-                    str(result_path), str(graph.input.out_type), str(graph.output.out_type),
-                    str(graph.input.size), str(graph.output.size)], check=True)
-    return np.asarray(np.load(result_path)).reshape(len(codes), -1)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What one case gave (see the module doc for ``status``)."""
@@ -338,8 +313,10 @@ def run_case(case: SuiteCase, input_quantizer: bool, out: Path, samples: int = S
     in_type, out_type = graph.input.out_type, graph.output.out_type
     codes = from_float(torch.from_numpy(x.reshape(samples, -1)), in_type)
     kiln_codes = execute(graph, codes)["output"].numpy().reshape(samples, -1)
-    csim_codes = kiln_codes if library is None else csim_outputs(
-        library, graph, codes.numpy(), out / folder)
+    csim_codes = kiln_codes
+    if library is not None:
+        simulation = hls.CSim(library, in_type, out_type, graph.input.size, graph.output.size)
+        csim_codes = np.asarray(simulation.run(codes.numpy())).reshape(samples, -1)
     seen = to_float(codes, in_type).numpy().reshape(x.shape)
     want = np.asarray(model.predict(seen.astype(np.float32), verbose=0, batch_size=1024),
                       dtype=np.float64).reshape(samples, -1)
@@ -372,11 +349,15 @@ def table(outcomes: Sequence[Outcome]) -> str:
                         ("with an input quantizer", [o for o in counted if o.input_quantizer]),
                         ("all", counted)):
         counts = [sum(o.status == s for o in part) for s in STATUSES]
-        lines.append(f"| {label} | {len(part)} | " + " | ".join(
-            f"{c} ({c / max(len(part), 1):.0%})" for c in counts) + " |")
+        cells = [f"{c} ({c / max(len(part), 1):.0%})" for c in counts]
+        named = sum(o.status == "refused" and "Fix:" in o.detail for o in part)
+        cells[STATUSES.index("refused")] += f", {named} naming the fix"
+        lines.append(f"| {label} | {len(part)} | " + " | ".join(cells) + " |")
     lines.append("")
     for o in outcomes:
-        first = o.detail.splitlines()[0][:300] if o.detail else ""
+        detail = o.detail.splitlines() or [""]
+        first = next((line.strip() for line in detail if line.strip().startswith("- ")),
+                     detail[0])[:300]
         lines.append(f"- {o.case} [{'input_q' if o.input_quantizer else 'bare'}]: {o.status}"
                      f" ({o.seconds:.0f} s) {first}")
     return "\n".join(lines)

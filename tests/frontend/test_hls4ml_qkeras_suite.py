@@ -95,3 +95,32 @@ def test_activation_types_leave_other_quantizers_to_hls4ml() -> None:
                       qkeras.quantized_sigmoid(7, use_real_sigmoid=True),
                       qkeras.quantized_bits(1, 0)):
         assert qkeras_activation_type(quantizer) is None, quantizer
+
+
+@pytest.mark.parametrize("quantizer", ["quantized_bits(4, 1, symmetric=True)",
+                                       "quantized_bits(3, 3)", "quantized_relu(3, 4)"])
+def test_corrected_types_reach_the_graph_after_a_dense(quantizer: str, tmp_path: Path) -> None:
+    """The corrected type holds where hls4ml merges the activation into the QDense before
+    it: kiln.fixed == QKeras on 1,000 inputs over the whole input type."""
+    import qkeras
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+    from kiln.fixed import execute
+
+    inp = keras.Input((4,), name="x")
+    x = qkeras.QActivation(qkeras.quantized_bits(6, 2, alpha=1), name="input_q")(inp)
+    x = qkeras.QDense(3, kernel_quantizer=qkeras.quantized_bits(5, 2, alpha=1),
+                      bias_quantizer=qkeras.quantized_bits(5, 2, alpha=1), name="fc")(x)
+    model = keras.Model(inp, qkeras.QActivation(eval(quantizer, vars(qkeras)), name="q")(x))
+    rng = np.random.default_rng(5)
+    model.set_weights([rng.uniform(-4, 4, w.shape) for w in model.get_weights()])
+    options = BuildOptions()
+    graph = frontend.lower(frontend.convert(model, tmp_path, options), "m", options)
+    assert graph.output.out_type == qkeras_activation_type(model.get_layer("q").quantizer)
+    t = graph.input.out_type
+    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (1000, 4)))
+    got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
+    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert np.array_equal(got, want)
