@@ -11,8 +11,10 @@ that take it and 1 on the rest (a mix); plus one random per-layer mix. A factor 
 takes is refused with a KilnError naming the valid ones.
 
 The emulator counts clock cycles from reset release up to and including the cycle of the
-last output handshake, so N samples back to back take exactly ``(N - 1) * II + latency + 1``
-cycles where the manifest's timing is exact (``N * II + latency`` at II = 1). In io_stream the
+last output handshake, and the manifest's latency runs from a sample's last input handshake,
+so N samples back to back take exactly ``(N - 1) * II + B + latency`` cycles where the timing
+is exact, B being a sample's input beats (1 in io_parallel: ``N * II + latency`` at II = 1; a
+frame's pixels in io_stream, where the timing is exact when nothing is folded). In io_stream the
 stated II is the contention-free ideal (``timing_exact`` false): the test measures the steady
 interval, prints it beside the stated one and checks it is no smaller and that N frames take N
 intervals within one frame's latency.
@@ -190,6 +192,8 @@ def _check(spec: Spec, reuse: int | dict[str, int], models: Models, root: Path) 
     stalled = emulator.run(codes, StallPattern(0.4, 0.4, spec.seed))
     rtl = np.asarray(full.codes)
     assert rtl.shape == (SAMPLES, rt.graph.output.size), "every sample came out exactly once"
+    distinct = len(np.unique(rtl, axis=0))
+    assert distinct > 1, f"{fuzz.summary}: every output equal, the comparison would be empty"
     out_type = rt.graph.output.out_type
     qkeras = framework_outputs(fuzz, x)
     tally = {
@@ -209,10 +213,11 @@ def _check(spec: Spec, reuse: int | dict[str, int], models: Models, root: Path) 
     half = emulator.run(codes[:SAMPLES // 2]).cycles
     if contract.timing_exact:
         for n, cycles in ((1, one), (SAMPLES // 2, half), (SAMPLES, full.cycles)):
-            assert cycles == (n - 1) * ii + latency + 1, \
-                f"{fuzz.summary}: {n} samples took {cycles} cycles (II {ii}, latency {latency})"
+            assert cycles == (n - 1) * ii + contract.in_beats + latency, \
+                f"{fuzz.summary}: {n} samples took {cycles} cycles (II {ii}, latency " \
+                f"{latency}, {contract.in_beats} input beats a sample)"
         print(f"\n{fuzz.summary}: II {ii} latency {latency}, {SAMPLES} samples in "
-              f"{full.cycles} cycles (exact), 0 mismatches")
+              f"{full.cycles} cycles (exact), {distinct} distinct outputs, 0 mismatches")
         return
     # io_stream: the stated II is the ideal; the steady interval is measured.
     interval = (full.cycles - half) / (SAMPLES - SAMPLES // 2)
@@ -222,7 +227,7 @@ def _check(spec: Spec, reuse: int | dict[str, int], models: Models, root: Path) 
         f"{interval} within one frame's {one}"
     print(f"\n{fuzz.summary}: stated II {ii} latency {latency}; measured interval "
           f"{interval:g}, one frame {one} cycles, {SAMPLES} frames in {full.cycles} cycles, "
-          "0 mismatches")
+          f"{distinct} distinct outputs, 0 mismatches")
 
 
 # ---------------------------------------------------------------------------------- tests
