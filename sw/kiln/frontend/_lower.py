@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from kiln.errors import PrecisionError, UnsupportedLayerError
+from kiln.frontend._lower_hard import lower_hard_activation
 from kiln.frontend._lower_norm import lower_batchnorm
 from kiln.ir import (
     POOL_OPS,
@@ -35,6 +36,7 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "Pooling1D (max, average)", "Pooling2D (max, average)",
                         "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
                         "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
+                        "HardActivation (QKeras hard sigmoid, tanh)",
                         "Reshape", "Flatten",
                         "Transpose (channels-first flatten order, before Flatten -> Dense)")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
@@ -270,6 +272,8 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         elif cls == "Dense":
             nodes.append(_dense(layer, source, options.reuse_for(layer.name), rows))
             rows = None
+        elif cls == "HardActivation":  # QKeras hard quantized_sigmoid / quantized_tanh
+            nodes.append(lower_hard_activation(layer, source, nodes[-1]))
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
