@@ -60,9 +60,6 @@ def test_mnist_split_is_fixed_stratified_and_exact() -> None:
 @pytest.mark.slow
 @pytest.mark.verilator
 @pytest.mark.icarus
-@pytest.mark.skip(reason="hls4ml's C simulation of the LeNet (fc1: a 400,000-element ap_fixed "
-                         "array initializer) does not build: g++ -O3 ran 37 min (22 min CPU, "
-                         "4.1 GB) without finishing (docs/lenet.md)")
 def test_shipped_lenet_fits_the_ulx3s_and_is_bit_exact(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import kiln
     from kiln.verify import verify
