@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from bench import (
     compile_time,
@@ -27,7 +28,7 @@ from bench import (
     throughput,
 )
 from bench.common import FULL, QUICK, Output, Settings, log, write_result
-from bench.models import DIGITS, JET_QKERAS6, MODELS, BenchModel, synthetic_mlp
+from bench.models import DIGITS, JET_QKERAS6, MODELS, synthetic_mlp
 from bench.render import render
 
 #: In this order: compile time first, so its builds are the fresh ones and later families
@@ -40,7 +41,13 @@ RUNTIME_MODELS = (DIGITS, JET_QKERAS6)  # batch sweeps of every device: two mode
 QUICK_MODEL = synthetic_mlp(8, 4)
 
 
-def _models(family: str, quick: bool, names: list[str] | None) -> tuple[BenchModel, ...]:
+def _models(family: str, quick: bool, names: list[str] | None) -> tuple[Any, ...]:
+    if family == lenet.FAMILY:  # its own recipes, by name
+        unknown = sorted(set(names or ()) - set(lenet.RECIPES))
+        if unknown:
+            raise SystemExit(f"unknown LeNet recipe(s) {unknown}; choose from "
+                             f"{sorted(lenet.RECIPES)}")
+        return tuple(names or lenet.RECIPES)
     if names:
         by_name = {m.name: m for m in (*MODELS, QUICK_MODEL)}
         unknown = sorted(set(names) - set(by_name))
