@@ -152,6 +152,28 @@ def _input_is_quantized(model: Any) -> bool:
             and not all(_is_bits_quantizer(la) for la in layers))
 
 
+# Layers hls4ml's bit_exact inference cannot type (QConv2DBatchnorm: it raises in pad_arrs).
+# A model with one is typed as one whose input has no quantizer, the input taking the type
+# of its quantizer.
+_NO_BIT_EXACT_INFERENCE = ("QConv2DBatchnorm",)
+
+
+def _bit_exact_inference(model: Any, options: BuildOptions) -> bool:
+    """Whether hls4ml's bit_exact type inference runs: a QKeras model whose input has a
+    quantized_bits quantizer, no ``input_precision``, no layer it cannot type."""
+    return (is_quantized(model) and _input_is_quantized(model)
+            and options.input_precision is None
+            and not any(type(la).__name__ in _NO_BIT_EXACT_INFERENCE for la in model.layers))
+
+
+def _first_quantizer_type(model: Any) -> FixedType | None:
+    """The exact type of the input quantizer, when the input has one."""
+    if not _input_is_quantized(model):
+        return None
+    layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
+    return qkeras_activation_type(layers[0].quantizer)
+
+
 def _is_bits_quantizer(layer: Any) -> bool:
     return (type(layer).__name__ == "QActivation"
             and type(getattr(layer, "quantizer", None)).__name__ == "quantized_bits")
@@ -170,6 +192,9 @@ def _inexact_layer(layer: Any) -> str | None:
         return f"float activation {activation or 'softmax'} (a table in hardware)"
     if cls == "Dense" and activation not in ("", "linear"):
         return f"float activation {activation}"
+    if cls == "QConv2DBatchnorm":
+        return ("batch norm folded into the kernel in floating point (float32 in QKeras, "
+                "float64 in hls4ml) before quantizing it: a weight can round differently")
     quantizer = getattr(layer, "quantizer", None)
     name = type(quantizer).__name__
     hard = name in ("quantized_sigmoid", "quantized_tanh") and not getattr(
@@ -320,11 +345,14 @@ def hls_config(model: Any, options: BuildOptions) -> tuple[dict[str, Any], bool]
     except Exception as exc:
         raise hls4ml_error(model, exc, "read the model's configuration") from exc
     set_reuse_factors(config, options, f"Model {model.name!r}")
-    bit_exact = quantized and _input_is_quantized(model) and input_precision is None
+    bit_exact = _bit_exact_inference(model, options)
     _type_activation_quantizers(model, config, bit_exact)
     if not bit_exact:
         input_name = model.layers[0].name
         chosen = input_precision or precision or DEFAULT_INPUT_PRECISION
+        first = _first_quantizer_type(model)
+        if input_precision is None and first is not None:
+            chosen = str(first)  # the input quantizer's own type, inference or not
         config["LayerName"].setdefault(input_name, {}).setdefault("Precision", {})
         config["LayerName"][input_name]["Precision"]["result"] = chosen
         log.info("input %s has no quantizer: using input type %s", input_name, chosen)
@@ -357,9 +385,7 @@ def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     """Convert to an hls4ml ModelGraph (Vivado backend) written to ``output_dir``."""
     import hls4ml
 
-    quantized_input = (is_quantized(model) and _input_is_quantized(model)
-                       and options.input_precision is None)
-    check_layers(model, options.io_type, quantized_input)
+    check_layers(model, options.io_type, _bit_exact_inference(model, options))
     config, bit_exact = hls_config(model, options)
     try:
         return hls4ml.converters.convert_from_keras_model(

@@ -16,9 +16,9 @@ SUPPORTED_KERAS_LAYERS = (
 STREAM_KERAS_LAYERS = (
     "Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
     "QDepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D",
-    "QSeparableConv2D", "MaxPooling1D", "MaxPooling2D", "Reshape", "ZeroPadding1D",
-    "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "AveragePooling1D",
-    "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
+    "QSeparableConv2D", "QConv2DBatchnorm", "MaxPooling1D", "MaxPooling2D", "Reshape",
+    "ZeroPadding1D", "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
+    "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
 )
 _RELU_FIX = ("replace it with ReLU or QActivation(quantized_relu(bits, integer)); kiln does "
              "not build a slope for negative inputs")
@@ -28,7 +28,6 @@ _LAYER_FIXES = {
     "QBatchNormalization": "use a Keras BatchNormalization (kiln builds it as a scale and "
                            "shift per channel)",
     "QDenseBatchnorm": "train a QDense followed by a BatchNormalization instead",
-    "QConv2DBatchnorm": "train a QConv2D followed by a BatchNormalization instead",
     "QDepthwiseConv2DBatchnorm": "train a QDepthwiseConv2D followed by a BatchNormalization",
     "Add": "kiln builds single-path models: remove the skip connection",
     "Concatenate": "kiln builds single-path models: remove the branch and concatenation",

@@ -136,7 +136,7 @@ def _dense(layer: Any, source: str, reuse_factor: int,
 
 def _window(layer: Any) -> tuple[tuple[int, int], tuple[int, int]]:
     """(kernel, stride) of a 1D or 2D conv/pool layer as (rows, cols)."""
-    two_d = layer.class_name.endswith("2D")
+    two_d = "2D" in layer.class_name  # Conv2D, Pooling2D, Conv2DBatchnorm
     names = ("filt", "stride") if "Pool" not in layer.class_name else ("pool", "stride")
     kernel = (int(layer.get_attr(f"{names[0]}_height")) if two_d else 1,
               int(layer.get_attr(f"{names[0]}_width")))
@@ -277,7 +277,7 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
-                     "PointwiseConv2D"):
+                     "PointwiseConv2D", "Conv2DBatchnorm"):  # the last: weights folded by hls4ml
             _refuse_folded_conv(layer, options)
             nodes.append(_conv(layer, source, options.reuse_for(layer.name)))
         elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
