@@ -32,13 +32,14 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -175,6 +176,79 @@ def replica_batches(n_samples: int, config: TrainConfig, replica: Replica, epoch
         yield [chunk[k * micro:(k + 1) * micro] for k in range(config.accumulation)]
 
 
+def is_max_statistic(stats_op: nn.Module, n_values: int) -> bool:
+    """Whether Brevitas' statistic over ``n_values`` is their maximum magnitude: ``AbsMax``, or
+    ``AbsPercentile`` whose rank ``floor(q/100 * n + 0.5)`` is the top one (the recipes' 99.999th
+    percentile over fewer than 50,000 values)."""
+    from brevitas.core.stats.stats_op import AbsMax, AbsPercentile
+
+    if isinstance(stats_op, AbsMax):
+        return stats_op.stats_reduce_dim is None
+    if isinstance(stats_op, AbsPercentile) and stats_op.stats_reduce_dim is None:
+        return int(math.floor(0.01 * stats_op.q * n_values + 0.5)) == n_values
+    return False
+
+
+class _SumOverReplicas(torch.autograd.Function):
+    """All-reduce (sum) whose backward sums the replicas' gradients the same way."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Any) -> Any:
+        total = grads[0].clone()
+        dist.all_reduce(total)
+        return total
+
+
+def _global_max(local: torch.Tensor, replica: Replica) -> torch.Tensor:
+    """The maximum of ``local`` over the replicas, as a differentiable sum in which only the
+    lowest rank that holds it contributes: its gradient then collects every replica's, as the
+    one maximal element of a single-process batch does."""
+    with torch.no_grad():
+        top = local.detach().clone()
+        dist.all_reduce(top, op=dist.ReduceOp.MAX)
+        owner = torch.where(local.detach() == top, replica.rank, replica.world)
+        dist.all_reduce(owner, op=dist.ReduceOp.MIN)
+    mine = torch.where(owner == replica.rank, local, torch.zeros_like(local))
+    return _SumOverReplicas.apply(mine)  # type: ignore[no-any-return,no-untyped-call]
+
+
+def sync_runtime_statistics(model: nn.Module, replica: Replica) -> int:
+    """Make Brevitas' runtime-statistics scales (``ParameterFromRuntimeStatsScaling``: the
+    ReLU quantizers' first ``collect_stats_steps`` training forwards) see every replica's
+    micro-batch, as SyncBatchNorm does for batch norm: with one micro-batch per replica the
+    scales are then those of the single-process global batch. Returns how many were synced.
+
+    Raises:
+        DataParallelError: a statistic other than the maximum, which a max-reduction cannot
+            reproduce.
+    """
+    from brevitas.core.scaling.standalone import ParameterFromRuntimeStatsScaling
+
+    def hook(stats: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor
+             ) -> torch.Tensor:
+        n = inputs[0].numel() * replica.world  # one micro-batch from every replica
+        stats_op = cast(nn.Module, stats.stats_impl)
+        if not is_max_statistic(stats_op, n):
+            raise DataParallelError(
+                f"{type(stats_op).__name__} over {n} values is not their maximum, "
+                f"so the replicas' runtime statistics cannot be combined exactly; give the "
+                f"activation quantizer a max statistic (AbsMax) to train it data-parallel")
+        return _global_max(output, replica)
+
+    synced = 0
+    for module in model.modules():
+        if isinstance(module, ParameterFromRuntimeStatsScaling):
+            module.stats.register_forward_hook(hook)
+            synced += 1
+    return synced
+
+
 def train(build: Callable[[], nn.Module], x: Array, y: Array, config: TrainConfig,
           replica: Replica = SINGLE_PROCESS) -> nn.Module:
     """QAT of ``build()`` on ``(x, y)``, data-parallel over the process group when
@@ -182,7 +256,10 @@ def train(build: Callable[[], nn.Module], x: Array, y: Array, config: TrainConfi
     eval mode, identical on every replica."""
     torch.manual_seed(config.seed)   # same initial weights everywhere (DDP broadcasts rank 0's)
     model = build()
-    net: nn.Module = DistributedDataParallel(model) if replica.distributed else model
+    net: nn.Module = model
+    if replica.distributed:
+        sync_runtime_statistics(model, replica)
+        net = DistributedDataParallel(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     xs, ys = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y)
     tag = f"[rank {replica.rank}/{replica.world}]"
@@ -210,12 +287,6 @@ def train(build: Callable[[], nn.Module], x: Array, y: Array, config: TrainConfi
                  config.epochs, loss_sum / max(seen, 1), seen, time.monotonic() - start)
         if config.max_steps is not None and steps >= config.max_steps:
             break
-    if replica.distributed:
-        # DDP makes rank 0's buffers everyone's at the start of each forward; the last
-        # forward's local updates (Brevitas' activation statistics while it collects them)
-        # would otherwise stay rank-local. Finish that sync.
-        for buffer in model.buffers():
-            dist.broadcast(buffer, src=0)
     return model.eval()
 
 
