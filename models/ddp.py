@@ -14,8 +14,10 @@ K micro-batches (``--accumulation K``) and accumulates their gradients under
 ``model.no_sync()``; the last backward all-reduces (DDP averages over the replicas). The
 samples come from a seeded ``DistributedSampler`` (``set_epoch`` every epoch), whose
 rank-strided split puts exactly the single-process batch's samples into each global step, so
-a run on W processes computes the single-process gradient up to float summation order (and
-up to Brevitas' runtime-statistics quantizers, see docs/codesign.md). Each epoch drops its
+a run on W processes computes the single-process gradient up to float summation order.
+Brevitas' runtime-statistics scales (the ReLU quantizers' first 300 forwards) are synced over
+the replicas, as SyncBatchNorm does: exact with K = 1; with K > 1 each statistic covers one
+micro-batch per replica (docs/codesign.md, "Data-parallel QAT"). Each epoch drops its
 last incomplete global batch (1347 = 42 x 32 + 3 digits samples: 3 left out, different ones
 each epoch), so no replica ever gets a padded duplicate.
 
@@ -165,9 +167,9 @@ def replica_batches(n_samples: int, config: TrainConfig, replica: Replica, epoch
     micro-batches of sample indices. Over the replicas, step ``s`` holds exactly positions
     ``s * global_batch ...`` of the epoch's seeded permutation, whatever ``world`` is."""
     micro = micro_batch(config, replica.world)
-    sampler: DistributedSampler[Any] = DistributedSampler(TensorDataset(torch.zeros(n_samples)),
-                                 num_replicas=replica.world, rank=replica.rank, shuffle=True,
-                                 seed=config.seed)
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        TensorDataset(torch.zeros(n_samples)), num_replicas=replica.world, rank=replica.rank,
+        shuffle=True, seed=config.seed)
     sampler.set_epoch(epoch)
     mine = list(sampler)  # positions rank, rank + world, ... of the permutation
     per_step = micro * config.accumulation
