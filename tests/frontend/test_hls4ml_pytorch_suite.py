@@ -192,7 +192,12 @@ def _cases() -> list[Case]:
             cases.append(Case(
                 f"pooling-{name}-pad{pad}",
                 seeded(lambda pool=pool, pad=pad: nn.Sequential(pool(2, padding=pad))), shape,
-                "io_stream", refused=r"padding=\(?1,?\)? \(use 0" if pad else ""))
+                "io_stream", refused=r"padding=\(?1,?\)? \(use 0" if pad and "Max" in name
+                else ""))
+    cases.append(Case(
+        "pooling-AvgPool2d-pad1-exclude-pad",
+        seeded(lambda: nn.Sequential(nn.AvgPool2d(2, padding=1, count_include_pad=False))),
+        (2, 15, 18), "io_stream", refused=r"padding=1 \(use 0"))
     for io in _IO:
         cases += [
             Case(f"bn-linear-relu-bn1d-{io}", seeded(lambda: randomize_batchnorm(

@@ -133,7 +133,9 @@ def _pool_problems(module: Any) -> list[str]:
     """MaxPool/AvgPool settings kiln does not build, each with its fix."""
     problems = []
     padding = module.padding if isinstance(module.padding, tuple | list) else (module.padding,)
-    if any(int(p) != 0 for p in padding):
+    # Average pooling counting the padding is a zero pad, then the pool (_torch_graph).
+    zero_pad = type(module).__name__.startswith("AvgPool") and module.count_include_pad
+    if any(int(p) != 0 for p in padding) and not zero_pad:
         problems.append(f"padding={module.padding!r} (use 0; pad with a ConstantPad before "
                         "it if you must)")
     if module.ceil_mode:

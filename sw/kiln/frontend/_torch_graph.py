@@ -4,6 +4,8 @@ checked, and rewritten into layers hls4ml converts.
 - ``nn.AdaptiveAvgPool1d/2d(1)`` / ``nn.AdaptiveMaxPool1d/2d(1)`` (and their functions)
   become an AvgPool/MaxPool whose kernel is the whole image: global pooling, the same
   values in float.
+- ``nn.AvgPool1d/2d`` with padding (``count_include_pad=True``, PyTorch's default) becomes a
+  zero ``ConstantPad`` then the pool without padding: the same sums over the same kernel.
 - ``squeeze`` / ``unsqueeze`` that only add or remove size-1 axes in front of the features of
   a model without convolutions or pooling are dropped: a Linear or an activation computes the
   same vector either way.
@@ -185,6 +187,8 @@ def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None
                 log.warning(LOG_SOFTMAX_NOTE.format(where=where, name=str(name)))
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
+        elif node.op == "call_module" and _padded_average(module.get_submodule(node.target)):
+            _split_padding(module, node)
         elif node.op == "call_module":
             kind = _ADAPTIVE.get(type(module.get_submodule(node.target)).__name__)
             if kind is not None:
@@ -201,6 +205,39 @@ def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None
     module.delete_all_unused_submodules()
     module.recompile()
     return module
+
+
+def _padded_average(pool: Any) -> bool:
+    """An AvgPool with padding whose average counts the padded zeros."""
+    if type(pool).__name__ not in ("AvgPool1d", "AvgPool2d"):
+        return False
+    sizes = pool.padding if isinstance(pool.padding, tuple | list) else (pool.padding,)
+    return bool(pool.count_include_pad) and any(int(p) != 0 for p in sizes)
+
+
+def _split_padding(module: Any, node: Any) -> None:
+    """An AvgPool with padding that counts the padded zeros (``count_include_pad``) as a
+    ConstantPad of zeros, then the same pool without padding: the same sums over the same
+    kernel, so the same values (hls4ml builds the pad as ZeroPadding)."""
+    from torch import nn
+
+    pool = module.get_submodule(node.target)
+    two_d = type(pool).__name__ == "AvgPool2d"
+    padding = pool.padding if isinstance(pool.padding, tuple | list) else (
+        (pool.padding, pool.padding) if two_d else (pool.padding,))
+    padding = tuple(int(p) for p in padding)
+    if two_d:
+        pad: nn.Module = nn.ConstantPad2d((padding[1], padding[1], padding[0], padding[0]), 0.0)
+        bare: nn.Module = nn.AvgPool2d(pool.kernel_size, pool.stride)
+    else:
+        pad = nn.ConstantPad1d((padding[0], padding[0]), 0.0)
+        bare = nn.AvgPool1d(pool.kernel_size, pool.stride)
+    name = f"{node.target}_pad"
+    module.add_submodule(name, pad)
+    module.add_submodule(node.target, bare)
+    with module.graph.inserting_before(node):
+        padded = module.graph.call_module(name, (node.args[0],))
+    node.args = (padded, *node.args[1:])
 
 
 def _function_pool(node: Any) -> str | None:
