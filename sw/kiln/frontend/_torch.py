@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TORCH_SUFFIXES = (".pt", ".pth", ".onnx")
+_MAX_SHAPE_TRIES = 256  # forward passes spent looking for an input_shape the model runs on
 KINDS = ("brevitas", "torch", "torchscript", "qonnx", "onnx")
 
 
@@ -333,7 +334,7 @@ def _brevitas_describe(model: Any) -> Any:
 def _expected_shape(model: Any, shape: tuple[int, ...]) -> str:
     """What input_shape the model runs on, if one is easily found: the first layer's input
     size for a flat model, else the first length of the last dimension (1 to 4x the given
-    one) that runs."""
+    one, at most :data:`_MAX_SHAPE_TRIES` runs) that runs."""
     import torch
 
     first = next((m for m in model.modules() if hasattr(m, "in_features")
@@ -341,7 +342,7 @@ def _expected_shape(model: Any, shape: tuple[int, ...]) -> str:
     if first is not None and hasattr(first, "in_features") and len(shape) == 1:
         return f" It expects input_shape=({int(first.in_features)},)."
     with _probing(model):
-        for length in range(1, 4 * shape[-1] + 1):
+        for length in range(1, min(4 * shape[-1], _MAX_SHAPE_TRIES) + 1):
             candidate = (*shape[:-1], length)
             try:
                 model(torch.zeros(1, *candidate))
