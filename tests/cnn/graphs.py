@@ -59,7 +59,8 @@ class Chain:
         name = f"conv{len(self.nodes)}"
         self.nodes.append(Conv(name, self.last.name, shape, OUT_T, weight=frozen_codes(weight),
                                bias=frozen_codes(self._codes((filters,), W_T)), weight_type=W_T,
-                               bias_type=W_T, accum_type=ACC_T, kernel=kernel, stride=stride))
+                               bias_type=W_T, accum_type=ACC_T, kernel=kernel, stride=stride,
+                               depthwise=depthwise))
         return self
 
     def relu(self) -> Chain:

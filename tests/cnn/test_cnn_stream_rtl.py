@@ -56,6 +56,13 @@ GRAPHS: dict[str, Callable[[], Graph]] = {
                                  .pool((2, 2), (2, 2)).dense(4).graph(), 9, 6),
     "same_conv2d_folded": lambda: folded(Chain((4, 5, 2), 7).pad((1, 1, 1, 1))
                                          .conv(2, (3, 3)).graph(), 2),
+    # Depthwise folded over its taps: 3 multipliers per channel; one for all three channels.
+    "depthwise_folded": lambda: folded(Chain((5, 5, 3), 16).conv(3, (3, 3), depthwise=True)
+                                       .graph(), 3),
+    "depthwise_folded_beyond_taps": lambda: folded(Chain((4, 5, 3), 17)
+                                                   .conv(3, (3, 3), depthwise=True).graph(), 27),
+    "separable_folded": lambda: folded(Chain((5, 5, 2), 18).conv(2, (3, 3), depthwise=True)
+                                       .relu().conv(4, (1, 1)).graph(), 9, 2),
 }
 
 
@@ -132,3 +139,13 @@ def test_emulator_frames_under_backpressure_and_reset(factors: tuple[int, int], 
         stream.reset()
         rest = stream.step(beats[36:], max_out=39, max_cycles=1_000_000)
     assert np.array_equal(rest.codes, want[1:])
+
+
+@pytest.mark.parametrize(("name", "multipliers"), [("depthwise_folded", 9),
+                                                    ("depthwise_folded_beyond_taps", 1)])
+def test_a_folded_depthwise_conv_multiplies_taps_not_zeros(name: str, multipliers: int) -> None:
+    """A 3x3 depthwise conv of 3 channels has 27 products a pixel, not 81: by 3, 9
+    multipliers; by 27, one."""
+    text = "\n".join(emit_rtl(GRAPHS[name]()).files.values())
+    assert f"{multipliers} multipliers, a sample every" in text
+    assert text.count(" * ") == multipliers

@@ -42,7 +42,7 @@ def test_repr_is_stable() -> None:
         "  input x() -> fixed<6,2,RND_CONV,SAT> x[3]",
         "  dense fc(x) -> fixed<12,5,TRN,WRAP> x[2] weight=int64[3, 2] bias=int64[2] "
         "weight_type=fixed<6,1,TRN,WRAP> bias_type=fixed<4,-1,TRN,WRAP> "
-        "accum_type=fixed<12,5,TRN,WRAP> reuse_factor=1 adder_levels=2",
+        "accum_type=fixed<12,5,TRN,WRAP> reuse_factor=1 adder_levels=2 lut_multipliers=False",
         "  relu act(fc) -> ufixed<6,2,RND,SAT> x[2]",
         "  cast out(act) -> fixed<8,3,TRN,WRAP> x[2]",
     ])

@@ -74,15 +74,32 @@ def test_folded_cnn_is_bit_exact_at_every_level(tmp_path: Path) -> None:
     assert report.ii_measured >= art.manifest.ii  # the stated II is the ideal in io_stream
 
 
-def test_a_folded_depthwise_conv_is_refused(tmp_path: Path) -> None:
-    from qkeras.utils import load_qmodel
+@pytest.mark.slow
+@pytest.mark.verilator
+@pytest.mark.icarus
+@pytest.mark.parametrize("reuse", [{"dw2": 3, "pw2": 4}, {"conv1": 9, "dw2": 18}])
+def test_a_folded_separable_cnn_is_bit_exact_at_every_level(reuse: dict[str, int],
+                                                              tmp_path: Path) -> None:
+    """The depthwise conv folds over its taps (dw2: 3x3 taps of 8 channels; by 18, each
+    multiplier works on two channels); hls4ml's depthwise Resource kernel is the reference."""
+    art = kiln.compile(DIGITS_CNN_SEP, tmp_path / "art", io_type="io_stream",
+                       reuse_factor=reuse)
+    assert {n.name: n.reuse_factor for n in art.graph.nodes if n.name in reuse} == reuse
+    report = verify(art.path, samples=300)
+    assert (report.rtl_vs_hls_mismatches, report.rtl_vs_cpu_mismatches,
+            report.rtl_vs_reference_mismatches, report.icarus_mismatches) == (0, 0, 0, 0)
+    assert report.protocol_passed and report.protocol_mismatches == 0
+    assert report.ii_measured >= art.manifest.ii
 
-    names = [layer.name for layer in load_qmodel(str(DIGITS_CNN_SEP)).layers
-             if "depthwise" in type(layer).__name__.lower()]
-    with pytest.raises(KilnError, match=r"builds depthwise and pointwise convolutions with "
-                                        r"reuse factor 1"):
+
+def test_a_depthwise_reuse_factor_that_does_not_fold_its_taps_is_refused(
+        tmp_path: Path) -> None:
+    # dw2: 9 taps x 8 channels; 4 divides 72 (hls4ml would take it) but neither divides the
+    # 9 taps nor is a multiple of them
+    with pytest.raises(KilnError, match=r"'dw2' \(9 inputs, 8 outputs\): reuse factor 4 .*"
+                                        r"Valid choices near it: .*3"):
         kiln.compile(DIGITS_CNN_SEP, tmp_path / "art", io_type="io_stream",
-                     reuse_factor={names[0]: 3})
+                     reuse_factor={"dw2": 4})
 
 
 BREVITAS_MLP = Path(__file__).parents[2] / "models" / "digits_mlp_brevitas.onnx"

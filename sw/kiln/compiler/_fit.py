@@ -43,6 +43,9 @@ class DesignTooLargeError(KilnError):
 
 
 def _shape_of(node: Dense | Conv) -> tuple[int, int]:
+    """(inputs, outputs) of the Dense that a reuse factor folds (kiln.ir checks R on it)."""
+    if isinstance(node, Conv):
+        return node.fold_shape
     n_in, n_out = node.weight.shape
     return int(n_in), int(n_out)
 

@@ -163,10 +163,12 @@ def _conv(layer: Any, source: str, reuse_factor: int) -> Conv:
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
     channels, window = int(layer.get_attr("n_chan")), kernel[0] * kernel[1]
     out_shape = _out_shape(layer)
-    if layer.get_attr("_weights_transposed", False):
-        # hls4ml's Resource strategy stores the kernel filters first: (F, [H,] W, C).
+    depthwise = layer.class_name.startswith("Depthwise")
+    if layer.get_attr("_weights_transposed", False) and not depthwise:
+        # hls4ml's Resource strategy stores the kernel filters first: (F, [H,] W, C); a
+        # depthwise kernel's one filter axis has size 1, so its order does not change.
         weights = np.moveaxis(weights.reshape(out_shape[-1], window * channels), 0, -1)
-    if layer.class_name.startswith("Depthwise"):
+    if depthwise:
         # Keras (rows, cols, channels, 1): channel c feeds only output c.
         per_channel = weights.reshape(window, channels)
         expanded = np.zeros((window, channels, channels), dtype=np.int64)
@@ -177,7 +179,7 @@ def _conv(layer: Any, source: str, reuse_factor: int) -> Conv:
         weight=frozen_codes(weights.reshape(window * channels, out_shape[-1])),
         bias=frozen_codes(bias.reshape(out_shape[-1])), weight_type=weight_t, bias_type=bias_t,
         accum_type=_type_of(layer, "accum_t"), kernel=kernel, stride=stride,
-        reuse_factor=reuse_factor,
+        reuse_factor=reuse_factor, depthwise=depthwise,
     )
 
 
@@ -227,12 +229,17 @@ def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
     )
 
 
+#: The convolutions kiln folds (a Conv2DBatchnorm keeps reuse factor 1).
+_FOLDABLE = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
+             "PointwiseConv2D")
+
+
 def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
     factor = options.reuse_for(layer.name)
-    if factor != 1 and layer.class_name not in ("Conv1D", "Conv2D"):
+    if factor != 1 and layer.class_name not in _FOLDABLE:
         raise UnsupportedLayerError(
             f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln folds "
-            "Dense, Conv1D and Conv2D layers, and builds depthwise and pointwise convolutions "
+            "Dense and Conv1D/2D layers (depthwise and pointwise too), and builds this one "
             "with reuse factor 1. Give the reuse factor per layer, naming the layers to fold: "
             "reuse_factor={'<layer>': R}."
         )
@@ -241,7 +248,7 @@ def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
 def foldable_layers(model_graph: Any) -> set[str]:
     """The layers of a converted model that kiln can fold (reuse factor > 1)."""
     return {layer.name for layer in model_graph.get_layers()
-            if layer.class_name in ("Dense", "Conv1D", "Conv2D")}
+            if layer.class_name in ("Dense", *_FOLDABLE)}
 
 
 def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from numpy.typing import NDArray
 
 from kiln.errors import KilnError, PrecisionError
@@ -62,9 +63,22 @@ def _check_lut_multipliers(node: Dense | Conv) -> None:
                         f"False, not {node.lut_multipliers!r}")
 
 
+def _check_depthwise(node: Conv, channels: int) -> None:
+    if not isinstance(node.depthwise, bool):
+        raise KilnError(f"Conv {node.name!r}: depthwise must be True or False, not "
+                        f"{node.depthwise!r}")
+    if not node.depthwise:
+        return
+    n_in, n_out = node.weight.shape
+    off_diagonal = np.arange(n_in)[:, None] % channels != np.arange(n_out)[None, :]
+    if n_out != channels or np.any(np.asarray(node.weight)[off_diagonal]):
+        raise KilnError(f"Conv {node.name!r}: marked depthwise, but output channel c reads "
+                        "other input channels than c (or the channel counts differ)")
+
+
 def _check_reuse_factor(node: Dense | Conv) -> None:
     r = node.reuse_factor
-    n_in, n_out = node.weight.shape  # a Conv's: its window's Dense
+    n_in, n_out = node.fold_shape if isinstance(node, Conv) else node.weight.shape
     if isinstance(r, bool) or not isinstance(r, int) or not is_valid_reuse_factor(n_in, n_out, r):
         valid = valid_reuse_factors(n_in, n_out)
         near = sorted(sorted(valid, key=lambda v: (abs(v - r), v) if isinstance(r, int)
@@ -95,6 +109,7 @@ def _check_window(node: Conv | Pool, previous: Node) -> None:
                 f"not fit a {kr}x{kc} window of {channels} channels and {out_channels} outputs"
             )
         _check_weighted(node)
+        _check_depthwise(node, channels)
         _check_reuse_factor(node)
         _check_adder_levels(node)
         _check_lut_multipliers(node)

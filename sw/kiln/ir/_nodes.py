@@ -178,6 +178,9 @@ class Conv(Node):
     ``shape`` is (rows, cols, channels) of the output, or (cols, channels) for 1D.
     ``reuse_factor`` folds the window's Dense in time, as :class:`Dense`'s does (R cycles
     per output pixel); ``adder_levels`` and ``lut_multipliers`` as in :class:`Dense`.
+    ``depthwise``: the weight is block-diagonal (output channel c reads input channel c
+    only); a fold schedules its ``kernel`` products per channel (:meth:`fold_shape`), not
+    the zeros.
     """
 
     kind: ClassVar[str] = "conv"
@@ -191,6 +194,24 @@ class Conv(Node):
     reuse_factor: int = 1
     adder_levels: int = DEFAULT_ADDER_LEVELS
     lut_multipliers: bool = False
+    depthwise: bool = False
+
+    @property
+    def fold_shape(self) -> tuple[int, int]:
+        """(inputs, outputs) of the Dense a reuse factor folds: the window's, or for a
+        depthwise convolution one channel's taps for each of its channels."""
+        if self.depthwise:
+            return self.kernel[0] * self.kernel[1], int(self.weight.shape[1])
+        n_in, n_out = self.weight.shape
+        return int(n_in), int(n_out)
+
+    def depthwise_taps(self) -> Codes:
+        """A depthwise convolution's weights as (taps, channels): tap t of channel c is the
+        window element ``t * channels + c``."""
+        channels = int(self.weight.shape[1])
+        taps = self.kernel[0] * self.kernel[1]
+        index = np.arange(taps)[:, None] * channels + np.arange(channels)[None, :]
+        return frozen_codes(np.take_along_axis(np.asarray(self.weight), index, axis=0))
 
     def window_dense(self) -> Dense:
         """The Dense layer that computes one output pixel from its flattened window."""

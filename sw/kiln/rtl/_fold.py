@@ -31,6 +31,7 @@ and the result is valid ``R + 2`` cycles of ``ce`` after the sample was taken.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kiln.ir import Dense, FixedType, is_valid_reuse_factor
@@ -180,7 +181,22 @@ def _weight_roms(m: Module, node: Dense, f: Folding, address: Expr, clk: Signal,
     return out
 
 
-def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[Expr],
+def _gathered(m: Module, f: Folding, lane: int, slot: int, c: _Control, channels: int,
+              element: Callable[[int], Expr]) -> Expr:
+    """A depthwise slot's input at this step: tap t of the channel j it works on, window
+    element ``t * channels + j`` (the lane's channel changes with its group)."""
+    per_group = []
+    for g in range(f.outputs_per_lane):
+        taps = [f.product(lane, slot, g * f.steps + t) for t in range(f.steps)]
+        per_group.append(_select(m, [element(t * channels + j) for t, j in taps], c.offset,
+                                 f"x_{lane}_{slot}_{g}"))
+    if c.group is None:
+        return per_group[0]
+    return _select(m, per_group, c.group, f"x_{lane}_{slot}")
+
+
+def _slot_products(m: Module, node: Dense, f: Folding, lane: int,
+                   inputs: dict[tuple[int, int], Expr],
                    in_type: FixedType, weights: dict[tuple[int, int], _SlotWeights]
                    ) -> list[Expr]:
     """The lane's products at this step, each cast to the accumulator type."""
@@ -192,7 +208,7 @@ def _slot_products(m: Module, node: Dense, f: Folding, lane: int, inputs: list[E
         if (lane, slot) not in weights:
             continue
         w = weights[lane, slot]
-        x = inputs[slot]
+        x = inputs[lane, slot]
         x_ext = m.wire(f"xe_{lane}_{slot}", x).ref().cast(width, True)
         product = m.wire(f"p_{lane}_{slot}", _shift_add_product(x_ext, w.weight, width)
                          if node.lut_multipliers else x_ext * w.weight.cast(width, True))
@@ -226,7 +242,8 @@ def _delayed(m: Module, c: _Control, clk: Signal, ce: Expr, rst_n: Signal) -> _D
                     delay("last_d", c.last), delay("final_d", c.final), group)
 
 
-def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) -> Module:
+def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int,
+                      channels: int | None = None) -> Module:
     """The folded Dense module (ports clk, rst_n, ce, in_valid, in_last, x, hold, out_valid,
     out_last, y).
 
@@ -235,6 +252,9 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
         in_type: the type of its input elements.
         name: the module name.
         reuse: the reuse factor R > 1 (one of :func:`valid_reuse_factors`).
+        channels: for a depthwise convolution, its channels: ``node`` then holds one weight
+            per tap and channel (``Conv.depthwise_taps``), and the input is the whole window,
+            tap t of channel c at element ``t * channels + c``.
     """
     f = Folding(node.n_in, node.n_out, reuse)
     acc_t, out_t = node.accum_type, node.out_type
@@ -247,7 +267,7 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
     clk, rst_n, ce = m.input("clk"), m.input("rst_n"), m.input("ce").expr
     in_valid = m.input("in_valid").expr
     in_last = m.input("in_last")
-    x = m.input("x", node.n_in * in_type.width)
+    x = m.input("x", node.n_in * (channels or 1) * in_type.width)
     hold = m.output("hold")
     out_valid = m.output("out_valid")
     out_last = m.output("out_last")
@@ -260,11 +280,19 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int) ->
     last_q = m.reg("last_q", 1)
     m.sync(last_q, in_last.expr, clk, ce & c.accept)
     m.assign(out_last, m.register("out_last_q", last_q.expr, clk, ce & c.final).expr)
-    inputs = []
-    for slot in range(f.slots_per_lane):
-        options = [x_q.ref().sub((slot * f.steps + t) * in_type.width, in_type.width,
-                                 in_type.signed).expr for t in range(f.steps)]
-        inputs.append(_select(m, options, c.offset, f"x_{slot}"))
+    def element(i: int) -> Expr:
+        return x_q.ref().sub(i * in_type.width, in_type.width, in_type.signed).expr
+
+    inputs: dict[tuple[int, int], Expr] = {}
+    if channels is None:  # a slot's input depends on its offset: shared by the lanes
+        for slot in range(f.slots_per_lane):
+            shared = _select(m, [element(slot * f.steps + t) for t in range(f.steps)],
+                             c.offset, f"x_{slot}")
+            inputs.update({(lane, slot): shared for lane in range(f.lanes)})
+    else:  # each channel reads its own taps
+        for lane in range(f.lanes):
+            for slot in range(f.slots_per_lane):
+                inputs[lane, slot] = _gathered(m, f, lane, slot, c, channels, element)
     # The products of a step are registered; the accumulate stage works one cycle behind
     # on the step's control, delayed alongside.
     d = _delayed(m, c, clk, ce, rst_n)
