@@ -65,7 +65,7 @@ def test_empty_and_corrupt_onnx_files(tmp_path: Path) -> None:
         kiln.compile(parses, tmp_path / "out")
 
 
-def test_layers_without_outputs() -> None:
+def test_layers_without_outputs(tmp_path: Path) -> None:
     from tensorflow import keras
     from torch import nn
 
@@ -73,8 +73,8 @@ def test_layers_without_outputs() -> None:
                               keras.layers.Dense(2)])
     with pytest.raises(UnsupportedLayerError, match=r"layer 'empty' \(Dense\): units=0: the "
                        r"layer has no outputs. Fix: give units a positive number"):
-        kiln.compile(model, "unused", precision="fixed<16,6>")
+        kiln.compile(model, tmp_path / "unused", precision="fixed<16,6>")
     with pytest.raises(UnsupportedLayerError, match=r"module '0' \(Linear\): out_features=0: "
                        r"the layer has no outputs"):
-        kiln.compile(nn.Sequential(nn.Linear(4, 0)), "unused", input_shape=(4,),
+        kiln.compile(nn.Sequential(nn.Linear(4, 0)), tmp_path / "unused", input_shape=(4,),
                      precision="fixed<16,6>")
