@@ -48,7 +48,6 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         model = fuzz_model(int(row["seed"]))
-        row["known"] = list(model.known_issues)
         groups[(model.framework, model.topology)].append(row)
     lines = ["| framework | topology | models | samples | cycles | RTL≠HLS | RTL≠kiln.fixed "
              "| RTL≠framework | errors |", "|---|---|---|---|---|---|---|---|---|"]
@@ -72,8 +71,7 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         cause = row.get("error") or (
             f"RTL≠HLS {row['rtl_vs_hls']}, RTL≠cpu {row['rtl_vs_cpu']}, RTL≠framework "
             f"{row['framework_mismatches']} (max {row['framework_max_lsb']:.0f} LSB)")
-        known = "; ".join(row["known"]) or "NOT A KNOWN ISSUE"
-        lines.append(f"- seed {row['seed']}: {cause} — {known}")
+        lines.append(f"- seed {row['seed']}: {cause}")
     return "\n".join(lines)
 
 

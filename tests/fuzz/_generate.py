@@ -36,20 +36,6 @@ import numpy as np
 from kiln.ir import valid_reuse_factors
 
 FRAMEWORKS = ("qkeras", "keras-float", "brevitas")
-#: Found by this suite (seed 3) and reported: a QKeras QActivation quantizer with no
-#: fractional bits (``quantized_bits(b, b - 1)``, ``quantized_relu(b, b)``) is typed by
-#: hls4ml 1.3 as ``IntegerPrecisionType`` (``ap_int``: truncating, wrapping), not
-#: ``RND_CONV``/``SAT`` as QKeras computes it. RTL == HLS == kiln.fixed still hold; the
-#: hardware differs from QKeras by rounding ties (and overflow) of that layer.
-KNOWN_INTEGER_QUANTIZER = "QKeras quantizer without fractional bits typed ap_int (TRN, WRAP)"
-#: Found by this suite (seeds 1008, 1055, 1095; seed 10 of its first version) and reported:
-#: ``QDense`` or ``QConv`` followed by ``QActivation(quantized_bits(b, i,
-#: keep_negative=False))``: where hls4ml merges the activation into that layer (seen when a
-#: Dense or Conv follows it; not when a pooling layer does), the layer's result is typed
-#: ``ufixed<b,i,TRN,WRAP>``: negative sums wrap instead of clipping to 0, and it truncates
-#: where QKeras rounds.
-KNOWN_UNSIGNED_AFTER_DENSE = ("unsigned quantized_bits merged into the QDense/QConv before it, "
-                              "typed ufixed<...,TRN,WRAP>")
 TOPOLOGIES = ("mlp", "conv1d", "conv2d")
 # Modes a float model's precision= may name; kiln.ir knows more (ROUNDING_MODES,
 # OVERFLOW_MODES) but these are the ones ap_fixed and kiln.fixed share with hls4ml's writer.
@@ -94,7 +80,6 @@ class FuzzModel:
     summary: str
     skip_reason: str = ""
     layers: list[Layer] = field(default_factory=list)
-    known_issues: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -212,10 +197,8 @@ def _layers(shape: Shape, conv_names: list[str], dense_names: list[str]) -> list
 # ---------------------------------------------------------------------------------- Keras
 
 
-def _keras(rng: np.random.Generator, shape: Shape, quantized: bool, known: list[str]
-           ) -> tuple[Any, str]:
-    """A QKeras model (or its float twin) of ``shape`` and a description of its quantizers;
-    appends to ``known`` each construct of a known, reported kiln/hls4ml issue."""
+def _keras(rng: np.random.Generator, shape: Shape, quantized: bool) -> tuple[Any, str]:
+    """A QKeras model (or its float twin) of ``shape`` and a description of its quantizers."""
     from qkeras import QActivation, QConv1D, QConv2D, QDense, quantized_bits, quantized_relu
     from tensorflow import keras
 
@@ -244,14 +227,6 @@ def _keras(rng: np.random.Generator, shape: Shape, quantized: bool, known: list[
         bits, integer = int(rng.integers(3, 9)), int(rng.integers(0, 5))
         integer = min(integer, bits - 1 if kind == "bits" else bits)
         notes.append(f"{name}:{kind}{bits},{integer}")
-        if integer == bits - (kind == "bits"):
-            # hls4ml types a quantizer without fractional bits as ap_int (TRN, WRAP) where
-            # QKeras rounds and saturates: see KNOWN_INTEGER_QUANTIZER.
-            known.append(f"{name}: {kind}({bits}, {integer}) has no fractional bits "
-                         f"({KNOWN_INTEGER_QUANTIZER})")
-        elif kind == "ubits":
-            known.append(f"{name}: ubits({bits}, {integer}) after a QDense/QConv "
-                         f"({KNOWN_UNSIGNED_AFTER_DENSE})")
         if kind == "relu":
             return QActivation(quantized_relu(bits, integer), name=name)
         if kind == "bits":
@@ -403,14 +378,13 @@ def fuzz_model(seed: int) -> FuzzModel:
     io_type = "io_parallel" if topology == "mlp" else "io_stream"
     options: dict[str, Any] = {"io_type": io_type}
     skip = ""
-    known: list[str] = []
     if framework == "brevitas":
         model, notes = _brevitas(rng, shape)
         torch_shape = (shape.input_shape[-1], *shape.input_shape[:-1])
         options["input_shape"] = torch_shape
         layers = _torch_layers(model, shape)
     else:
-        model, notes = _keras(rng, shape, framework == "qkeras", known)
+        model, notes = _keras(rng, shape, framework == "qkeras")
         layers = _layers(shape, *_keras_names(shape))
         if framework == "keras-float":
             width = int(rng.integers(6, 15))
@@ -425,8 +399,7 @@ def fuzz_model(seed: int) -> FuzzModel:
     summary = (f"seed {seed}: {framework} {topology} in {shape.input_shape} "
                f"convs {list(shape.convs)} dense {list(shape.dense)} [{notes}] "
                f"reuse {options['reuse_factor']}")
-    return FuzzModel(seed, framework, topology, model, options, not skip, summary, skip, layers,
-                     tuple(known))
+    return FuzzModel(seed, framework, topology, model, options, not skip, summary, skip, layers)
 
 
 def _torch_layers(model: Any, shape: Shape) -> list[Layer]:

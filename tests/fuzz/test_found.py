@@ -91,7 +91,7 @@ def _kiln_vs_qkeras(model: Any, graph: Graph) -> int:
 
 @pytest.mark.slow
 def test_quantizer_without_fractional_bits_rounds_and_saturates(tmp_path: Path) -> None:
-    """Fuzz seeds 1025, 1047, 1092 (and 3, 7, 8, 17; KNOWN_INTEGER_QUANTIZER): a QActivation
+    """Fuzz seeds 1025, 1047, 1092 (and 3, 7, 8, 17): a QActivation
     whose quantizer has no fractional bits (``quantized_bits(3, 2)``: sign and 2 integer
     bits; ``quantized_relu(4, 4)``) is typed by hls4ml 1.3 as ``IntegerPrecisionType``
     (``hls4ml/utils/config.py``, ``decimal == 0``), i.e. ``fixed<3,3,TRN,WRAP>``; QKeras

@@ -60,11 +60,6 @@ def _assert_bit_exact(model: Any, result: FuzzResult) -> None:
     if result.framework_mismatches is None:
         assert not model.framework_exact
         return
-    if result.framework_mismatches and model.known_issues:
-        # A reported bug this model is built to hit (tests/fuzz/test_found.py): RTL == HLS ==
-        # kiln.fixed hold, the hardware differs from QKeras at that layer.
-        pytest.xfail(f"{'; '.join(model.known_issues)}: {result.framework_mismatches} "
-                     f"samples, max {result.framework_max_lsb:.1f} LSB")
     assert result.framework_mismatches == 0, (
         f"RTL != {model.framework} on {result.framework_mismatches} samples "
         f"(max {result.framework_max_lsb:.1f} LSB); {where}")
