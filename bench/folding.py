@@ -29,7 +29,7 @@ def _folded(model: BenchModel, unfolded: Any, reuse: int) -> BenchModel:
     (``unfolded``: the model's artifact at R = 1, for the layer shapes)."""
     from kiln.ir import valid_reuse_factors
 
-    factors = {n.name: max(r for r in valid_reuse_factors(*n.weight.shape) if r <= reuse)
+    factors = {n.name: max(r for r in valid_reuse_factors(*n.fold_shape) if r <= reuse)
                for n in unfolded.graph.nodes if n.kind in ("dense", "conv")}
     return replace(model, name=f"{model.name}_r{reuse}",
                    options=tuple({**dict(model.options), "reuse_factor": factors}.items()))

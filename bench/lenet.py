@@ -6,6 +6,7 @@ Fmax, against the target of 2,000."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,6 @@ def _bitstream(art: Any) -> dict[str, Any]:
 
 def measure(name: str, model: Path, out: Path) -> dict[str, Any]:
     """One recipe, end to end (see the module's docstring)."""
-    import json
-
     import kiln
     from kiln.verify import verify
 

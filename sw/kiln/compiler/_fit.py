@@ -42,14 +42,6 @@ class DesignTooLargeError(KilnError):
     """The design is far beyond its part, or no reuse factors make it fit."""
 
 
-def _shape_of(node: Dense | Conv) -> tuple[int, int]:
-    """(inputs, outputs) of the Dense that a reuse factor folds (kiln.ir checks R on it)."""
-    if isinstance(node, Conv):
-        return node.fold_shape
-    n_in, n_out = node.weight.shape
-    return int(n_in), int(n_out)
-
-
 def with_reuse_factors(graph: Graph, factors: dict[str, int]) -> Graph:
     """``graph`` with the Dense and Conv layers ``factors`` names folded by them."""
     nodes = tuple(dataclasses.replace(n, reuse_factor=factors[n.name])
@@ -71,7 +63,7 @@ def _usage(total: Cost, part: str) -> dict[str, float]:
 
 def _at_interval(graph: Graph, layers: list[Dense | Conv], interval: int) -> dict[str, int]:
     """Each layer's largest valid factor whose cycles per sample stay within ``interval``."""
-    return {n.name: max((r for r in valid_reuse_factors(*_shape_of(n))
+    return {n.name: max((r for r in valid_reuse_factors(*n.fold_shape)
                          if r * output_beats(graph, n) <= interval), default=1)
             for n in layers}
 
@@ -137,7 +129,7 @@ def choose_fit(graph: Graph, part: str, margin: float,
               and (foldable is None or n.name in foldable)]
     floor = max(output_beats(graph, n) for n in graph.nodes)
     candidates = sorted({floor} | {r * output_beats(graph, n) for n in layers
-                                   for r in valid_reuse_factors(*_shape_of(n))
+                                   for r in valid_reuse_factors(*n.fold_shape)
                                    if r * output_beats(graph, n) >= floor})
     usage: dict[str, float] = {}
     for interval in candidates:

@@ -78,7 +78,7 @@ def _check_depthwise(node: Conv, channels: int) -> None:
 
 def _check_reuse_factor(node: Dense | Conv) -> None:
     r = node.reuse_factor
-    n_in, n_out = node.fold_shape if isinstance(node, Conv) else node.weight.shape
+    n_in, n_out = node.fold_shape
     if isinstance(r, bool) or not isinstance(r, int) or not is_valid_reuse_factor(n_in, n_out, r):
         valid = valid_reuse_factors(n_in, n_out)
         near = sorted(sorted(valid, key=lambda v: (abs(v - r), v) if isinstance(r, int)

@@ -110,6 +110,11 @@ class Dense(Node):
     def n_out(self) -> int:
         return int(self.weight.shape[1])
 
+    @property
+    def fold_shape(self) -> tuple[int, int]:
+        """(inputs, outputs) of the products a reuse factor folds (as :attr:`Conv.fold_shape`)."""
+        return self.n_in, self.n_out
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Relu(Node):
@@ -205,13 +210,24 @@ class Conv(Node):
         n_in, n_out = self.weight.shape
         return int(n_in), int(n_out)
 
-    def depthwise_taps(self) -> Codes:
-        """A depthwise convolution's weights as (taps, channels): tap t of channel c is the
-        window element ``t * channels + c``."""
+    @property
+    def gathers_taps(self) -> bool:
+        """A folded depthwise convolution: each channel's multipliers gather its own taps
+        from the window (kiln.rtl._fold), so :meth:`pixel_dense` holds only the taps."""
+        return self.depthwise and self.reuse_factor > 1
+
+    def pixel_dense(self) -> Dense:
+        """The Dense kiln.rtl builds for one output pixel: :meth:`window_dense`, or when the
+        convolution :attr:`gathers_taps`, one weight per tap and channel (taps, channels),
+        tap t of channel c reading window element ``t * channels + c``."""
+        dense = self.window_dense()
+        if not self.gathers_taps:
+            return dense
         channels = int(self.weight.shape[1])
-        taps = self.kernel[0] * self.kernel[1]
-        index = np.arange(taps)[:, None] * channels + np.arange(channels)[None, :]
-        return frozen_codes(np.take_along_axis(np.asarray(self.weight), index, axis=0))
+        index = np.arange(self.kernel[0] * self.kernel[1])[:, None] * channels \
+            + np.arange(channels)[None, :]
+        taps = np.take_along_axis(np.asarray(self.weight), index, axis=0)
+        return replace(dense, weight=frozen_codes(taps))
 
     def window_dense(self) -> Dense:
         """The Dense layer that computes one output pixel from its flattened window."""

@@ -16,7 +16,7 @@ to choose reuse factors that fit a part (``reuse_factor="auto"``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
 from kiln.rtl._cse import naf
@@ -127,10 +127,7 @@ def node_cost(node: Node, previous: Node, io_type: str = "io_parallel") -> Cost:
         rows, cols, channels = spatial(previous.shape)
         window = node.kernel[0] * node.kernel[1] * channels * in_width
         line = node.kernel[0] * cols * channels * in_width if node.kernel[0] > 1 else window
-        dense = node.window_dense()
-        if node.depthwise and node.reuse_factor > 1:  # folded over its taps (kiln.rtl._fold)
-            dense = replace(dense, weight=node.depthwise_taps())
-        return _dense_cost(dense, in_width) + Cost(ff=line + window)
+        return _dense_cost(node.pixel_dense(), in_width) + Cost(ff=line + window)
     if isinstance(node, Pool):
         rows, cols, channels = spatial(previous.shape)
         return _logic(node.kernel[0] * node.kernel[1] * channels * in_width) + Cost(

@@ -89,15 +89,17 @@ def layer(emit: Callable[[N, FixedType, str], LayerRtl]) -> Callable[[N, Node, s
     return stages
 
 
-def dense_stage(node: Dense, in_type: FixedType, name: str, relu: Relu | None = None
-                ) -> Stage:
+def dense_stage(node: Dense, in_type: FixedType, name: str, relu: Relu | None = None,
+                channels: int | None = None) -> Stage:
     """A Dense layer's stage: fully unrolled (reuse factor 1, with the ReLU after it built
-    in when given) or folded in time."""
+    in when given) or folded in time (``channels``: a depthwise convolution's, whose
+    folded multipliers gather their taps, see :func:`emit_folded_dense`)."""
     if node.reuse_factor == 1:
         return Stage.of(emit_dense(node, in_type, name, relu))
     assert relu is None, "kiln.rtl fuses a ReLU into unfolded layers only"
     r = node.reuse_factor
-    return Stage(emit_folded_dense(node, in_type, name, r), latency=r + 2, interval=r)
+    return Stage(emit_folded_dense(node, in_type, name, r, channels), latency=r + 2,
+                 interval=r)
 
 
 def fuses_relu(node: Node, following: Node | None) -> bool:

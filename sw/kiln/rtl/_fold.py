@@ -253,7 +253,7 @@ def emit_folded_dense(node: Dense, in_type: FixedType, name: str, reuse: int,
         name: the module name.
         reuse: the reuse factor R > 1 (one of :func:`valid_reuse_factors`).
         channels: for a depthwise convolution, its channels: ``node`` then holds one weight
-            per tap and channel (``Conv.depthwise_taps``), and the input is the whole window,
+            per tap and channel (``Conv.pixel_dense``), and the input is the whole window,
             tap t of channel c at element ``t * channels + c``.
     """
     f = Folding(node.n_in, node.n_out, reuse)

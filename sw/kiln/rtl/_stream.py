@@ -33,7 +33,6 @@ from kiln.ir import (
 )
 from kiln.rtl._builder import Expr, Module, concat, const, mux, width_for
 from kiln.rtl._emit import LayerPipeline, Stage, dense_stage
-from kiln.rtl._fold import emit_folded_dense
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
 from kiln.rtl._requantize import Value, requantize
@@ -143,13 +142,8 @@ def _conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
                  ) -> list[Stage]:
     """Line buffer, then a Dense over the window (and the ReLU after it, per pixel)."""
     pixel = None if relu is None else dataclasses.replace(relu, shape=(spatial(relu.shape)[2],))
-    if node.depthwise and node.reuse_factor > 1:  # fold the taps, not the zeros between them
-        taps = dataclasses.replace(node.window_dense(), weight=node.depthwise_taps())
-        r = node.reuse_factor
-        module = emit_folded_dense(taps, previous.out_type, name, r, channels=node.shape[-1])
-        dense = Stage(module, latency=r + 2, interval=r)
-    else:
-        dense = dense_stage(node.window_dense(), previous.out_type, name, pixel)
+    dense = dense_stage(node.pixel_dense(), previous.out_type, name, pixel,
+                        channels=node.shape[-1] if node.gathers_taps else None)
     return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
             dense]
 
