@@ -290,6 +290,17 @@ class _Rom:
 
 
 @dataclass
+class _Ram:
+    q: Signal
+    depth: int
+    write_address: Expr
+    write_data: Expr
+    write_enable: Expr
+    read_address: Expr
+    read_enable: Expr
+
+
+@dataclass
 class _Instance:
     module: Module
     name: str
@@ -314,6 +325,7 @@ class Module:
     _registered: set[str] = field(init=False, default_factory=set)
     _registers: list[_Register] = field(init=False, default_factory=list)
     _roms: list[_Rom] = field(init=False, default_factory=list)
+    _rams: list[_Ram] = field(init=False, default_factory=list)
     _instances: list[_Instance] = field(init=False, default_factory=list)
     _clock: Signal | None = field(init=False, default=None)
 
@@ -400,6 +412,26 @@ class Module:
         self._roms.append(_Rom(q, address, entries, enable))
         return q
 
+    def ram(self, name: str, depth: int, write: tuple[Expr, Expr, Expr],
+            read: tuple[Expr, Expr], clock: Signal) -> Signal:
+        """Declare a reg ``name`` that reads a memory of ``depth`` words of the write data's
+        shape on the rising edge of ``clock``: ``write`` is (address, data, enable), ``read``
+        (address, enable). Simple dual-port with a registered read, the form yosys and
+        Vivado map to block or LUT RAM; a read of the address written in the same cycle
+        returns the old word."""
+        (wa, wd, we), (ra, re) = write, read
+        for address in (wa, ra):
+            if address.signed or depth > 1 << address.width:
+                raise RtlBuilderError(
+                    f"Module {self.name}: RAM {name} of {depth} words needs an unsigned "
+                    f"address of enough bits, not {address.text} ({_shape(address)})"
+                )
+        q = self.reg(name, wd.width, wd.signed)
+        self._use_clock(clock)
+        self._registered.add(name)
+        self._rams.append(_Ram(q, depth, wa, wd, we, ra, re))
+        return q
+
     def register(self, name: str, d: Expr, clock: Signal, enable: Expr | None = None) -> Signal:
         """Declare a reg of ``d``'s shape and register ``d`` into it."""
         q = self.reg(name, d.width, d.signed)
@@ -451,6 +483,10 @@ class Module:
     @property
     def roms(self) -> list[_Rom]:
         return list(self._roms)
+
+    @property
+    def rams(self) -> list[_Ram]:
+        return list(self._rams)
 
     @property
     def instances(self) -> list[_Instance]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
 from kiln.rtl._cse import naf
+from kiln.rtl._fifo import FIFO_MIN_DEPTH, front_fifo_depth
 from kiln.rtl._fold import ROM_WORD_BITS
 
 #: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing) and LUT6s per adder bit (yosys
@@ -113,16 +114,45 @@ def _rom_brams(depth: int, fields: int, field_bits: int) -> int:
     return sum(min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES) for width in widths)
 
 
+def _fifo_cost(node: Node, previous: Node) -> Cost:
+    """The FIFO in front of a folded io_stream layer (kiln.rtl._fifo): its RAM and output
+    register. yosys 0.70 synth_ecp5 puts 16 x 300 and 128 x 8 bits in LUT RAM (16 bits a
+    LUT4), 64 x 120 in 4 DP16KD: block RAM when deeper than LUT RAM and large."""
+    depth = front_fifo_depth(node, previous)
+    if depth is None:
+        return Cost()
+    width = spatial(previous.shape)[2] * previous.out_type.width
+    if depth > FIFO_MIN_DEPTH and depth * width >= BRAM_MIN_BITS:
+        ram = Cost(bram=min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES))
+    else:
+        ram = _logic(depth * width / 16)
+    return ram + Cost(ff=width)
+
+
 def node_cost(node: Node, previous: Node, io_type: str = "io_parallel") -> Cost:
     """The estimated cost of one layer of the graph (reading ``previous``). In io_stream an
     elementwise layer works on one pixel (its channels) and a Dense after a multi-pixel
-    layer first collects the frame."""
+    layer first collects the frame; a folded layer there has a FIFO in front."""
+    if io_type == "io_stream":
+        return _layer_cost(node, previous, True) + _fifo_cost(node, previous)
+    return _layer_cost(node, previous, False)
+
+
+def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
     in_width = previous.out_type.width
-    stream = io_type == "io_stream"
     if isinstance(node, Dense):
         frame = Cost(ff=previous.size * in_width) if stream and len(previous.shape) > 1 \
             else Cost()
         return _dense_cost(node, in_width) + frame
+    if isinstance(node, Conv | Pool) and not stream:
+        # io_parallel (kiln.rtl._parallel_conv): every output pixel's window at once, no
+        # line buffer; a pixel's logic as in io_stream, once per output pixel.
+        pixels = spatial(node.shape)[0] * spatial(node.shape)[1]
+        if isinstance(node, Conv):
+            dense = _dense_cost(node.pixel_dense(), in_width)
+            return Cost(dense.lut4 * pixels, dense.lut6 * pixels, dense.ff * pixels)
+        window = _logic(node.kernel[0] * node.kernel[1] * node.shape[-1] * in_width)
+        return Cost(window.lut4 * pixels, window.lut6 * pixels, node.size * node.out_type.width)
     if isinstance(node, Conv):
         rows, cols, channels = spatial(previous.shape)
         window = node.kernel[0] * node.kernel[1] * channels * in_width

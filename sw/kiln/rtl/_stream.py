@@ -33,6 +33,7 @@ from kiln.ir import (
 )
 from kiln.rtl._builder import Expr, Module, concat, const, mux, width_for
 from kiln.rtl._emit import LayerPipeline, Stage, dense_stage
+from kiln.rtl._fifo import emit_fifo, front_fifo_depth
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
 from kiln.rtl._requantize import Value, requantize
@@ -55,6 +56,19 @@ def _window_stage(name: str, previous: Node, kernel: tuple[int, int],
                f"pixels, {kernel[0]}x{kernel[1]} windows, stride {stride}.\n"
                "Generated; do not edit.")
     return Stage(emit_window(f"{name}_window", g, comment), 1)
+
+
+def _behind_fifo(stages: list[Stage], node: Node, previous: Node, name: str) -> list[Stage]:
+    """``stages`` with the FIFO kiln.rtl puts in front of a folded layer, if it gets one
+    (kiln.rtl._fifo says which and why)."""
+    depth = front_fifo_depth(node, previous)
+    if depth is None:
+        return stages
+    _, channels = _pixel_beat(previous)
+    comment = (f"kiln.rtl: FIFO of {depth} {channels} x {previous.out_type} pixels in front "
+               f"of the folded layer {node.name!r}.\nGenerated; do not edit.")
+    fifo = emit_fifo(f"{name}_fifo", channels * previous.out_type.width, depth, comment)
+    return [Stage(fifo, 2), *stages]
 
 
 def _emit_max(node: Pool, in_type: FixedType, channels: int, name: str) -> LayerRtl:
@@ -140,12 +154,13 @@ def _pool_stages(node: Pool, previous: Node, name: str) -> list[Stage]:
 
 def _conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
                  ) -> list[Stage]:
-    """Line buffer, then a Dense over the window (and the ReLU after it, per pixel)."""
+    """Line buffer, then a Dense over the window (and the ReLU after it, per pixel); folded,
+    behind a FIFO."""
     pixel = None if relu is None else dataclasses.replace(relu, shape=(spatial(relu.shape)[2],))
     dense = dense_stage(node.pixel_dense(), previous.out_type, name, pixel,
                         channels=node.shape[-1] if node.gathers_taps else None)
-    return [_window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}"),
-            dense]
+    window = _window_stage(name, previous, node.kernel, node.stride, f"conv {node.name!r}")
+    return _behind_fifo([window, dense], node, previous, name)
 
 
 def _pad_stages(node: Pad, previous: Node, name: str) -> list[Stage]:
@@ -161,13 +176,14 @@ def _pad_stages(node: Pad, previous: Node, name: str) -> list[Stage]:
 def _dense_stages(node: Dense, previous: Node, name: str, relu: Relu | None = None
                   ) -> list[Stage]:
     """The Dense (and the ReLU after it), after a line buffer that collects the frame
-    unless it is one pixel."""
+    unless it is one pixel; folded, behind a FIFO (which ends the enable path)."""
     dense = dense_stage(node, previous.out_type, name, relu)
     rows, cols, _ = spatial(previous.shape)
     if rows * cols == 1:
         return [dense]
-    return [_window_stage(name, previous, (rows, cols), (1, 1), f"flatten before "
-                          f"{node.name!r}"), dense]
+    window = _window_stage(name, previous, (rows, cols), (1, 1), f"flatten before "
+                           f"{node.name!r}")
+    return _behind_fifo([window, dense], node, previous, name)
 
 
 def _softmax_stages(node: Softmax, previous: Node, name: str) -> list[Stage]:

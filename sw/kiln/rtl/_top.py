@@ -9,9 +9,11 @@ it). The stream into a stage is ready when the stage advances and does not ``hol
 folded layer while it computes, a zero-padding stage while it emits padding). When the
 output holds a beat nobody takes, the stages behind it stop as their outputs fill, so
 nothing is dropped, duplicated or reordered. ``s_axis_tready`` is ``rst_n`` and the first
-stage's input ready (combinational from ``m_axis_tready``). The active-low
-synchronous reset clears every valid bit and every stage's counters, so a frame cut off by
-reset leaves nothing behind; while it is asserted neither port hands anything over.
+stage's input ready (combinational from ``m_axis_tready`` up to the first FIFO: a folded
+io_stream layer has one in front, kiln.rtl._fifo, whose registered ready ends the path).
+The active-low synchronous reset clears every valid bit and every stage's counters, so a
+frame cut off by reset leaves nothing behind; while it is asserted neither port hands
+anything over.
 """
 
 from __future__ import annotations
@@ -97,12 +99,21 @@ def _delay(m: Module, name: str, cycles: int, bit: Expr, clk: Signal, ce: Expr,
 def _enables(m: Module, stages: list[Stage], bases: list[str], valids: list[Signal],
              out_ready: Expr) -> tuple[list[Expr], Expr, dict[int, Signal]]:
     """Each stage's clock enable, from the output back: ``ready_after | ~valid_out``, where
-    the ready into a stage is its clock enable unless it holds. Returns them, the ready of
-    ``s_axis``, and the hold nets of the stages that hold."""
+    the ready into a stage is its clock enable unless it holds. A FIFO (a stage with
+    ``in_ready``) has no enable: it gets ``ready_after`` itself, and the ready into it is its
+    own registered ``in_ready``, which ends the path. Returns the enables (a FIFO's: the
+    ready after it), the ready of ``s_axis``, and the nets of the stages that hold (a FIFO:
+    its ``in_ready``)."""
     holds = {i: m.net(f"{bases[i]}_hold", 1) for i, st in enumerate(stages) if st.has("hold")}
+    holds |= {i: m.net(f"{bases[i]}_in_ready", 1)
+              for i, st in enumerate(stages) if st.has("in_ready")}
     ces: list[Expr] = []
     ready = out_ready
     for i in reversed(range(len(stages))):
+        if stages[i].has("in_ready"):
+            ces.insert(0, ready)
+            ready = holds[i].expr
+            continue
         ce = m.wire(f"{bases[i]}_ce", ready | ~valids[i].expr).expr
         ces.insert(0, ce)
         ready = m.wire(f"{bases[i]}_ready", ce & ~holds[i].expr).expr if i in holds else ce
@@ -113,6 +124,13 @@ def _connect(m: Module, stage: Stage, base: str, ce: Expr, hold: Signal | None,
              into: _Stream, clk: Signal, rst_n: Signal) -> _Stream:
     """Instantiate ``stage`` on the stream ``into``; returns the stream out of it."""
     y = m.net(f"{base}_y", stage.module.ports[-1].width)
+    if stage.has("in_ready"):
+        assert hold is not None and into.last is None, "kiln.rtl: FIFOs carry no tlast"
+        v = m.net(f"{base}_valid", 1)
+        m.instance(stage.module, f"u_{base}", clk=clk.expr, rst_n=rst_n.expr,
+                   in_valid=into.valid, x=into.data, in_ready=hold.expr, out_valid=v.expr,
+                   out_ready=ce, y=y.expr)
+        return _Stream(y.expr, v.expr, None)
     if not stage.has("in_valid"):
         m.instance(stage.module, f"u_{base}", clk=clk.expr, ce=ce, x=into.data, y=y.expr)
         valid = _delay(m, f"{base}_valid_q", stage.latency, into.valid, clk, ce, rst_n)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kiln.rtl._builder import Expr, Module, RtlBuilderError, Signal, _Register, _Rom, const
+from kiln.rtl._builder import Expr, Module, RtlBuilderError, Signal, _Ram, _Register, _Rom, const
 
 _I = "  "
 UNUSED_SINK = "_unused_ok"
@@ -123,6 +123,26 @@ def _roms(m: Module) -> list[str]:
     return lines
 
 
+def _ram(ram: _Ram, clock: str) -> list[str]:
+    memory = f"{ram.q.name}_mem"
+    declaration = " ".join(p for p in ("reg", _shape(ram.q), memory) if p)
+    return [f"{_I}{declaration} [0:{ram.depth - 1}];",
+            f"{_I}always @(posedge {clock}) begin",
+            f"{_I * 2}if ({ram.write_enable.text}) {memory}[{ram.write_address.text}] <= "
+            f"{ram.write_data.text};",
+            f"{_I * 2}if ({ram.read_enable.text}) {ram.q.name} <= "
+            f"{memory}[{ram.read_address.text}];",
+            f"{_I}end"]
+
+
+def _rams(m: Module) -> list[str]:
+    lines: list[str] = []
+    for ram in m.rams:
+        assert m.clock is not None
+        lines += ([""] if lines else []) + _ram(ram, m.clock.name)
+    return lines
+
+
 def _instances(m: Module) -> list[str]:
     lines = []
     for inst in m.instances:
@@ -144,6 +164,9 @@ def _read_exprs(m: Module) -> list[Expr]:
             exprs += list(r.reset)
     for rom in m.roms:
         exprs += [rom.address] + ([rom.enable] if rom.enable is not None else [])
+    for ram in m.rams:
+        exprs += [ram.write_address, ram.write_data, ram.write_enable, ram.read_address,
+                  ram.read_enable]
     for inst in m.instances:
         ports = {p.name: p for p in inst.module.ports}
         exprs += [value for port, value in inst.connections if ports[port].kind == "input"]
@@ -209,7 +232,7 @@ def emit_module(m: Module) -> str:
     undriven = m.undriven()
     if undriven:
         raise RtlBuilderError(f"Module {m.name}: nothing drives {', '.join(undriven)}")
-    sections = [_declarations(m), _assigns(m), _always(m), _roms(m), _instances(m)]
+    sections = [_declarations(m), _assigns(m), _always(m), _roms(m), _rams(m), _instances(m)]
     unused = unused_bits(m)
     if unused:
         sections.append(_sink(unused))
