@@ -41,7 +41,7 @@ def test_every_folded_layer_behind_a_line_buffer_gets_a_fifo_that_ends_the_enabl
 @pytest.mark.verilator
 def test_frames_follow_at_the_slowest_layers_rate(tmp_path: Path) -> None:
     """Without the FIFO the first conv stalls while the second computes and the second idles
-    through the first rows of each frame: 1,690 cycles a frame, not 1,296."""
+    through the first rows of each frame: 1,568 cycles a frame, not 1,296."""
     from kiln.sim import Emulator, StallPattern
 
     graph = _two_folded_convs()
