@@ -9,14 +9,26 @@ Run ``python -m models.digits_mlp_brevitas`` to retrain. It writes, beside this 
 Every quantizer has a power-of-two scale (Brevitas' fixed-point quantizers), so each tensor is
 an ap_fixed type and kiln can demand bit equality with this model. Training is deterministic
 (fixed seeds, one thread) and takes about a minute on two cores.
+
+It is also a compression recipe (the contract ``kiln.explore`` reads), the twin of
+``digits_mlp.py``: ``train(config)`` returns the QONNX export of a QAT Brevitas model trained
+as ``config`` says (a ModelProto, which ``kiln.compile`` reads without an input shape;
+:func:`train_module` gives the module itself) and ``data()`` the test inputs and labels.
+Config keys: ``bits`` (weight, bias and ReLU width, default 6), ``sparsity`` (magnitude
+pruning target of every weight, 0..1, default 0), ``distill`` (train from a float teacher's
+soft targets, default False), ``seed`` (1234); also ``epochs`` (60), ``hidden`` ((32, 32)),
+``teacher_hidden`` ((64, 64)), ``temperature`` (4) and ``alpha`` (0.3). Other keys are
+ignored. ``train(model, x, y, epochs)`` (a module first) is the plain training loop the
+other Brevitas recipes share.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -33,8 +45,9 @@ SEED = 1234
 EPOCHS = 60
 
 
-def _quantizers() -> dict[str, type]:
-    """6-bit power-of-two quantizers (Brevitas' 8-bit fixed-point ones, narrowed)."""
+def _quantizers(bits: int = BITS) -> dict[str, type]:
+    """``bits``-wide power-of-two quantizers for weights, biases and ReLUs (Brevitas' 8-bit
+    fixed-point ones, narrowed; default 6) and the 6-bit input quantizer."""
     from brevitas.core.scaling import ScalingImplType
     from brevitas.quant import (
         Int8BiasPerTensorFixedPointInternalScaling,
@@ -42,14 +55,14 @@ def _quantizers() -> dict[str, type]:
         Uint8ActPerTensorFixedPoint,
     )
 
-    class Weight6(Int8WeightPerTensorFixedPoint):  # narrow: codes -31..31
-        bit_width = BITS
+    class Weight6(Int8WeightPerTensorFixedPoint):  # narrow: codes -31..31 at 6 bits
+        bit_width = bits
 
     class Bias6(Int8BiasPerTensorFixedPointInternalScaling):
-        bit_width = BITS
+        bit_width = bits
 
     class Relu6(Uint8ActPerTensorFixedPoint):  # radix point learned, power of two
-        bit_width = BITS
+        bit_width = bits
 
     class Input6(Uint8ActPerTensorFixedPoint):
         # Pixels are k/16 in [0, 1]: a fixed scale of 2/64 = 1/32 (ufixed<6,1>) holds them exactly.
@@ -61,41 +74,65 @@ def _quantizers() -> dict[str, type]:
 
 
 class DigitsMLP(nn.Module):
-    """Brevitas digits MLP: quantized input, 6-bit weights, biases and ReLUs, float logits
-    (exact: sums of power-of-two-scaled integers)."""
+    """Brevitas digits MLP: quantized input, ``bits``-wide (default 6) weights, biases and
+    ReLUs, float logits (exact: sums of power-of-two-scaled integers). Layers ``fc1``,
+    ``relu1``, ... per ``hidden`` width (default 32-32), then ``logits``."""
 
-    def __init__(self) -> None:
+    def __init__(self, hidden: tuple[int, ...] = (32, 32), bits: int = BITS) -> None:
         import brevitas.nn as qnn
 
         super().__init__()
-        q = _quantizers()
+        q = _quantizers(bits)
 
         def linear(n_in: int, n_out: int, quant_out: bool) -> nn.Module:
             return qnn.QuantLinear(n_in, n_out, bias=True, weight_quant=q["weight"],
                                    bias_quant=q["bias"], return_quant_tensor=quant_out)
 
         self.input_q = qnn.QuantIdentity(act_quant=q["input"], return_quant_tensor=True)
-        self.fc1 = linear(64, 32, True)
-        self.relu1 = qnn.QuantReLU(act_quant=q["relu"], return_quant_tensor=True)
-        self.fc2 = linear(32, 32, True)
-        self.relu2 = qnn.QuantReLU(act_quant=q["relu"], return_quant_tensor=True)
-        self.logits = linear(32, 10, False)
+        self.depth = len(hidden)
+        for k, (n_in, n_out) in enumerate(zip((64, *hidden), hidden, strict=False), start=1):
+            setattr(self, f"fc{k}", linear(n_in, n_out, True))
+            setattr(self, f"relu{k}",
+                    qnn.QuantReLU(act_quant=q["relu"], return_quant_tensor=True))
+        self.logits = linear((64, *hidden)[-1], 10, False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.relu1(self.fc1(self.input_q(x)))
-        return self.logits(self.relu2(self.fc2(x)))
+        x = self.input_q(x)
+        for k in range(1, self.depth + 1):
+            x = getattr(self, f"relu{k}")(getattr(self, f"fc{k}")(x))
+        return self.logits(x)
 
 
-def build_model(quantized: bool = True) -> nn.Module:
+def build_model(quantized: bool = True, hidden: tuple[int, ...] = (32, 32),
+                bits: int = BITS) -> nn.Module:
     """The digits MLP; with ``quantized=False`` the same topology in plain float PyTorch."""
     if quantized:
-        return DigitsMLP()
-    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                         nn.Linear(32, 10))
+        return DigitsMLP(hidden, bits)
+    widths = (64, *hidden)
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(widths, hidden, strict=False):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(widths[-1], 10))
 
 
+@overload
+def train(model: Mapping[str, Any]) -> Any: ...
+@overload
 def train(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = SEED
-          ) -> nn.Module:
+          ) -> nn.Module: ...
+def train(model: nn.Module | Mapping[str, Any], x: np.ndarray | None = None,
+          y: np.ndarray | None = None, epochs: int = EPOCHS, seed: int = SEED) -> Any:
+    """``train(config)``: the recipe (:func:`train_recipe`). ``train(model, x, y, epochs)``:
+    the plain QAT loop of the Brevitas recipes (Adam 3e-3, batches of 32, cross entropy)."""
+    if isinstance(model, Mapping):
+        return train_recipe(model)
+    if x is None or y is None:
+        raise TypeError("train(model, x, y, epochs) needs the training inputs and labels")
+    return _fit(model, x, y, epochs, seed)
+
+
+def _fit(model: nn.Module, x: np.ndarray, y: np.ndarray, epochs: int, seed: int = SEED
+         ) -> nn.Module:
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     xs, ys = torch.from_numpy(x), torch.from_numpy(y)
     order = torch.Generator().manual_seed(seed)
@@ -166,6 +203,60 @@ def save_trained(name: str, qmodel: nn.Module, float_model: nn.Module,
     }
     (out_dir / f"{name}.metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
+
+
+TEACHER_HIDDEN = (64, 64)
+_TEACHERS: dict[tuple[Any, ...], nn.Module] = {}
+
+
+def data() -> tuple[np.ndarray, np.ndarray]:
+    """The test split: (x_test, y_test), the inputs kiln feeds the compiled model and the
+    integer labels."""
+    _, x_te, _, y_te = digits_split()
+    return x_te, y_te
+
+
+def teacher(hidden: tuple[int, ...] = TEACHER_HIDDEN, seed: int = SEED,
+            epochs: int = EPOCHS) -> nn.Module:
+    """The float teacher for distillation: a plain torch MLP (default 64-64-64-10) trained on
+    the training split; cached per (hidden, seed, epochs) within the process."""
+    key = (tuple(hidden), seed, epochs)
+    if key not in _TEACHERS:
+        x_tr, _, y_tr, _ = digits_split()
+        torch.manual_seed(seed)
+        _TEACHERS[key] = _fit(build_model(False, tuple(hidden)), x_tr, y_tr, epochs, seed)
+    return _TEACHERS[key]
+
+
+def train_module(config: Mapping[str, Any]) -> nn.Module:
+    """The recipe's Brevitas module: QAT as ``config`` says (keys in the module docstring;
+    unknown keys are ignored), pruning masks folded into the weights, in eval mode."""
+    from models.compress_torch import Distillation, fit_compressed
+
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    bits = int(config.get("bits", BITS))
+    seed = int(config.get("seed", SEED))
+    epochs = int(config.get("epochs", EPOCHS))
+    hidden = tuple(int(h) for h in config.get("hidden", (32, 32)))
+    x_tr, _, y_tr, _ = digits_split()
+    mentor = None
+    if config.get("distill", False):
+        mentor = teacher(tuple(config.get("teacher_hidden", TEACHER_HIDDEN)), seed, epochs)
+    distill = Distillation(float(config.get("temperature", 4.0)),
+                           float(config.get("alpha", 0.3)))
+    torch.manual_seed(seed)
+    return fit_compressed(build_model(True, hidden, bits), x_tr, y_tr, epochs=epochs,
+                          sparsity=float(config.get("sparsity", 0.0)), teacher=mentor,
+                          distill=distill, seed=seed)
+
+
+def train_recipe(config: Mapping[str, Any]) -> Any:
+    """``train(config)``: :func:`train_module`'s model as the QONNX ModelProto kiln
+    compiles (it carries its input shape, (64,))."""
+    from brevitas.export import export_qonnx
+
+    return export_qonnx(train_module(config), torch.zeros(1, 64), dynamo=False)
 
 
 if __name__ == "__main__":
