@@ -43,3 +43,31 @@ def test_the_recipe_travels_as_text(tmp_path: Path) -> None:
                     str(tmp_path))
     assert callable(recipe.load(tmp_path / "scratch").train)
     assert (tmp_path / "scratch" / "tiny_recipe.py").is_file()
+
+
+def test_key_follows_the_local_modules_the_recipe_imports(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """A change to a helper module the recipe imports (directly or through another) makes
+    new trials; installed packages and unrelated files do not."""
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text("")
+    (tmp_path / "helpers" / "loss.py").write_text("from helpers import scale\nT = 2\n")
+    (tmp_path / "helpers" / "scale.py").write_text("S = 1\n")
+    (tmp_path / "unrelated.py").write_text("U = 1\n")
+    recipe = tmp_path / "recipe.py"
+    recipe.write_text("import numpy as np\nfrom helpers.loss import T\n"
+                      "def train(config): ...\ndef data(): ...\n")
+    monkeypatch.chdir(tmp_path)
+
+    def key() -> str:
+        return trial_key(Recipe.read(recipe), {"bits": 4}, "1")
+
+    first = key()
+    (tmp_path / "unrelated.py").write_text("U = 2\n")
+    assert key() == first
+    (tmp_path / "helpers" / "scale.py").write_text("S = 2\n")
+    second = key()
+    assert second != first
+    (tmp_path / "helpers" / "loss.py").write_text("from helpers import scale\nT = 3\n")
+    assert key() not in (first, second)

@@ -3,6 +3,7 @@ for bit on a sample, and measure accuracy, resources, latency and II."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -43,6 +44,7 @@ class Recipe:
     path: str
     text: str
     root: str
+    imports: str = ""  # the digest of the local modules it imports (see local_imports)
 
     @classmethod
     def read(cls, path: str | Path) -> Recipe:
@@ -51,7 +53,11 @@ class Recipe:
             text = file.read_text()
         except OSError as exc:
             raise RecipeError(f"Cannot read the recipe {file}: {exc.strerror}") from exc
-        return cls(str(file.resolve()), text, str(Path.cwd()))
+        root = Path.cwd()
+        sources = local_imports(text, (root, file.resolve().parent))
+        blob = "".join(f"{name}\0{source}\0" for name, source in sorted(sources.items()))
+        return cls(str(file.resolve()), text, str(root),
+                   hashlib.sha256(blob.encode()).hexdigest())
 
     @property
     def digest(self) -> str:
@@ -84,9 +90,37 @@ class Recipe:
         return module
 
 
+def local_imports(text: str, roots: tuple[Path, ...]) -> dict[str, str]:
+    """The source of every module ``text`` imports, directly or through another, that is a
+    file under one of ``roots`` (the recipe's helpers, such as ``models/compress.py``):
+    a change to one of them must not let a cached trial stand for the new code. Installed
+    packages are left to their versions."""
+    found: dict[str, str] = {}
+    pending = [text]
+    while pending:
+        for node in ast.walk(ast.parse(pending.pop())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            for name in names:
+                stem = name.replace(".", "/")
+                for root in roots:
+                    for file in (root / f"{stem}.py", root / stem / "__init__.py"):
+                        key = str(file.resolve())
+                        if key not in found and file.is_file():
+                            found[key] = file.read_text()
+                            pending.append(found[key])
+    return found
+
+
 def trial_key(recipe: Recipe, config: Mapping[str, Any], version: str) -> str:
-    """The content hash that names a trial: recipe text, configuration and kiln version."""
-    blob = json.dumps({"recipe": recipe.digest, "config": dict(config), "kiln": version},
+    """The content hash that names a trial: the recipe's text and the local modules it
+    imports, the configuration and the kiln version."""
+    blob = json.dumps({"recipe": recipe.digest, "imports": recipe.imports,
+                       "config": dict(config), "kiln": version},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
