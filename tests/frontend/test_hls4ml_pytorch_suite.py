@@ -15,7 +15,6 @@ from torch import nn
 from torch.nn import functional
 
 _IO = ("io_parallel", "io_stream")
-_ACTIVATION_FIX = r"Fix: replace it with nn\.ReLU"
 _CONV_PARALLEL_FIX = r"io_type='io_stream'"
 _FLATTEN_OUT_FIX = r"flatten made by .*Fix: follow the flatten with a Linear"
 _TWO_INPUTS_FIX = r"has 2 inputs\. Fix: kiln builds one-input models"
@@ -52,8 +51,6 @@ _ACTIVATIONS = {
     "PReLU": lambda: nn.PReLU(init=0.25), "Sigmoid": nn.Sigmoid,
     "Threshold": lambda: nn.Threshold(threshold=1.0, value=0.0),
 }
-_REFUSED_ACTIVATIONS = ("LeakyReLU", "ELU", "PReLU", "Threshold", "leaky_relu", "elu",
-                        "threshold")
 
 
 class _Squeeze(nn.Module):
@@ -166,13 +163,12 @@ def _cases() -> list[Case]:
         for name, make in _ACTIVATIONS.items():
             cases.append(Case(
                 f"activation-{name}-{io}",
-                seeded(lambda make=make: nn.Sequential(nn.Linear(1, 1), make())), (1,), io,
-                refused=_ACTIVATION_FIX if name in _REFUSED_ACTIVATIONS else ""))
+                seeded(lambda make=make: nn.Sequential(nn.Linear(1, 1), make())), (1,), io))
         for function in ("relu", "softmax", "tanh", "leaky_relu", "elu", "threshold",
                          "sigmoid"):
             cases.append(Case(
                 f"functional-{function}-{io}", seeded(lambda f=function: _Functional(f)), (1,),
-                io, refused=_ACTIVATION_FIX if function in _REFUSED_ACTIVATIONS else ""))
+                io))
     for io in _IO:
         for pad in (0, 1):
             parallel = _CONV_PARALLEL_FIX if io == "io_parallel" else ""

@@ -41,7 +41,6 @@ def test_representative_cases_are_bit_exact(name: str, input_quantizer: bool,
 
 @pytest.mark.parametrize("name, match", [
     ("btnn_1", r"'dense'.*ternary.*Fix: use quantized_bits\(2, 1.*\n.*'act'.*binary_tanh"),
-    ("negative_slope_quantized_relu(4, negative_slope=0.5)", r"negative_slope=0.5. Fix"),
     ("quantised_po2_bit_width", r"quantized_po2.*Fix: use quantized_bits"),
     ("dense_relu_auto_po2", r"alpha='auto_po2'.*Fix: use alpha=1"),
     ("qlstm", r"QLSTM.*recurrent layers"),

@@ -26,7 +26,7 @@ class Mixed(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.fc1 = nn.Linear(8, 8)
-        self.act = nn.LeakyReLU()
+        self.act = nn.SELU()
         self.norm = nn.LayerNorm(8)
         self.block = nn.Sequential(nn.Linear(8, 8), nn.Hardtanh())
         self.out = nn.Linear(8, 4)
@@ -46,7 +46,7 @@ def test_every_unsupported_module_and_function_in_one_error(tmp_path: Path) -> N
             call()
         message = str(info.value)
         assert "4 module(s) or function(s) kiln cannot build" in message
-        for line in ("module 'act' (LeakyReLU): not built by kiln. Fix: replace it with nn.ReLU",
+        for line in ("module 'act' (SELU): not built by kiln. Fix: replace it with nn.ReLU",
                      "module 'norm' (LayerNorm): not built by kiln. Fix: remove it",
                      "module 'block.1' (Hardtanh): not built by kiln. Fix: replace it with "
                      "nn.Tanh",

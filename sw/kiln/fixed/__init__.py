@@ -11,7 +11,9 @@ from kiln.fixed._accel import ACCEL_ENV, ACCELS, Accel
 from kiln.fixed._activations import lut_codes, softmax_codes
 from kiln.fixed._executor import Program, execute, prepare
 from kiln.fixed._quantize import from_float, overflow, requantize, to_float
+from kiln.fixed._rectifiers import elu_step, leaky_relu_step
 from kiln.fixed._tables import (
+    elu_table,
     lut_table,
     sigmoid_table,
     softmax_exp_table,
@@ -26,8 +28,11 @@ __all__ = [
     "ACCEL_ENV",
     "Accel",
     "Program",
+    "elu_step",
+    "elu_table",
     "execute",
     "from_float",
+    "leaky_relu_step",
     "lut_codes",
     "lut_table",
     "overflow",

@@ -22,13 +22,16 @@ from kiln.errors import UnsupportedLayerError
 from kiln.fixed._accel import Accel, accelerate, choose_accel
 from kiln.fixed._activations import Step, lut_step, softmax_step
 from kiln.fixed._quantize import requantize, trunc_div
+from kiln.fixed._rectifiers import elu_step, leaky_relu_step
 from kiln.ir import (
     Cast,
     Conv,
     Dense,
+    Elu,
     FixedType,
     Graph,
     Input,
+    LeakyRelu,
     Lut,
     Node,
     Pad,
@@ -174,6 +177,10 @@ def _step(node: Node, in_type: FixedType, in_shape: tuple[int, ...],
         return lut_step(node, in_type, device)
     if isinstance(node, Softmax):
         return softmax_step(node, in_type, device)
+    if isinstance(node, LeakyRelu):
+        return leaky_relu_step(node, in_type, device)
+    if isinstance(node, Elu):
+        return elu_step(node, in_type, device)
     raise UnsupportedLayerError(
         f"kiln.fixed cannot execute node {node.name!r} of kind {node.kind!r}"
     )

@@ -26,6 +26,7 @@ from kiln.fixed._quantize import from_float
 from kiln.ir import LUT_IN_RANGE, SOFTMAX_IMPLEMENTATIONS, FixedType, ceillog2
 
 __all__ = [
+    "elu_table",
     "lut_table",
     "sigmoid_table",
     "softmax_exp_table",
@@ -92,6 +93,17 @@ def tanh_table(table_size: int, table_type: FixedType) -> NDArray[Any]:
     _check_size(table_size, "Tanh")
     x = _lut_inputs(table_size, LUT_IN_RANGE["tanh"])
     return _to_codes(_map_float("tanhf", x), table_type)
+
+
+def elu_table(table_size: int, table_type: FixedType) -> NDArray[Any]:
+    """Codes of ``init_elu_table``: ``table_t(float(expf(x) - 1.0))`` at
+    ``x = float(-8.0 * i / float(N))`` (double arithmetic, stored as float)."""
+    _check_size(table_size, "ELU")
+    ii = np.arange(table_size, dtype=np.float64)
+    x = ((-8.0 * ii) / float(np.float32(table_size))).astype(np.float32)
+    # std::exp(float) - 1. is a double subtraction; elu_fcn_float returns it as float.
+    values = (_map_float("expf", x).astype(np.float64) - 1.0).astype(np.float32)
+    return _to_codes(values, table_type)
 
 
 def lut_table(function: str, table_size: int, table_type: FixedType) -> NDArray[Any]:

@@ -10,7 +10,7 @@ from kiln.errors import UnsupportedLayerError
 # Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
 SUPPORTED_KERAS_LAYERS = (
     "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
-    "BatchNormalization", "Dropout", "Flatten",
+    "BatchNormalization", "Dropout", "Flatten", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
 )
 # Convolution and pooling layers kiln builds in io_stream form ('valid' padding, no dilation).
 STREAM_KERAS_LAYERS = (
@@ -20,11 +20,8 @@ STREAM_KERAS_LAYERS = (
     "ZeroPadding1D", "ZeroPadding2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D",
     "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D", "GlobalAveragePooling2D",
 )
-_RELU_FIX = ("replace it with ReLU or QActivation(quantized_relu(bits, integer)); kiln does "
-             "not build a slope for negative inputs")
 # The one change that makes a layer kiln does not build into one it does.
 _LAYER_FIXES = {
-    "LeakyReLU": _RELU_FIX, "PReLU": _RELU_FIX, "ELU": _RELU_FIX, "ThresholdedReLU": _RELU_FIX,
     "QBatchNormalization": "use a Keras BatchNormalization (kiln builds it as a scale and "
                            "shift per channel)",
     "QDenseBatchnorm": "train a QDense followed by a BatchNormalization instead",
@@ -107,9 +104,6 @@ def _quantizer_problem(layer: Any) -> str | None:
                     "fixed-point type holds. Fix: use alpha=1 and retrain")
         if name in _QUANTIZER_FIXES:
             return f"{quantizer}. Fix: {_QUANTIZER_FIXES[name]}"
-        if name == "quantized_relu" and float(getattr(quantizer, "negative_slope", 0)):
-            return (f"{quantizer} has negative_slope={quantizer.negative_slope}. Fix: use "
-                    "negative_slope=0 (a leaky ReLU is not built by kiln)")
         if name == "quantized_sigmoid" and quantizer.symmetric:
             return (f"{quantizer} has symmetric=True (its lowest value is one LSB, which "
                     "hls4ml's type does not keep). Fix: use symmetric=False")
@@ -132,6 +126,21 @@ def _untyped_activation(model: Any, index: int, layer: Any) -> str | None:
             f"(hls4ml gives it 128 bits). Fix: replace it with QActivation(quantized_"
             f"{activation}(8, use_real_{activation}=True)), or put QActivation(quantized_bits"
             "(8, 0)) right after it")
+
+
+def _rectifier_problem(layer: Any) -> str | None:
+    """A Keras rectifier setting hls4ml's converter refuses (with a bare Exception)."""
+    config = layer.get_config()
+    if type(layer).__name__ == "PReLU" and config.get("shared_axes") is not None:
+        return (f"shared_axes={config['shared_axes']} (hls4ml converts a PReLU with one slope "
+                "per element only). Fix: shared_axes=None")
+    if type(layer).__name__ == "ReLU" and (float(config.get("negative_slope") or 0)
+                                           or float(config.get("threshold") or 0)
+                                           or config.get("max_value") is not None):
+        return ("ReLU with negative_slope, threshold or max_value is not converted as such by "
+                "hls4ml. Fix: use LeakyReLU(negative_slope) or ThresholdedReLU(theta) "
+                "instead, and no max_value")
+    return None
 
 
 def layer_problems(model: Any, io_type: str = "io_parallel",
@@ -157,6 +166,8 @@ def layer_problems(model: Any, io_type: str = "io_parallel",
             problems.append(f"{at}: {empty}")
         elif cls in STREAM_KERAS_LAYERS and (window := _window_problems(layer)):
             problems.append(f"{at}: {'; '.join(window)} is not supported by kiln's stream RTL")
+        elif (rectifier := _rectifier_problem(layer)) is not None:
+            problems.append(f"{at}: {rectifier}")
         elif (quantizer := _quantizer_problem(layer)) is not None:
             problems.append(f"{at}: {quantizer}")
         elif quantized_input and (untyped := _untyped_activation(model, index, layer)):

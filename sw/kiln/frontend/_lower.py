@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from kiln.errors import PrecisionError, UnsupportedLayerError
 from kiln.frontend._lower_hard import lower_hard_activation
 from kiln.frontend._lower_norm import lower_batchnorm
+from kiln.frontend._lower_rectifiers import RECTIFIER_LAYERS, lower_rectifier
 from kiln.ir import (
     POOL_OPS,
     Cast,
@@ -37,6 +38,7 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "GlobalPooling1D (max, average)", "GlobalPooling2D (max, average)",
                         "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
                         "HardActivation (QKeras hard sigmoid, tanh)",
+                        "ParametrizedActivation (leaky_relu, thresholded_relu, elu)", "PReLU",
                         "Reshape", "Flatten",
                         "Transpose (channels-first flatten order, before Flatten -> Dense)")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
@@ -283,6 +285,8 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
             nodes.append(lower_hard_activation(layer, source, nodes[-1]))
         elif cls in ("Activation", "Softmax", "ReLU"):
             nodes.append(_activation(layer, source, shape))
+        elif cls in RECTIFIER_LAYERS:
+            nodes.append(lower_rectifier(layer, source, shape, _result_type(layer)))
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
                      "PointwiseConv2D", "Conv2DBatchnorm"):  # the last: weights folded by hls4ml
             _refuse_folded_conv(layer, options)

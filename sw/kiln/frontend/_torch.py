@@ -46,7 +46,7 @@ from kiln.frontend._torch_check import (
     module_problems,
     raise_problems,
 )
-from kiln.frontend._torch_graph import check_module, rewrite_module
+from kiln.frontend._torch_graph import check_module, exportable, rewrite_module
 
 if TYPE_CHECKING:
     from kiln.compiler import BuildOptions
@@ -466,6 +466,8 @@ def _export_onnx(source: TorchSource) -> Any:
     if source.kind in ("qonnx", "onnx"):
         return source.model
     model, where = _module_as_built(source, warn=True), source.where
+    if source.kind == "torch":
+        model = exportable(model)
     shape = check_input_shape(source.input_shape, where, required=True) or ()
     dummy = torch.zeros(1, *shape)
     if source.kind == "torchscript":

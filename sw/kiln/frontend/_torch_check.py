@@ -12,7 +12,8 @@ from kiln.errors import UnsupportedLayerError
 # are walked into, everything else is refused up front, naming the module.
 SUPPORTED_TORCH_LAYERS = (
     "Linear", "ReLU", "Softmax", "Sigmoid", "Tanh", "Dropout", "Identity", "LogSoftmax",
-    "BatchNorm1d", "QuantLinear", "QuantReLU", "QuantIdentity",
+    "BatchNorm1d", "LeakyReLU", "PReLU", "ELU", "Threshold", "QuantLinear", "QuantReLU",
+    "QuantIdentity",
     # Brevitas activations whose QONNX export is a Quant (HardTanh: the quantizer's clip) or
     # Tanh / Sigmoid then a Quant; the exported operators are checked again.
     "QuantHardTanh", "QuantTanh", "QuantSigmoid",
@@ -25,9 +26,15 @@ STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d"
 # Modules built through hls4ml's PyTorch converter (some rewritten by kiln.frontend._torch_graph
 # first): in plain torch.nn models, not in Brevitas ones (their QONNX export keeps them as
 # operators hls4ml's ONNX reader or kiln does not build).
-PLAIN_TORCH_ONLY = ("LogSoftmax", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d",
-                    "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d")
+PLAIN_TORCH_ONLY = ("LogSoftmax", "LeakyReLU", "PReLU", "ELU", "Threshold", "AvgPool1d",
+                    "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
+                    "AdaptiveMaxPool2d")
+_RECTIFIER_BREVITAS_FIX = ("use QuantReLU, or compile the model without Brevitas layers (kiln "
+                           "builds it from plain torch.nn models through hls4ml's PyTorch "
+                           "converter)")
 _BREVITAS_FIXES = {
+    "LeakyReLU": _RECTIFIER_BREVITAS_FIX, "PReLU": _RECTIFIER_BREVITAS_FIX,
+    "ELU": _RECTIFIER_BREVITAS_FIX, "Threshold": _RECTIFIER_BREVITAS_FIX,
     "LogSoftmax": "remove it (the logits rank as its outputs do), or compile the model "
                   "without Brevitas layers",
 }
@@ -43,7 +50,7 @@ _BREVITAS_POOL_FIX = "use nn.MaxPool1d/2d (QONNX average pooling is not built by
 # Functions (call_function / call_method nodes of a plain module's forward()) kiln builds,
 # by hls4ml's name for them (a trailing _<n> removed).
 TORCH_FUNCTIONS = ("relu", "softmax", "sigmoid", "tanh", "flatten", "view", "getitem",
-                   "log_softmax", "dropout")
+                   "log_softmax", "dropout", "leaky_relu", "elu", "_threshold")
 STREAM_TORCH_FUNCTIONS = ("max_pool1d", "max_pool2d", "adaptive_avg_pool1d",
                           "adaptive_avg_pool2d", "adaptive_max_pool1d", "adaptive_max_pool2d")
 # Modules that only group others: walked into.
@@ -57,13 +64,14 @@ _TORCH_QUANTIZED_FIX = (
     "that no fixed-point type holds. Fix: compile the float model from before quantization "
     "with precision='fixed<16,6>' (or kiln.frontend.infer_fixed_point), or train with "
     "Brevitas power-of-two quantizers (e.g. Int8WeightPerTensorFixedPoint)")
-_RELU_FIX = "replace it with nn.ReLU; kiln does not build a slope or curve for negative inputs"
+_RELU_FIX = ("replace it with nn.ReLU, nn.LeakyReLU, nn.ELU or nn.PReLU; kiln does not build "
+             "this curve for negative inputs")
 _SINGLE_PATH = "kiln builds single-path models: remove the"
 # The one change that makes a module (or function) kiln does not build into one it does.
 _FIXES = {
-    "LeakyReLU": _RELU_FIX, "PReLU": _RELU_FIX, "ELU": _RELU_FIX, "SELU": _RELU_FIX,
+    "SELU": _RELU_FIX,
     "CELU": _RELU_FIX, "GELU": _RELU_FIX, "SiLU": _RELU_FIX, "Mish": _RELU_FIX,
-    "Softplus": _RELU_FIX, "Threshold": _RELU_FIX, "ReLU6": "replace it with nn.ReLU "
+    "Softplus": _RELU_FIX, "ReLU6": "replace it with nn.ReLU "
     "(a clip at 6 is not built by kiln)",
     "Hardtanh": "replace it with nn.Tanh (a table kiln builds) or nn.ReLU; kiln has no clip "
                 "layer", "Hardsigmoid": "replace it with nn.Sigmoid (a table kiln builds)",
@@ -99,8 +107,9 @@ _FIXES = {
     "transpose": "remove it; kiln moves channels last itself",
     "avg_pool1d": "use the module nn.AvgPool1d",
     "avg_pool2d": "use the module nn.AvgPool2d",
-    "leaky_relu": _RELU_FIX, "elu": _RELU_FIX, "gelu": _RELU_FIX, "silu": _RELU_FIX,
-    "threshold": _RELU_FIX, "_threshold": _RELU_FIX, "prelu": _RELU_FIX, "selu": _RELU_FIX,
+    "gelu": _RELU_FIX, "silu": _RELU_FIX,
+    "threshold": "use F.threshold(x, threshold, 0.0) or the module nn.Threshold",
+    "prelu": "use the module nn.PReLU (hls4ml converts no functional prelu)", "selu": _RELU_FIX,
     "celu": _RELU_FIX, "softplus": _RELU_FIX, "mish": _RELU_FIX, "hardswish": _RELU_FIX,
     "rrelu": _RELU_FIX, "RReLU": _RELU_FIX, "relu6": "replace it with F.relu (a clip at 6 is "
     "not built by kiln)",
@@ -158,8 +167,32 @@ def _adaptive_problem(module: Any) -> str | None:
             "only (global pooling). Fix: output_size=1, or a MaxPool with a fixed kernel")
 
 
+def _threshold_problem(threshold: Any, value: Any) -> str | None:
+    """nn.Threshold / F.threshold settings hls4ml converts wrongly or refuses."""
+    if float(value) != 0.0:
+        return (f"value={value} (hls4ml builds a thresholded ReLU, which gives 0 at or below "
+                "the threshold, and ignores value). Fix: value=0")
+    if float(threshold) < 0:
+        return (f"threshold={threshold} (hls4ml converts non-negative thresholds only). Fix: a "
+                "threshold of 0 or more, or nn.ReLU / nn.LeakyReLU")
+    return None
+
+
+def _rectifier_call_problem(operation: str, node: Any) -> str | None:
+    """An F.threshold call hls4ml converts wrongly or refuses (torch.fx passes its
+    threshold and value by position, as hls4ml reads them)."""
+    if operation != "_threshold":
+        return None
+    import inspect
+
+    bound = inspect.signature(node.target).bind(*node.args, **node.kwargs)
+    return _threshold_problem(bound.arguments["threshold"], bound.arguments["value"])
+
+
 def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
     """What keeps a supported module class from building, or None."""
+    if cls == "Threshold":
+        return _threshold_problem(child.threshold, child.value)
     for attr in ("out_features", "out_channels"):
         if int(getattr(child, attr, 1)) < 1:
             return (f"{attr}={getattr(child, attr)}: the layer has no outputs. Fix: give it a "
@@ -234,6 +267,9 @@ def function_problems(graph: Any, io_type: str | None = None,
             continue
         operation = operation_name(node)
         at = f"function {operation!r} (node {node.name!r} in forward())"
+        if (problem := _rectifier_call_problem(operation, node)) is not None:
+            problems.append(f"{at}: {problem}")
+            continue
         if operation in TORCH_FUNCTIONS or operation in skip or operation == "getattr":
             continue
         if operation in STREAM_TORCH_FUNCTIONS:

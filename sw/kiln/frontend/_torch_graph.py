@@ -207,6 +207,41 @@ def rewrite_module(model: Any, input_shape: tuple[int, ...], io_type: str | None
     return module
 
 
+def _thresholded(x: Any, threshold: float, value: float) -> Any:
+    """``x > threshold ? x : value``, in operators the TorchScript ONNX exporter takes."""
+    import torch
+
+    return torch.where(x > threshold, x, torch.full_like(x, value))
+
+
+def exportable(module: Any) -> Any:
+    """``module`` (a GraphModule from :func:`rewrite_module`) with every nn.Threshold and
+    F.threshold written as :func:`_thresholded`: the same values, which the TorchScript ONNX
+    exporter (it refuses a non-zero threshold) can export. For the ONNX reference of a plain
+    model only; hls4ml converts the module before this."""
+    import inspect
+
+    graph = module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_module" and type(module.get_submodule(node.target)).__name__ \
+                == "Threshold":
+            sub = module.get_submodule(node.target)
+            threshold, value = sub.threshold, sub.value
+        elif node.op == "call_function" and operation_name(node) == "_threshold":
+            bound = inspect.signature(node.target).bind(*node.args, **node.kwargs)
+            threshold, value = bound.arguments["threshold"], bound.arguments["value"]
+        else:
+            continue
+        with graph.inserting_after(node):
+            where = graph.call_function(_thresholded, (node.args[0], float(threshold),
+                                                       float(value)))
+        node.replace_all_uses_with(where)
+        graph.erase_node(node)
+    graph.lint()
+    module.recompile()
+    return module
+
+
 def _padded_average(pool: Any) -> bool:
     """An AvgPool with padding whose average counts the padded zeros."""
     if type(pool).__name__ not in ("AvgPool1d", "AvgPool2d"):

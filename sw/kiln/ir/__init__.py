@@ -6,6 +6,7 @@ from __future__ import annotations
 from kiln.ir._check import check_graph
 from kiln.ir._nodes import (
     DEFAULT_ADDER_LEVELS,
+    ELU_IN_RANGE,
     LUT_IN_RANGE,
     NODE_KINDS,
     POOL_OPS,
@@ -14,8 +15,10 @@ from kiln.ir._nodes import (
     Codes,
     Conv,
     Dense,
+    Elu,
     Graph,
     Input,
+    LeakyRelu,
     Lut,
     Node,
     Pad,
@@ -35,6 +38,7 @@ from kiln.ir._types import MAX_WIDTH, OVERFLOW_MODES, ROUNDING_MODES, FixedType
 
 __all__ = [
     "DEFAULT_ADDER_LEVELS",
+    "ELU_IN_RANGE",
     "LUT_IN_RANGE",
     "MAX_WIDTH",
     "NODE_KINDS",
@@ -46,9 +50,11 @@ __all__ = [
     "Codes",
     "Conv",
     "Dense",
+    "Elu",
     "FixedType",
     "Graph",
     "Input",
+    "LeakyRelu",
     "Lut",
     "Node",
     "Pad",

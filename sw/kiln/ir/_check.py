@@ -13,8 +13,10 @@ from kiln.ir._nodes import (
     POOL_OPS,
     Conv,
     Dense,
+    Elu,
     Graph,
     Input,
+    LeakyRelu,
     Lut,
     Node,
     Pad,
@@ -130,6 +132,24 @@ def _check_pad(node: Pad, previous: Node) -> None:
                         f"{expected}, not {node.shape}")
 
 
+def _check_leaky_relu(node: LeakyRelu) -> None:
+    lengths = sorted({1, spatial(node.shape)[2], node.size})
+    if node.alpha.ndim != 1 or len(node.alpha) not in lengths:
+        raise KilnError(f"LeakyRelu {node.name!r}: alpha of shape {node.alpha.shape}; it must "
+                        f"hold {' or '.join(map(str, lengths))} codes (one, one per channel, "
+                        "or one per element)")
+    _in_range(node.name, "alpha", node.alpha, node.alpha_type)
+    _in_range(node.name, "threshold", np.array([node.threshold]), node.threshold_type)
+
+
+def _check_elu(node: Elu) -> None:
+    if node.table.ndim != 1 or len(node.table) < 1:
+        raise KilnError(f"Elu {node.name!r}: its table must be a non-empty vector of codes, "
+                        f"not of shape {node.table.shape}")
+    _in_range(node.name, "table", node.table, node.table_type)
+    _in_range(node.name, "alpha", np.array([node.alpha]), node.alpha_type)
+
+
 def check_graph(graph: Graph) -> Graph:
     """Raise :class:`KilnError` if ``graph`` breaks an IR invariant; return it otherwise."""
     if not graph.nodes or not isinstance(graph.nodes[0], Input):
@@ -163,6 +183,10 @@ def check_graph(graph: Graph) -> Graph:
                 _check_pad(node, previous)
             elif node.size != size_in:
                 raise KilnError(f"Node {node.name!r}: {node.size} outputs from {size_in} inputs")
+            if isinstance(node, LeakyRelu):
+                _check_leaky_relu(node)
+            if isinstance(node, Elu):
+                _check_elu(node)
             if isinstance(node, Lut):
                 _in_range(node.name, "table", node.table, node.table_type)
             if isinstance(node, Softmax):

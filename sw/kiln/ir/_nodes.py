@@ -149,6 +149,76 @@ class Lut(Node):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class LeakyRelu(Node):
+    """``y = cast_out(x if x > threshold else alpha_i * x)``: hls4ml's ``leaky_relu``,
+    ``prelu`` and ``thresholded_relu`` (and QKeras's quantized_relu with a negative slope,
+    which hls4ml converts to a leaky_relu).
+
+    One node for the three because they differ only in constants: a leaky ReLU has one
+    ``alpha`` and ``threshold`` 0, a PReLU one ``alpha`` per element (or per channel), a
+    thresholded ReLU ``alpha`` 0 and its ``theta`` as ``threshold``. The comparison is
+    exact and strict (``>``, as hls4ml's C++): ``x`` equal to the threshold takes the
+    ``alpha`` branch. ``alpha * x`` is the exact product of the codes (ap_fixed's product
+    type), cast to ``out_type`` once, with its rounding and overflow.
+
+    ``alpha`` holds codes of ``alpha_type``: one for every element, or (length L > 1) the
+    element ``i`` of the flattened tensor reads ``alpha[i % L]`` (L = the channels: one
+    per channel, the same for every pixel). ``threshold`` is a code of ``threshold_type``.
+    """
+
+    kind: ClassVar[str] = "leaky_relu"
+    alpha: Codes = field(default_factory=lambda: frozen_codes([0]))
+    alpha_type: FixedType = FixedType(8, 1)
+    threshold: int = 0
+    threshold_type: FixedType = FixedType(8, 1)
+
+    def alpha_at(self, index: int) -> int:
+        """The alpha code of flattened element ``index``."""
+        return int(self.alpha[index % len(self.alpha)])
+
+    def threshold_code(self, in_type: FixedType) -> int:
+        """The largest input code ``x`` (of ``in_type``) at or below the threshold: the
+        exact comparison ``x > threshold`` is ``x > threshold_code``."""
+        shift = in_type.frac - self.threshold_type.frac
+        # x * 2**-fx > t * 2**-ft  <=>  x > t * 2**(fx - ft), and x is an integer: floor it
+        return self.threshold << shift if shift >= 0 else self.threshold >> -shift
+
+
+#: hls4ml's ELU table spans the inputs [-8, 0).
+ELU_IN_RANGE = 8
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Elu(Node):
+    """hls4ml's ``elu``: ``y = cast_out(x)`` for ``x >= 0``, else
+    ``cast_out(alpha * table[min(int(x * T / -8), T - 1)])``.
+
+    A node of its own, not a :class:`Lut`: the comparison (``>=``), the index (a one-sided
+    table over [-8, 0), clamped at the top only) and the scale ``alpha`` all differ from
+    sigmoid's and tanh's. ``table`` (T entries, codes of ``table_type``) holds
+    ``exp(v) - 1`` at ``v = -8 i / T``; the index is ``x * T / -8`` in exact ap_fixed
+    arithmetic, truncated to an int (toward zero; the value is positive). ``alpha`` is a
+    code of ``alpha_type``; ``alpha * table[i]`` is the exact product, cast once.
+    kiln.fixed.elu_table builds the table.
+    """
+
+    kind: ClassVar[str] = "elu"
+    table: Codes = field(default_factory=lambda: frozen_codes([0]))
+    table_type: FixedType = FixedType(18, 8)
+    alpha: int = 1
+    alpha_type: FixedType = FixedType(8, 2)
+
+    @staticmethod
+    def index_shifts(in_type: FixedType) -> tuple[int, int]:
+        """``(down, up)`` with ``int(x * T / -8) == ((-code * T) >> down) << up`` for a
+        negative input code of ``in_type``: ap_fixed multiplies exactly, divides the
+        product's code by the int -8 truncating toward zero at the product's LSB (a floor:
+        the quotient is positive), and int() drops the fractional bits (or appends the zeros
+        of a type with none)."""
+        return (ELU_IN_RANGE.bit_length() - 1) + max(in_type.frac, 0), max(-in_type.frac, 0)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Softmax(Node):
     """hls4ml's softmax ('stable' or 'latency' implementation) with its exact tables and types.
 
@@ -294,7 +364,8 @@ def spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return 1, 1, int(np.prod(shape))
 
 
-NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax, Conv, Pool, Pad)
+NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax, Conv, Pool, Pad,
+                                      LeakyRelu, Elu)
 
 
 def is_valid_reuse_factor(n_in: int, n_out: int, reuse: int) -> bool:

@@ -21,9 +21,11 @@ from kiln.ir import (
     Cast,
     Conv,
     Dense,
+    Elu,
     FixedType,
     Graph,
     Input,
+    LeakyRelu,
     Lut,
     Node,
     Pad,
@@ -34,6 +36,7 @@ from kiln.ir import (
 from kiln.rtl._builder import Module
 from kiln.rtl._fold import emit_folded_dense
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
+from kiln.rtl._rectifiers import emit_elu, emit_leaky_relu
 from kiln.rtl._tables import emit_lut, emit_softmax
 
 
@@ -211,6 +214,8 @@ PARALLEL = LayerPipeline(
         Conv: None,  # io_stream only
         Pool: None,  # io_stream only
         Pad: None,  # io_stream only
+        LeakyRelu: layer(emit_leaky_relu),
+        Elu: layer(emit_elu),
     },
     beat=_one_beat,
     tlast_travels=True,

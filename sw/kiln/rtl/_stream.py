@@ -21,8 +21,10 @@ from kiln.ir import (
     Cast,
     Conv,
     Dense,
+    Elu,
     FixedType,
     Input,
+    LeakyRelu,
     Lut,
     Node,
     Pad,
@@ -36,6 +38,7 @@ from kiln.rtl._emit import LayerPipeline, Stage, dense_stage
 from kiln.rtl._fifo import emit_fifo, front_fifo_depth
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
+from kiln.rtl._rectifiers import emit_elu, emit_leaky_relu
 from kiln.rtl._requantize import Value, requantize
 from kiln.rtl._tables import emit_lut, emit_softmax
 
@@ -219,6 +222,8 @@ STREAM = LayerPipeline(
         Conv: _conv_stages,
         Pool: _pool_stages,
         Pad: _pad_stages,
+        LeakyRelu: _per_pixel(emit_leaky_relu),
+        Elu: _per_pixel(emit_elu),
     },
     beat=_pixel_beat,
     tlast_travels=False,
