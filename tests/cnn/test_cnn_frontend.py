@@ -53,9 +53,9 @@ def test_same_padding_and_pooling_are_accepted_in_io_stream() -> None:
     check_layers(keras.Model(seq, keras.layers.Dense(2, name="fc")(y)), "io_stream")
 
 
-def test_conv_needs_io_stream() -> None:
+def test_conv_builds_in_both_io_types() -> None:
     from tensorflow import keras
 
     model = _model(keras.layers.Conv2D(2, 3, name="conv"), (8, 8, 1))
-    with pytest.raises(KilnError, match="'conv'.*io_type='io_stream'"):
-        check_layers(model, "io_parallel")
+    check_layers(model, "io_parallel")
+    check_layers(model, "io_stream")

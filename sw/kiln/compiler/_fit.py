@@ -160,11 +160,17 @@ def check_fits(graph: Graph, part: str) -> dict[str, Cost]:
     usage = _usage(costs["total"], part)
     if max(usage.values()) <= FAR_BEYOND:
         return costs
+    # io_parallel builds convolutions unrolled only: there the Dense layers fold.
+    foldable = None if graph.io_type == "io_stream" else [
+        n.name for n in graph.nodes if isinstance(n, Dense)]
     try:
-        factors = choose_fit(graph, part, FIT_MARGIN).reuse_factors
+        factors = choose_fit(graph, part, FIT_MARGIN, foldable).reuse_factors
         hint = f"reuse factors that fit: reuse_factor={factors} (or reuse_factor='auto')"
     except DesignTooLargeError as exc:
         hint = str(exc)
+    if any(isinstance(n, Conv) for n in graph.nodes) and graph.io_type != "io_stream":
+        hint += (", or compile with io_type='io_stream', which builds a convolution once "
+                 "per pixel instead of once per output pixel")
     raise DesignTooLargeError(
         f"Graph {graph.name!r} is far beyond {part}: kiln's estimate needs {_shares(usage)} of "
         f"the part, so no Verilog was written. Fold it in time with {hint}.")

@@ -12,7 +12,7 @@ SUPPORTED_KERAS_LAYERS = (
     "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
     "BatchNormalization", "Dropout", "Flatten", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
 )
-# Convolution and pooling layers kiln builds in io_stream form ('valid' padding, no dilation).
+# Convolution and pooling layers kiln builds in both io types (no dilation).
 STREAM_KERAS_LAYERS = (
     "Conv1D", "Conv2D", "QConv1D", "QConv2D", "DepthwiseConv1D", "DepthwiseConv2D",
     "QDepthwiseConv2D", "SeparableConv1D", "SeparableConv2D", "QSeparableConv1D",
@@ -59,7 +59,7 @@ _QUANTIZER_FIXES = {
 
 
 def _window_problems(layer: Any) -> list[str]:
-    """Convolution settings kiln's stream RTL does not build, each with its fix."""
+    """Convolution settings kiln's RTL does not build, each with its fix."""
     config = layer.get_config()
     problems = []
     if any(int(d) != 1 for d in config.get("dilation_rate", (1,))):
@@ -132,8 +132,8 @@ def _rectifier_problem(layer: Any) -> str | None:
     """A Keras rectifier setting hls4ml's converter refuses (with a bare Exception)."""
     config = layer.get_config()
     if type(layer).__name__ == "PReLU" and config.get("shared_axes") is not None:
-        return (f"shared_axes={config['shared_axes']} (hls4ml converts a PReLU with one slope "
-                "per element only). Fix: shared_axes=None")
+        return (f"shared_axes={list(config['shared_axes'])} (hls4ml converts a PReLU with one "
+                "slope per element only). Fix: shared_axes=None")
     if type(layer).__name__ == "ReLU" and (float(config.get("negative_slope") or 0)
                                            or float(config.get("threshold") or 0)
                                            or config.get("max_value") is not None):
@@ -149,23 +149,18 @@ def layer_problems(model: Any, io_type: str = "io_parallel",
     the layer, its type, what is wrong and the one change that makes it build.
     ``quantized_input``: hls4ml's bit-exact inference will run (a QKeras model whose input
     has a quantizer)."""
-    stream = io_type == "io_stream"
-    supported = SUPPORTED_KERAS_LAYERS + (STREAM_KERAS_LAYERS if stream else ())
+    supported = SUPPORTED_KERAS_LAYERS + STREAM_KERAS_LAYERS
     problems = []
     for index, layer in enumerate(model.layers):
         cls = type(layer).__name__
         at = f"layer {layer.name!r} ({cls})"
-        if cls in STREAM_KERAS_LAYERS and not stream:
-            problems.append(f"{at}: convolution and pooling layers are built in io_stream "
-                            "only. Fix: compile with io_type='io_stream' (kiln compile "
-                            "--io-type io_stream)")
-        elif cls not in supported:
+        if cls not in supported:
             fix = _LAYER_FIXES.get(cls, "replace it with one of the layers kiln builds (below)")
             problems.append(f"{at}: not built by kiln. Fix: {fix}")
         elif (empty := _empty_problem(layer)) is not None:
             problems.append(f"{at}: {empty}")
         elif cls in STREAM_KERAS_LAYERS and (window := _window_problems(layer)):
-            problems.append(f"{at}: {'; '.join(window)} is not supported by kiln's stream RTL")
+            problems.append(f"{at}: {'; '.join(window)} is not supported by kiln's RTL")
         elif (rectifier := _rectifier_problem(layer)) is not None:
             problems.append(f"{at}: {rectifier}")
         elif (quantizer := _quantizer_problem(layer)) is not None:
@@ -186,10 +181,8 @@ def check_layers(model: Any, io_type: str = "io_parallel", quantized_input: bool
     problems = layer_problems(model, io_type, quantized_input)
     if not problems:
         return
-    stream = (f"; with io_type='io_stream' also {', '.join(STREAM_KERAS_LAYERS)}"
-              if io_type != "io_stream" else f", {', '.join(STREAM_KERAS_LAYERS)}")
     raise UnsupportedLayerError(
         f"Model {model.name!r}: {len(problems)} layer(s) kiln cannot build with {io_type}:\n"
         + "\n".join(f"  - {p}" for p in problems)
-        + f"\nkiln builds {', '.join(SUPPORTED_KERAS_LAYERS)}{stream}."
+        + f"\nkiln builds {', '.join(SUPPORTED_KERAS_LAYERS + STREAM_KERAS_LAYERS)}."
     )

@@ -136,20 +136,27 @@ def _dense(layer: Any, source: str, reuse_factor: int,
     )
 
 
-def _window(layer: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(kernel, stride) of a 1D or 2D conv/pool layer as (rows, cols)."""
+def _pads(layer: Any) -> tuple[int, int, int, int]:
+    """A layer's zero padding (top, bottom, left, right)."""
+    top, bottom, left, right = (int(layer.get_attr(f"pad_{side}", 0) or 0)
+                                for side in ("top", "bottom", "left", "right"))
+    return top, bottom, left, right
+
+
+def _window(layer: Any, padded: bool = False) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(kernel, stride) of a 1D or 2D conv/pool layer as (rows, cols); ``padded``: the
+    layer's own padding is lowered as a Pad before it (an io_parallel convolution)."""
     two_d = "2D" in layer.class_name  # Conv2D, Pooling2D, Conv2DBatchnorm
     names = ("filt", "stride") if "Pool" not in layer.class_name else ("pool", "stride")
     kernel = (int(layer.get_attr(f"{names[0]}_height")) if two_d else 1,
               int(layer.get_attr(f"{names[0]}_width")))
     stride = (int(layer.get_attr("stride_height")) if two_d else 1,
               int(layer.get_attr("stride_width")))
-    pads = [int(layer.get_attr(f"pad_{side}", 0) or 0)
-            for side in ("top", "bottom", "left", "right")]
-    if any(pads):
+    pads = list(_pads(layer))
+    if any(pads) and not padded:
         raise UnsupportedLayerError(
-            f"Layer {layer.name!r}: padding {pads} (top, bottom, left, right); kiln's stream RTL "
-            "builds 'valid' padding only. Use padding='valid' (pad the input beforehand)."
+            f"Layer {layer.name!r}: padding {pads} (top, bottom, left, right); kiln's RTL "
+            "builds 'valid' padding only here. Use padding='valid' (pad the input beforehand)."
         )
     return kernel, stride
 
@@ -158,8 +165,22 @@ def _out_shape(layer: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in layer.get_output_variable().shape)
 
 
-def _conv(layer: Any, source: str, reuse_factor: int) -> Conv:
-    kernel, stride = _window(layer)
+def _conv_padding(layer: Any, previous: Node) -> Pad | None:
+    """The zero padding of an io_parallel convolution (hls4ml pads inside the layer there,
+    not in a ZeroPadding layer of its own), as a Pad node in front of it; None: no padding."""
+    pads = _pads(layer)
+    if not any(pads):
+        return None
+    top, bottom, left, right = pads
+    rows, cols, channels = spatial(previous.shape)
+    shape = ((rows + top + bottom, cols + left + right, channels) if len(previous.shape) == 3
+             else (cols + left + right, channels))
+    return Pad(name=f"{layer.name}_pad", source=previous.name, shape=shape,
+               out_type=previous.out_type, pads=pads)
+
+
+def _conv(layer: Any, source: str, reuse_factor: int, padded: bool = False) -> Conv:
+    kernel, stride = _window(layer, padded)
     weight_t, bias_t = _type_of(layer, "weight_t"), _type_of(layer, "bias_t")
     weights = weight_codes(layer.weights["weight"], weight_t, f"Layer {layer.name!r} weight")
     bias = weight_codes(layer.weights["bias"], bias_t, f"Layer {layer.name!r} bias")
@@ -238,6 +259,14 @@ _FOLDABLE = ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "Pointwis
 
 def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
     factor = options.reuse_for(layer.name)
+    if factor != 1 and options.io_type == "io_parallel":
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln builds "
+            "convolutions in io_parallel fully unrolled (reuse factor 1) only. Fix: compile "
+            "with io_type='io_stream' (kiln compile --io-type io_stream), which folds "
+            "convolutions, or fold only the Dense layers, naming them: "
+            "reuse_factor={'<dense layer>': R}."
+        )
     if factor != 1 and layer.class_name not in _FOLDABLE:
         raise UnsupportedLayerError(
             f"Layer {layer.name!r} ({layer.class_name}): reuse factor {factor}; kiln folds "
@@ -248,9 +277,11 @@ def _refuse_folded_conv(layer: Any, options: BuildOptions) -> None:
 
 
 def foldable_layers(model_graph: Any) -> set[str]:
-    """The layers of a converted model that kiln can fold (reuse factor > 1)."""
+    """The layers of a converted model that kiln can fold (reuse factor > 1): Dense layers,
+    and in io_stream convolutions."""
+    stream = model_graph.config.get_config_value("IOType") == "io_stream"
     return {layer.name for layer in model_graph.get_layers()
-            if layer.class_name in ("Dense", *_FOLDABLE)}
+            if layer.class_name == "Dense" or (stream and layer.class_name in _FOLDABLE)}
 
 
 def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
@@ -290,7 +321,11 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         elif cls in ("Conv1D", "Conv2D", "DepthwiseConv1D", "DepthwiseConv2D", "PointwiseConv1D",
                      "PointwiseConv2D", "Conv2DBatchnorm"):  # the last: weights folded by hls4ml
             _refuse_folded_conv(layer, options)
-            nodes.append(_conv(layer, source, options.reuse_for(layer.name)))
+            pad = _conv_padding(layer, nodes[-1]) if options.io_type == "io_parallel" else None
+            if pad is not None:
+                nodes.append(pad)
+            nodes.append(_conv(layer, nodes[-1].name, options.reuse_for(layer.name),
+                               padded=pad is not None))
         elif cls in ("Pooling1D", "Pooling2D", "GlobalPooling1D", "GlobalPooling2D"):
             nodes.append(_pool(layer, source, nodes[-1]))
         elif cls in ("ZeroPadding1D", "ZeroPadding2D"):

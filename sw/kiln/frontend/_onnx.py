@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 # refused up front, naming the node.
 SUPPORTED_ONNX_OPS = ("Quant", "MatMul", "Gemm", "Add", "Relu", "Softmax", "Sigmoid", "Tanh",
                       "Identity", "Dropout", "BatchNormalization")
-# Operators of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
+# Operators of convolutional networks (built in both io types).
 STREAM_ONNX_OPS = ("Conv", "MaxPool", "Flatten", "Reshape")
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc", "IntQuant", "QuantizeLinear", "DequantizeLinear")
 _SHAPE_OPS = ("Shape", "Size", "NonZero", "Range", "ConstantOfShape", "Expand")
@@ -69,7 +69,7 @@ class PreparedOnnx:
 
     ``input_type`` is the type the input's own ``Quant`` defines (None when the input is not
     quantized); ``float_params`` names the weights and biases no quantizer covers;
-    ``stream_layers`` names the convolutional-network operators (built in io_stream only).
+    ``stream_layers`` names the convolutional-network operators.
     """
 
     model: Any  # qonnx ModelWrapper
@@ -242,7 +242,7 @@ def _node_text(node: Any) -> str:
 def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
     """Refuse operators kiln cannot build and run-time shape computations, naming the node;
     layout plumbing is let through until the graph is ``cleaned``. Returns the
-    convolutional-network (io_stream) operators found, named."""
+    convolutional-network operators found, named."""
     stream = []
     for node in wrapper.graph.node:
         at = _node_text(node)
@@ -282,8 +282,8 @@ def check_ops(wrapper: Any, where: str, cleaned: bool) -> tuple[str, ...]:
         if node.op_type not in SUPPORTED_ONNX_OPS:
             raise UnsupportedLayerError(
                 f"{where}: {at} of type {node.op_type} is not supported by kiln's RTL yet. "
-                f"Supported ONNX operators: {', '.join(SUPPORTED_ONNX_OPS)}; with "
-                f"io_type='io_stream' also {', '.join(STREAM_ONNX_OPS)}."
+                f"Supported ONNX operators: "
+                f"{', '.join(SUPPORTED_ONNX_OPS + STREAM_ONNX_OPS)}."
             )
     return tuple(stream)
 
@@ -420,11 +420,6 @@ def convert_onnx(prepared: PreparedOnnx, output_dir: Path, options: BuildOptions
     """Convert a prepared (Q)ONNX model to an hls4ml ModelGraph (Vivado backend)."""
     import hls4ml
 
-    if prepared.stream_layers and options.io_type != "io_stream":
-        raise UnsupportedLayerError(
-            f"{where}: {prepared.stream_layers[0]} belongs to a convolutional network, which "
-            "kiln builds with io_type='io_stream' only (kiln compile --io-type io_stream)."
-        )
     config = onnx_hls_config(prepared, options, where)
     try:
         with quiet("hls4ml"):

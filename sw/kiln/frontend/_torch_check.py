@@ -18,7 +18,7 @@ SUPPORTED_TORCH_LAYERS = (
     # Tanh / Sigmoid then a Quant; the exported operators are checked again.
     "QuantHardTanh", "QuantTanh", "QuantSigmoid",
 )
-# Layers of convolutional networks: built with io_type="io_stream" only (a pixel per beat).
+# Layers of convolutional networks: built in both io types.
 STREAM_TORCH_LAYERS = ("Conv1d", "Conv2d", "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
                        "BatchNorm2d", "Flatten",
                        "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d",
@@ -189,7 +189,7 @@ def _rectifier_call_problem(operation: str, node: Any) -> str | None:
     return _threshold_problem(bound.arguments["threshold"], bound.arguments["value"])
 
 
-def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
+def _module_problem(cls: str, child: Any) -> str | None:
     """What keeps a supported module class from building, or None."""
     if cls == "Threshold":
         return _threshold_problem(child.threshold, child.value)
@@ -197,15 +197,12 @@ def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
         if int(getattr(child, attr, 1)) < 1:
             return (f"{attr}={getattr(child, attr)}: the layer has no outputs. Fix: give it a "
                     "positive size")
-    if cls in STREAM_TORCH_LAYERS and not stream:
-        return ("convolution and pooling layers are built in io_stream only. Fix: compile "
-                "with io_type='io_stream' (kiln compile --io-type io_stream)")
     if cls in ("Conv1d", "Conv2d", "QuantConv1d", "QuantConv2d") and (
             problems := _conv_problems(child)):
-        return f"{'; '.join(problems)} is not supported by kiln's stream RTL"
+        return f"{'; '.join(problems)} is not supported by kiln's RTL"
     if cls in ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d") and (
             problems := _pool_problems(child)):
-        return f"{'; '.join(problems)} is not supported by kiln's stream RTL"
+        return f"{'; '.join(problems)} is not supported by kiln's RTL"
     if cls.startswith("Adaptive"):
         return _adaptive_problem(child)
     return None
@@ -213,10 +210,9 @@ def _module_problem(cls: str, child: Any, stream: bool) -> str | None:
 
 def module_problems(model: Any, io_type: str | None = None, plain: bool = False
                     ) -> list[str]:
-    """Every module of ``model`` kiln cannot build with ``io_type`` (None: not chosen yet,
-    convolutional layers pass), one line each: its path, type, and the one fix. ``plain``:
+    """Every module of ``model`` kiln cannot build with ``io_type`` (None: not chosen yet),
+    one line each: its path, type, and the one fix. ``plain``:
     a plain torch.nn model (else Brevitas), which may hold :data:`PLAIN_TORCH_ONLY`."""
-    stream = io_type in (None, "io_stream")
     problems: list[str] = []
 
     def visit(prefix: str, module: Any) -> None:
@@ -236,7 +232,7 @@ def module_problems(model: Any, io_type: str | None = None, plain: bool = False
                                 f"(QONNX) ones. Fix: {fix}")
                 continue
             if cls in SUPPORTED_TORCH_LAYERS or cls in STREAM_TORCH_LAYERS:
-                if (problem := _module_problem(cls, child, stream)) is not None:
+                if (problem := _module_problem(cls, child)) is not None:
                     problems.append(f"{at}: {problem}")
                 continue
             leaf = not any(True for _ in child.children())
@@ -260,7 +256,6 @@ def function_problems(graph: Any, io_type: str | None = None,
                       skip: tuple[str, ...] = ()) -> list[str]:
     """Every function or method call in a traced ``forward()`` (a torch.fx Graph) kiln
     cannot build, one line each with its fix; ``skip``: operations checked elsewhere."""
-    stream = io_type in (None, "io_stream")
     problems = []
     for node in graph.nodes:
         if node.op not in ("call_function", "call_method"):
@@ -270,12 +265,7 @@ def function_problems(graph: Any, io_type: str | None = None,
         if (problem := _rectifier_call_problem(operation, node)) is not None:
             problems.append(f"{at}: {problem}")
             continue
-        if operation in TORCH_FUNCTIONS or operation in skip or operation == "getattr":
-            continue
-        if operation in STREAM_TORCH_FUNCTIONS:
-            if not stream:
-                problems.append(f"{at}: pooling is built in io_stream only. Fix: compile with "
-                                "io_type='io_stream' (kiln compile --io-type io_stream)")
+        if operation in (*TORCH_FUNCTIONS, *STREAM_TORCH_FUNCTIONS, *skip, "getattr"):
             continue
         problems.append(f"{at}: not built by kiln. Fix: {_fix(operation)}")
     return problems
@@ -289,8 +279,8 @@ def raise_problems(problems: list[str], where: str, io_type: str | None) -> None
     raise UnsupportedLayerError(
         f"{where}: {len(problems)} module(s) or function(s) kiln cannot build {built}:\n"
         + "\n".join(f"  - {p}" for p in problems)
-        + f"\nkiln builds {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them); with "
-        f"io_type='io_stream' also {', '.join(STREAM_TORCH_LAYERS)} (of these, "
+        + f"\nkiln builds {', '.join(SUPPORTED_TORCH_LAYERS)} (and containers of them), "
+        f"{', '.join(STREAM_TORCH_LAYERS)} (of these, "
         f"{', '.join(PLAIN_TORCH_ONLY)} in plain torch.nn models only); functions "
         f"{', '.join(TORCH_FUNCTIONS + STREAM_TORCH_FUNCTIONS)}."
     )

@@ -33,6 +33,7 @@ from kiln.ir import (
     Relu,
     Softmax,
 )
+from kiln.rtl import _parallel_conv as parallel_conv
 from kiln.rtl._builder import Module
 from kiln.rtl._fold import emit_folded_dense
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
@@ -211,9 +212,9 @@ PARALLEL = LayerPipeline(
         Cast: layer(emit_cast),
         Lut: layer(emit_lut),
         Softmax: layer(emit_softmax),
-        Conv: None,  # io_stream only
-        Pool: None,  # io_stream only
-        Pad: None,  # io_stream only
+        Conv: parallel_conv.conv_stages,
+        Pool: parallel_conv.pool_stages,
+        Pad: parallel_conv.pad_stages,
         LeakyRelu: layer(emit_leaky_relu),
         Elu: layer(emit_elu),
     },

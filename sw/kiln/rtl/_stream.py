@@ -33,13 +33,13 @@ from kiln.ir import (
     Softmax,
     spatial,
 )
-from kiln.rtl._builder import Expr, Module, concat, const, mux, width_for
 from kiln.rtl._emit import LayerPipeline, Stage, dense_stage
 from kiln.rtl._fifo import emit_fifo, front_fifo_depth
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_window
+from kiln.rtl._pool_ops import emit_average_divide, emit_max_pool
+from kiln.rtl._pool_ops import reciprocal as reciprocal  # where tests/cnn read it
 from kiln.rtl._rectifiers import emit_elu, emit_leaky_relu
-from kiln.rtl._requantize import Value, requantize
 from kiln.rtl._tables import emit_lut, emit_softmax
 
 N = TypeVar("N", bound=Node)
@@ -74,85 +74,17 @@ def _behind_fifo(stages: list[Stage], node: Node, previous: Node, name: str) -> 
     return [Stage(fifo, 2), *stages]
 
 
-def _emit_max(node: Pool, in_type: FixedType, channels: int, name: str) -> LayerRtl:
-    """``cast_out(max(window))`` per channel, registered: latency 1."""
-    count = node.kernel[0] * node.kernel[1]
-    m = Module(name, f"kiln.rtl: layer {node.name!r} (max pool {node.kernel}), "
-                     f"{channels} x {in_type} -> {node.out_type}.\nGenerated; do not edit.")
-    clk = m.input("clk")
-    ce = m.input("ce")
-    x = m.input("x", count * channels * in_type.width)
-    y = m.output("y", channels * node.out_type.width)
-    outputs: list[Expr] = []
-    for ch in range(channels):
-        level = [x.ref().sub((k * channels + ch) * in_type.width, in_type.width,
-                             in_type.signed).expr for k in range(count)]
-        depth = 0
-        while len(level) > 1:
-            pairs = [mux(a.gt(b), a, b) for a, b in zip(level[::2], level[1::2], strict=False)]
-            level = [m.wire(f"max{depth}_{ch}_{k}", e).expr
-                     for k, e in enumerate(pairs)] + level[len(pairs) * 2:]
-            depth += 1
-        top = m.wire(f"max_{ch}", level[0]).ref()
-        cast = requantize(m, Value.of(top, in_type.frac), node.out_type, f"y_{ch}")
-        outputs.append(m.register(f"y_{ch}", cast, clk, ce.expr).expr)
-    m.assign(y, concat(*reversed(outputs)))
-    return LayerRtl(m, 1)
-
-
-def reciprocal(divisor: int, bits: int) -> tuple[int, int]:
-    """(factor, shift) with ``floor(a * factor / 2**shift) == a // divisor`` for every
-    ``0 <= a < 2**bits`` (Granlund and Montgomery): with ``log = ceil(log2 divisor)``,
-    ``factor = ceil(2**(bits + log) / divisor)`` overshoots ``a / divisor`` by less than
-    ``2**-log <= 1 / divisor``, too little to reach the next integer. A power of two is a
-    plain shift."""
-    log = (divisor - 1).bit_length()
-    if divisor == 1 << log:
-        return 1, log
-    shift = bits + log
-    return -(-(1 << shift) // divisor), shift
-
-
-def _emit_divide(node: Pool, channels: int, name: str) -> LayerRtl:
-    """``cast_out(sum / window size)`` per channel, the quotient truncated toward zero at the
-    accumulator's LSB as ap_fixed divides by an int; a multiply by the reciprocal, registered:
-    latency 1."""
-    acc, n = node.accum_type, node.window_size
-    factor, shift = reciprocal(n, acc.width)
-    # The quotient: one bit wider than the sum (so -min / 1 would fit), same binary point.
-    quotient_t = FixedType(acc.width + 1, acc.width + 1 - acc.frac, True, "TRN_ZERO", "WRAP")
-    m = Module(name, f"kiln.rtl: layer {node.name!r} (average pool {node.kernel}: sum / {n}), "
-                     f"{channels} x {acc} -> {node.out_type}.\nGenerated; do not edit.")
-    clk = m.input("clk")
-    ce = m.input("ce")
-    x = m.input("x", channels * acc.width)
-    y = m.output("y", channels * node.out_type.width)
-    outputs: list[Expr] = []
-    lo, hi = acc.min_code, acc.max_code
-    for ch in range(channels):
-        total = x.ref().sub(ch * acc.width, acc.width, acc.signed)
-        if factor == 1:
-            scaled = Value.of(total, acc.frac + shift)
-        else:
-            width = width_for(lo * factor, hi * factor, True)
-            product = m.wire(f"scaled_{ch}", total.cast(width, True) * const(factor, width, True))
-            scaled = Value(product.ref(), acc.frac + shift, lo * factor, hi * factor)
-        quotient = m.wire(f"quotient_{ch}", requantize(m, scaled, quotient_t, f"quotient_{ch}"))
-        exact = Value(quotient.ref(), acc.frac, -(-lo // n), hi // n)  # lo <= 0 <= hi
-        cast = requantize(m, exact, node.out_type, f"y_{ch}")
-        outputs.append(m.register(f"y_{ch}", cast, clk, ce.expr).expr)
-    m.assign(y, concat(*reversed(outputs)))
-    return LayerRtl(m, 1)
-
-
 def _pool_stages(node: Pool, previous: Node, name: str) -> list[Stage]:
     """Line buffer, then max (one stage) or sum (a Dense) and divide."""
     channels = spatial(previous.shape)[2]
     window = _window_stage(name, previous, node.kernel, node.stride, f"pool {node.name!r}")
     if node.op == "max":
-        return [window, Stage.of(_emit_max(node, previous.out_type, channels, name))]
+        count = node.kernel[0] * node.kernel[1]
+        windows = [[k * channels + ch for k in range(count)] for ch in range(channels)]
+        return [window, Stage.of(emit_max_pool(node, previous.out_type, count * channels,
+                                               windows, name))]
     total = emit_dense(node.window_sum(), previous.out_type, f"{name}_sum")
-    return [window, Stage.of(total), Stage.of(_emit_divide(node, channels, name))]
+    return [window, Stage.of(total), Stage.of(emit_average_divide(node, channels, name))]
 
 
 def _conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
