@@ -151,8 +151,8 @@ def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
         if isinstance(node, Conv):
             dense = _dense_cost(node.pixel_dense(), in_width)
             return Cost(dense.lut4 * pixels, dense.lut6 * pixels, dense.ff * pixels)
-        window = _logic(node.kernel[0] * node.kernel[1] * node.shape[-1] * in_width)
-        return Cost(window.lut4 * pixels, window.lut6 * pixels, node.size * node.out_type.width)
+        compare = _logic(node.kernel[0] * node.kernel[1] * node.shape[-1] * in_width)
+        return Cost(compare.lut4 * pixels, compare.lut6 * pixels, node.size * node.out_type.width)
     if isinstance(node, Conv):
         rows, cols, channels = spatial(previous.shape)
         window = node.kernel[0] * node.kernel[1] * channels * in_width
