@@ -147,6 +147,23 @@ def test_distilled_brevitas_recipe_trains() -> None:
     assert recipe.predict(module, x[:4]).shape == (4, 10)
 
 
+def test_brevitas_cnn_recipe_prunes_and_distils() -> None:
+    from onnx import numpy_helper
+
+    from models import digits_cnn_brevitas as recipe
+
+    config = {"epochs": 1, "sparsity": 0.5, "bits": 4, "distill": True, "seed": 2}
+    module = recipe.train_module(config)
+    assert compress_torch.weight_sparsity(module) >= 0.5
+    assert [m.weight_quant.bit_width() for m in compress_torch.prunable_modules(module)] == [4] * 3
+    x, y = recipe.data()
+    assert x.shape == (450, 1, 8, 8) and y.shape == (450,)
+    proto = recipe.train({**config, "io_type": "io_stream"})
+    weights = [numpy_helper.to_array(i) for i in proto.graph.initializer
+               if i.name.endswith(".weight")]
+    assert len(weights) == 3 and all((w == 0).mean() >= 0.5 for w in weights)
+
+
 @pytest.mark.slow
 @pytest.mark.verilator
 @pytest.mark.icarus
