@@ -41,7 +41,8 @@ def test_dispatch_lists_every_kind() -> None:
     assert list(PIPELINES) == ["io_parallel", "io_stream"]
     for pipeline in PIPELINES.values():
         assert set(pipeline.emitters) == set(NODE_KINDS)
-    assert supported_kinds() == ["dense", "relu", "cast", "lut", "softmax", "leaky_relu", "elu"]
+    assert supported_kinds() == ["dense", "relu", "cast", "lut", "softmax", "conv", "pool", "pad",
+                                 "leaky_relu", "elu"]
     assert supported_kinds("io_stream") == ["dense", "relu", "cast", "lut", "softmax", "conv",
                                             "pool", "pad", "leaky_relu", "elu"]
     with pytest.raises(KilnError, match="io_parallel, io_stream"):

@@ -71,8 +71,8 @@ def emit_leaky_relu(node: LeakyRelu, in_type: FixedType, name: str) -> LayerRtl:
         raise UnsupportedLayerError(
             f"kiln.rtl cannot build layer {node.name!r} (leaky_relu) per pixel: its "
             f"{len(node.alpha)} slopes differ from pixel to pixel, and io_stream builds one "
-            "pixel's channels. Give the PReLU one slope per channel (Keras: "
-            "shared_axes=[1, 2]; PyTorch: num_parameters=channels), or compile io_parallel.")
+            "pixel's channels. Fix: compile with io_type='io_parallel', or give every pixel "
+            "the same slopes (one per channel).")
     m, p = _skeleton(name, node, in_type, node.size)
     _drive_outputs(m, p.y, [_leaky_element(m, p, node, in_type, i) for i in range(node.size)])
     return LayerRtl(m, 1)
