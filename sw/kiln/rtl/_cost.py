@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.ir import Conv, Dense, Graph, Node, Pool, spatial
+from kiln.ir import Cast, Conv, Dense, FixedType, Graph, Node, Pool, Relu, spatial
 from kiln.rtl._cse import naf
 from kiln.rtl._fifo import FIFO_MIN_DEPTH, front_fifo_depth
 from kiln.rtl._fold import ROM_WORD_BITS
+from kiln.rtl._linebuffer import WindowGeometry
 
 #: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing) and LUT6s per adder bit (yosys
 #: synth_xilinx for UltraScale+) of the folded layers' arithmetic, calibrated on kiln's
@@ -114,6 +115,14 @@ def _rom_brams(depth: int, fields: int, field_bits: int) -> int:
     return sum(min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES) for width in widths)
 
 
+def _line_buffer(kernel: tuple[int, int], previous: Node) -> Cost:
+    """io_stream's line buffer in front of a window (kiln.rtl._linebuffer): a shift register
+    of the pixels from a window's first to its last, whose taps are the window."""
+    rows, cols, channels = spatial(previous.shape)
+    g = WindowGeometry(rows, cols, channels, previous.out_type.width, kernel, (1, 1))
+    return Cost(ff=g.span * g.pixel_bits)
+
+
 def _fifo_cost(node: Node, previous: Node) -> Cost:
     """The FIFO in front of a folded io_stream layer (kiln.rtl._fifo): its RAM and output
     register. yosys 0.70 synth_ecp5 puts 16 x 300 and 128 x 8 bits in LUT RAM (16 bits a
@@ -141,8 +150,8 @@ def node_cost(node: Node, previous: Node, io_type: str = "io_parallel") -> Cost:
 def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
     in_width = previous.out_type.width
     if isinstance(node, Dense):
-        frame = Cost(ff=previous.size * in_width) if stream and len(previous.shape) > 1 \
-            else Cost()
+        frame = _line_buffer(spatial(previous.shape)[:2], previous) \
+            if stream and len(previous.shape) > 1 else Cost()
         return _dense_cost(node, in_width) + frame
     if isinstance(node, Conv | Pool) and not stream:
         # io_parallel (kiln.rtl._parallel_conv): every output pixel's window at once, no
@@ -151,21 +160,42 @@ def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
         if isinstance(node, Conv):
             dense = _dense_cost(node.pixel_dense(), in_width)
             return Cost(dense.lut4 * pixels, dense.lut6 * pixels, dense.ff * pixels)
-        compare = _logic(node.kernel[0] * node.kernel[1] * node.shape[-1] * in_width)
+        compare = _pool_logic(node, node.shape[-1], in_width)
         return Cost(compare.lut4 * pixels, compare.lut6 * pixels, node.size * node.out_type.width)
     if isinstance(node, Conv):
-        rows, cols, channels = spatial(previous.shape)
-        window = node.kernel[0] * node.kernel[1] * channels * in_width
-        line = node.kernel[0] * cols * channels * in_width if node.kernel[0] > 1 else window
-        return _dense_cost(node.pixel_dense(), in_width) + Cost(ff=line + window)
+        return _dense_cost(node.pixel_dense(), in_width) + _line_buffer(node.kernel, previous)
     if isinstance(node, Pool):
-        rows, cols, channels = spatial(previous.shape)
-        return _logic(node.kernel[0] * node.kernel[1] * channels * in_width) + Cost(
-            ff=node.kernel[0] * cols * channels * in_width)
-    # casts, activations, tables: a little logic and a register per output bit (of a pixel)
+        return (_pool_logic(node, spatial(previous.shape)[2], in_width)
+                + _line_buffer(node.kernel, previous))
+    # elementwise layers: per element a cast (ReLU and Cast: the requantize), or a little
+    # logic (tables, activations); a register per output bit (of a pixel in io_stream)
     elements = node.shape[-1] if stream and len(node.shape) > 1 else node.size
     bits = elements * node.out_type.width
+    if isinstance(node, Relu | Cast):
+        return _logic(elements * _requantize_luts(previous.out_type, node.out_type)) \
+            + Cost(ff=bits)
     return _logic(2 * bits) + Cost(ff=bits)
+
+
+def _pool_logic(node: Pool, channels: int, in_width: int) -> Cost:
+    """A window's pooling per channel: a max is a tree of ``k - 1`` compare-and-select pairs
+    (yosys 0.70 synth_ecp5: 2 LUT4 a bit on the LeNet's 2x2 pools, 720 and 1,806 for 20 and
+    50 channels); an average, a sum of the ``k`` inputs (the divide is a constant)."""
+    taps = node.kernel[0] * node.kernel[1]
+    if node.op == "max":
+        return _logic(2 * (taps - 1) * channels * in_width)
+    return _logic(taps * channels * in_width)
+
+
+def _requantize_luts(in_type: FixedType, out_type: FixedType) -> float:
+    """LUT4s of one element cast by kiln.rtl._requantize: about one per input bit (the
+    range check and select), plus the rounding adder over the integer part and the kept
+    fraction when the cast rounds (yosys 0.70 synth_ecp5 on the LeNet's ReLU of 500
+    fixed<18,9> -> ufixed<6,2,RND_CONV,SAT>: 29.3 LUT4-equivalents an element, where this
+    gives 31)."""
+    dropped = max(in_type.frac - out_type.frac, 0)
+    adder = in_type.width - dropped + 1 if dropped and out_type.rounding != "TRN" else 0
+    return float(in_type.width + adder)
 
 
 def estimate(graph: Graph) -> dict[str, Cost]:
