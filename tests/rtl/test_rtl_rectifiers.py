@@ -240,3 +240,17 @@ def test_stream_pixels_equal_fixed(tmp_path: Path) -> None:
     codes = np.random.default_rng(3).integers(in_t.min_code, in_t.max_code + 1, (400, 3, 4, 2))
     assert np.array_equal(_emulate(graph, tmp_path, codes).reshape(400, -1),
                           _fixed(graph, codes))
+
+
+def test_an_elu_index_past_the_c_int_is_refused() -> None:
+    """``int index = x * T / -8`` overflows hls4ml's C int for inputs with many integer
+    bits: the IR check refuses the graph, naming the fix."""
+    from kiln.errors import PrecisionError
+    from kiln.ir import check_graph
+
+    table_t = F(14, 2)
+    elu = Elu("elu", "x", (2,), F(8, 3), table=frozen_codes(elu_table(1024, table_t)),
+              table_type=table_t, alpha=1, alpha_type=F(2, 2))
+    check_graph(Graph("ok", (Input("x", "", (2,), F(30, 20)), elu)))  # index < 2**31
+    with pytest.raises(PrecisionError, match="beyond the C int.*Fix: give the ELU's input"):
+        check_graph(Graph("wide", (Input("x", "", (2,), F(40, 28)), elu)))

@@ -142,12 +142,18 @@ def _check_leaky_relu(node: LeakyRelu) -> None:
     _in_range(node.name, "threshold", np.array([node.threshold]), node.threshold_type)
 
 
-def _check_elu(node: Elu) -> None:
+def _check_elu(node: Elu, in_type: FixedType) -> None:
     if node.table.ndim != 1 or len(node.table) < 1:
         raise KilnError(f"Elu {node.name!r}: its table must be a non-empty vector of codes, "
                         f"not of shape {node.table.shape}")
     _in_range(node.name, "table", node.table, node.table_type)
     _in_range(node.name, "alpha", np.array([node.alpha]), node.alpha_type)
+    down, up = Elu.index_shifts(in_type)
+    if (-in_type.min_code * len(node.table) >> down) << up >= 1 << 31:
+        raise PrecisionError(
+            f"Elu {node.name!r}: input type {in_type} reaches x * T / -8 beyond the C int "
+            f"hls4ml stores the table index in (T = {len(node.table)}; it would overflow). Fix: "
+            "give the ELU's input a type with fewer integer bits")
 
 
 def check_graph(graph: Graph) -> Graph:
@@ -186,7 +192,7 @@ def check_graph(graph: Graph) -> Graph:
             if isinstance(node, LeakyRelu):
                 _check_leaky_relu(node)
             if isinstance(node, Elu):
-                _check_elu(node)
+                _check_elu(node, previous.out_type)
             if isinstance(node, Lut):
                 _in_range(node.name, "table", node.table, node.table_type)
             if isinstance(node, Softmax):
