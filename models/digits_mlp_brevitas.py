@@ -55,14 +55,14 @@ def _quantizers(bits: int = BITS) -> dict[str, type]:
         Uint8ActPerTensorFixedPoint,
     )
 
-    class Weight6(Int8WeightPerTensorFixedPoint):  # narrow: codes -31..31 at 6 bits
-        bit_width = bits
+    def narrowed(name: str, base: type) -> type:
+        # Named after its width (Weight6, Relu4, ...): kiln's messages quote the class name.
+        # Brevitas injectors refuse attribute changes, so the class is made with the width.
+        return type(base)(f"{name}{bits}", (base,), {"bit_width": bits, "__module__": __name__})
 
-    class Bias6(Int8BiasPerTensorFixedPointInternalScaling):
-        bit_width = bits
-
-    class Relu6(Uint8ActPerTensorFixedPoint):  # radix point learned, power of two
-        bit_width = bits
+    weight = narrowed("Weight", Int8WeightPerTensorFixedPoint)  # narrow: -31..31 at 6 bits
+    bias = narrowed("Bias", Int8BiasPerTensorFixedPointInternalScaling)
+    relu = narrowed("Relu", Uint8ActPerTensorFixedPoint)  # radix point learned, power of two
 
     class Input6(Uint8ActPerTensorFixedPoint):
         # Pixels are k/16 in [0, 1]: a fixed scale of 2/64 = 1/32 (ufixed<6,1>) holds them exactly.
@@ -70,7 +70,7 @@ def _quantizers(bits: int = BITS) -> dict[str, type]:
         scaling_impl_type = ScalingImplType.CONST
         max_val = 2.0
 
-    return {"weight": Weight6, "bias": Bias6, "relu": Relu6, "input": Input6}
+    return {"weight": weight, "bias": bias, "relu": relu, "input": Input6}
 
 
 class DigitsMLP(nn.Module):
