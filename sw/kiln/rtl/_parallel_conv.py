@@ -4,10 +4,10 @@ each layer is one fully unrolled stage over it.
 
 A convolution is its per-pixel Dense (:meth:`Conv.pixel_dense`, hls4ml's conv_2d_latency_cl
 arithmetic: products cast to the accumulator, summed with the bias, cast out) applied to
-every output pixel's window of the beat: one Dense over the whole image whose weight places
-the window's weights at each pixel's inputs (zeros elsewhere build nothing), so
-kiln.rtl._layers builds it as any Dense. Pooling is the max of each window, or the window
-sums (the same way) then kiln.rtl._pool_ops's division; padding is wiring with zeros.
+every output pixel's window of the beat: the window's Dense module (kiln.rtl._layers, its
+adders shared within the window) instantiated once per output pixel. Pooling is the max of
+each window, or the window sums (the same way) then kiln.rtl._pool_ops's division; padding
+is wiring with zeros.
 io_parallel builds these with reuse factor 1 only: folding a convolution is io_stream's.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 
 import kiln.rtl._emit as pipeline  # used at call time: kiln.rtl._emit imports this module
 from kiln.errors import UnsupportedLayerError
-from kiln.ir import Conv, Dense, FixedType, Node, Pad, Pool, Relu, frozen_codes, spatial
+from kiln.ir import Conv, Dense, FixedType, Node, Pad, Pool, Relu, spatial
 from kiln.rtl._builder import Expr, Module, concat, const
 from kiln.rtl._layers import LayerRtl, emit_dense
 from kiln.rtl._pool_ops import emit_average_divide, emit_max_pool
@@ -38,23 +38,35 @@ def window_inputs(in_shape: tuple[int, ...], out_shape: tuple[int, ...],
             for r in range(out_rows) for c in range(out_cols)]
 
 
-def image_dense(window: Dense, in_shape: tuple[int, ...], out_shape: tuple[int, ...],
-                kernel: tuple[int, int], stride: tuple[int, int]) -> Dense:
-    """``window`` (a Dense over one window) applied to every output pixel of the image: its
-    weight rows placed at each pixel's window inputs, its outputs channels last."""
-    windows = window_inputs(in_shape, out_shape, kernel, stride)
-    weight = np.asarray(window.weight)
-    n_out = weight.shape[1]
-    full = np.zeros((int(np.prod(in_shape)), len(windows) * n_out), dtype=np.int64)
-    for p, inputs in enumerate(windows):
-        full[inputs, p * n_out:(p + 1) * n_out] = weight
-    return dataclasses.replace(window, shape=(len(windows) * n_out,),
-                               weight=frozen_codes(full),
-                               bias=frozen_codes(np.tile(np.asarray(window.bias), len(windows))))
+def emit_windows(dense: Dense, in_shape: tuple[int, ...], in_type: FixedType,
+                 windows: list[list[int]], name: str, relu: Relu | None = None) -> LayerRtl:
+    """``dense`` (a Dense over one window, and the ReLU after it) applied to every window of
+    the beat: one module of the window's Dense (kiln.rtl._layers: its adders shared within a
+    window), instantiated once per output pixel on that pixel's window; its outputs channels
+    last, pixel after pixel. The latency is the window Dense's."""
+    pixel = emit_dense(dense, in_type, f"{name}_pixel", relu)
+    out_t = (relu or dense).out_type
+    n_in = int(np.prod(in_shape))
+    m = Module(name, f"kiln.rtl: layer {dense.name!r} over every window of {n_in} x "
+                     f"{in_type}: {len(windows)} copies of {pixel.module.name}, "
+                     f"{dense.n_out} x {out_t} each.\nGenerated; do not edit.")
+    clk = m.input("clk")
+    ce = m.input("ce")
+    x = m.input("x", n_in * in_type.width)
+    y = m.output("y", len(windows) * dense.n_out * out_t.width)
+    outputs: list[Expr] = []
+    for p, window in enumerate(windows):
+        taps = [x.ref().bits(k * in_type.width, in_type.width) for k in window]
+        out = m.net(f"y_{p}", dense.n_out * out_t.width)
+        m.instance(pixel.module, f"u_pixel_{p}", clk=clk.expr, ce=ce.expr,
+                   x=concat(*reversed(taps)), y=out.expr)
+        outputs.append(out.expr)
+    m.assign(y, concat(*reversed(outputs)))
+    return LayerRtl(m, pixel.latency)
 
 
 def conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
-                 ) -> list[pipeline.Stage]:
+                ) -> list[pipeline.Stage]:
     """The convolution over the whole sample (and the ReLU after it), fully unrolled."""
     if node.reuse_factor != 1:
         raise UnsupportedLayerError(
@@ -63,9 +75,10 @@ def conv_stages(node: Conv, previous: Node, name: str, relu: Relu | None = None
             "with io_type='io_stream' (kiln compile --io-type io_stream), which folds "
             "convolutions, or give this layer reuse factor 1."
         )
-    dense = image_dense(node.pixel_dense(), previous.shape, node.shape, node.kernel, node.stride)
-    flat = None if relu is None else dataclasses.replace(relu, shape=(relu.size,))
-    return [pipeline.Stage.of(emit_dense(dense, previous.out_type, name, flat))]
+    windows = window_inputs(previous.shape, node.shape, node.kernel, node.stride)
+    pixel = None if relu is None else dataclasses.replace(relu, shape=(node.shape[-1],))
+    return [pipeline.Stage.of(emit_windows(node.pixel_dense(), previous.shape,
+                                           previous.out_type, windows, name, pixel))]
 
 
 def pool_stages(node: Pool, previous: Node, name: str) -> list[pipeline.Stage]:
@@ -77,8 +90,9 @@ def pool_stages(node: Pool, previous: Node, name: str) -> list[pipeline.Stage]:
                       for window in windows for ch in range(channels)]
         return [pipeline.Stage.of(emit_max_pool(node, previous.out_type, previous.size,
                                                 per_output, name))]
-    sums = image_dense(node.window_sum(), previous.shape, node.shape, node.kernel, node.stride)
-    return [pipeline.Stage.of(emit_dense(sums, previous.out_type, f"{name}_sum")),
+    sums = emit_windows(node.window_sum(), previous.shape, previous.out_type, windows,
+                        f"{name}_sum")
+    return [pipeline.Stage.of(sums),
             pipeline.Stage.of(emit_average_divide(node, node.size, name))]
 
 

@@ -232,6 +232,15 @@ def _contract(graph: Graph, pipeline: LayerPipeline,
     )
 
 
+def _with_submodules(module: Module) -> list[Module]:
+    """``module`` and every module it instantiates (an io_parallel convolution's window
+    Dense), each once, instantiated modules first."""
+    found: list[Module] = []
+    for inst in module.instances:
+        found += [m for m in _with_submodules(inst.module) if m not in found]
+    return [*found, module]
+
+
 def emit_rtl(graph: Graph) -> RtlDesign:
     """Build the Verilog for a kiln IR graph.
 
@@ -253,6 +262,6 @@ def emit_rtl(graph: Graph) -> RtlDesign:
     stages = [s for _, sts in layers for s in sts]
     contract = _contract(graph, pipeline, layers)
     top = _top(graph, stages, contract, pipeline.tlast_travels)
-    files = {f"{s.module.name}.v": s.module.emit() for s in stages}
+    files = {f"{m.name}.v": m.emit() for s in stages for m in _with_submodules(s.module)}
     files[f"{TOP}.v"] = top.emit()
     return RtlDesign(files, contract)
