@@ -16,7 +16,6 @@ from kiln.ir import (
     Graph,
     Input,
     Node,
-    Pad,
     frozen_codes,
 )
 from kiln.rtl import emit_rtl, supported_kinds
@@ -65,10 +64,10 @@ def test_unsupported_layer_is_named() -> None:
     assert "dense, relu, cast, lut, softmax" in message
 
 
-def test_stream_layers_are_refused_in_io_parallel() -> None:
-    pad = Pad("pad", "in", (3, 2), F(4, 1), pads=(0, 0, 1, 1))
-    with pytest.raises(UnsupportedLayerError, match="'pad' of kind 'pad' in io_parallel"):
-        emit_rtl(_tiny(pad))
+def test_unknown_kinds_are_refused_naming_what_each_io_type_builds() -> None:
+    with pytest.raises(UnsupportedLayerError, match="io_parallel: supported kinds are .*conv, "
+                       "pool, pad"):
+        emit_rtl(_tiny(Mystery("odd", "in", (2,), F(8, 1, False))))
     with pytest.raises(UnsupportedLayerError, match="io_stream: supported kinds are .*pad"):
         emit_rtl(_tiny(Mystery("odd", "in", (2,), F(8, 1, False)), io_type="io_stream"))
 
