@@ -18,7 +18,6 @@ from torch import nn
 qnn = pytest.importorskip("brevitas.nn")
 
 _IO = ("io_parallel", "io_stream")
-_CONV_PARALLEL_FIX = r"io_type='io_stream'"
 _SKIP_FIX = r"QuantEltwiseAdd\).*Fix: kiln builds single-path models: remove the skip"
 
 
@@ -179,14 +178,11 @@ class _QuantCnn(nn.Module):
 def _cases() -> list[Case]:
     cases: list[Case] = []
     for io in _IO:
-        parallel = _CONV_PARALLEL_FIX if io == "io_parallel" else ""
         cases += [
             Case(f"quantlinear-{io}", seeded(_QuantLinear), (4,), io, precision=None,
                  x_range=(0.0, 1.0)),
-            Case(f"quantconv1d-{io}", seeded(lambda: _QuantConv(1)), (3, 16), io,
-                 refused=parallel),
-            Case(f"quantconv2d-{io}", seeded(lambda: _QuantConv(2)), (3, 12, 12), io,
-                 refused=parallel),
+            Case(f"quantconv1d-{io}", seeded(lambda: _QuantConv(1)), (3, 16), io),
+            Case(f"quantconv2d-{io}", seeded(lambda: _QuantConv(2)), (3, 12, 12), io),
             Case(f"quanteltwiseadd-{io}", seeded(_EltwiseAdd), (4, 4), io, precision=None,
                  refused=_SKIP_FIX),
             Case(f"quant-mlp-{io}", seeded(_QuantMlp), (8,), io, precision=None),

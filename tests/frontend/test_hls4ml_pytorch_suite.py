@@ -15,7 +15,6 @@ from torch import nn
 from torch.nn import functional
 
 _IO = ("io_parallel", "io_stream")
-_CONV_PARALLEL_FIX = r"io_type='io_stream'"
 _FLATTEN_OUT_FIX = r"flatten made by .*Fix: follow the flatten with a Linear"
 _TWO_INPUTS_FIX = r"has 2 inputs\. Fix: kiln builds one-input models"
 
@@ -171,16 +170,14 @@ def _cases() -> list[Case]:
                 io))
     for io in _IO:
         for pad in (0, 1):
-            parallel = _CONV_PARALLEL_FIX if io == "io_parallel" else ""
             cases.append(Case(
                 f"conv1d-pad{pad}-{io}",
                 seeded(lambda pad=pad: nn.Sequential(nn.Conv1d(2, 2, 3, padding=pad),
-                                                     nn.ReLU())), (2, 4), io, refused=parallel))
+                                                     nn.ReLU())), (2, 4), io))
             cases.append(Case(
                 f"conv2d-pad{pad}-{io}",
                 seeded(lambda pad=pad: nn.Sequential(nn.Conv2d(2, 2, 3, padding=pad),
-                                                     nn.ReLU())), (2, 4, 4), io,
-                refused=parallel))
+                                                     nn.ReLU())), (2, 4, 4), io))
     pools = {"MaxPool1d": (nn.MaxPool1d, (2, 121)), "MaxPool2d": (nn.MaxPool2d, (2, 15, 18)),
              "AvgPool1d": (nn.AvgPool1d, (2, 121)), "AvgPool2d": (nn.AvgPool2d, (2, 15, 18))}
     for name, (pool, shape) in pools.items():
@@ -201,13 +198,11 @@ def _cases() -> list[Case]:
             Case(f"batchnorm1d-{io}", seeded(lambda: randomize_batchnorm(
                 nn.Sequential(nn.BatchNorm1d(16)))), (16,), io),
             Case(f"batchnorm-fusion-conv1d-{io}",
-                 seeded(lambda: randomize_batchnorm(_BatchNormFusion())), (2, 32), io,
-                 refused=_CONV_PARALLEL_FIX if io == "io_parallel" else ""),
+                 seeded(lambda: randomize_batchnorm(_BatchNormFusion())), (2, 32), io),
             Case(f"squeeze-{io}", seeded(_Squeeze), (5,), io),
-            Case(f"skipped-layers-{io}", seeded(_SkippedLayers), (3, 8), io,
-                 refused=_CONV_PARALLEL_FIX if io == "io_parallel" else ""),
+            Case(f"skipped-layers-{io}", seeded(_SkippedLayers), (3, 8), io),
             Case(f"view-{io}", seeded(_View), (2, 128), io,
-                 refused=_CONV_PARALLEL_FIX if io == "io_parallel" else _FLATTEN_OUT_FIX),
+                 refused=_FLATTEN_OUT_FIX if io == "io_stream" else ""),
         ]
     cases += [
         Case("flatten-conv2d", seeded(lambda: nn.Sequential(nn.Conv2d(1, 32, 5, 1, 1),

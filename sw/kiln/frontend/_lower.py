@@ -298,7 +298,11 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
         source = nodes[-1].name if nodes else ""
         shape = nodes[-1].shape if nodes else ()
         if rows is not None and cls not in ("Dense", *_RESHAPES):
-            raise _unfolded_transpose(f"Layer {layer.name!r} ({cls}) reads", transpose)
+            if options.io_type != "io_parallel":
+                raise _unfolded_transpose(f"Layer {layer.name!r} ({cls}) reads", transpose)
+            nodes.append(_reorder(transpose, nodes, rows))
+            rows = None
+            source, shape = nodes[-1].name, nodes[-1].shape
         if cls == "Transpose" and nodes:
             transpose = layer.name
             rows = _transpose_rows(layer, nodes[-1])
@@ -340,15 +344,34 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
                 f"Supported: {', '.join(SUPPORTED_HLS_LAYERS)}."
             )
     if rows is not None:  # without this the output would come out channels last
-        raise _unfolded_transpose("The model's output is", transpose)
+        if options.io_type != "io_parallel":
+            raise _unfolded_transpose("The model's output is", transpose)
+        nodes.append(_reorder(transpose, nodes, rows))
     return check_graph(Graph(name=name, nodes=tuple(nodes), io_type=options.io_type))
+
+
+def _reorder(transpose: str, nodes: list[Node], rows: NDArray[Any]) -> Dense:
+    """hls4ml's Transpose back to channels-first where no Dense reads it (an io_parallel
+    flatten at the output, or before an activation): the reorder as a Dense of one weight 1
+    per output, ``y[j] = x[rows[j]]``, exact in the input's type (its accumulator and
+    output), which kiln.rtl builds as wiring and a register and kiln.fixed as a product."""
+    previous = nodes[-1]
+    t, n = previous.out_type, previous.size
+    weight = np.zeros((n, n), dtype=np.int64)
+    weight[rows, np.arange(n)] = 1
+    one = FixedType(2, 2)  # holds the weight 1, and the bias 0
+    name = transpose if all(node.name != transpose for node in nodes) else f"{transpose}_order"
+    return Dense(name=name, source=previous.name, shape=(n,), out_type=t,
+                 weight=frozen_codes(weight), bias=frozen_codes(np.zeros(n, dtype=np.int64)),
+                 weight_type=one, bias_type=one, accum_type=t)
 
 
 def _unfolded_transpose(what: str, transpose: str) -> UnsupportedLayerError:
     return UnsupportedLayerError(
         f"{what} the channels-first (PyTorch-order) flatten made by {transpose!r}; kiln "
-        "builds that order only as the input of a Linear/Dense, whose weight rows it "
-        "reorders (hls4ml's C simulation of the reordering in a stream is not bit-exact to "
-        "check against). Fix: follow the flatten with a Linear, or return the tensor "
-        "unflattened (the hardware gives it channels last)."
+        "builds that order in io_stream only as the input of a Linear/Dense, whose weight "
+        "rows it reorders (hls4ml's C simulation of the reordering in a stream is not "
+        "bit-exact to check against). Fix: follow the flatten with a Linear, return the "
+        "tensor unflattened (the hardware gives it channels last), or compile with "
+        "io_type='io_parallel', which builds the reorder."
     )
