@@ -64,3 +64,26 @@ def test_unconvertible_settings_are_refused_with_the_fix() -> None:
     message = str(info.value)
     assert "'shared' (PReLU): shared_axes=[1, 2]" in message and "Fix: shared_axes=None" in message
     assert "'sloped' (ReLU)" in message and "Fix: use LeakyReLU(negative_slope)" in message
+
+
+def test_leaky_quantized_relu_is_not_claimed_equal_to_qkeras() -> None:
+    """QKeras clips quantized_relu(4, 0, negative_slope=0.5) at -0.5; hls4ml's result type
+    (fixed<4,1>) goes down to -1, so beyond x = -1 they differ: the manifest must not claim
+    equality, even with a quantized input (nor for the float Keras rectifiers)."""
+    import qkeras
+    from tensorflow import keras
+
+    from kiln.compiler import BuildOptions
+    from kiln.frontend._keras import reference_is_bit_exact
+
+    inp = keras.Input((1,), name="x")
+    x = qkeras.QActivation(qkeras.quantized_bits(16, 5, alpha=1), name="q")(inp)
+    leaky = qkeras.QActivation(qkeras.quantized_relu(4, 0, negative_slope=0.5), name="leaky")
+    model = keras.Model(inp, leaky(x))
+    assert float(model.predict(np.array([[-4.0]], np.float32), verbose=0)[0, 0]) == -0.5
+    assert not reference_is_bit_exact(model, BuildOptions())
+    plain = keras.Model(inp, qkeras.QActivation(qkeras.quantized_relu(4, 0), name="r")(x))
+    assert reference_is_bit_exact(plain, BuildOptions())  # the check is not always False
+    for layer in (keras.layers.LeakyReLU(0.5), keras.layers.ELU(), keras.layers.PReLU(),
+                  keras.layers.ThresholdedReLU(0.5)):
+        assert not reference_is_bit_exact(keras.Model(inp, layer(x)), BuildOptions())

@@ -195,6 +195,13 @@ def _inexact_layer(layer: Any) -> str | None:
     if cls == "QConv2DBatchnorm":
         return ("batch norm folded into the kernel in floating point (float32 in QKeras, "
                 "float64 in hls4ml) before quantizing it: a weight can round differently")
+    if cls in ("LeakyReLU", "PReLU", "ELU", "ThresholdedReLU"):
+        return (f"float {cls}: hls4ml's fixed-point slope, threshold or table, not Keras's "
+                "float32 arithmetic")
+    for q in (getattr(layer, "quantizer", None), getattr(layer, "activation", None)):
+        if type(q).__name__ == "quantized_relu" and float(getattr(q, "negative_slope", 0) or 0):
+            return (f"{q}: QKeras clips negative outputs at -negative_slope * 2^integer, "
+                    "hls4ml's result type only at its own minimum")
     quantizer = getattr(layer, "quantizer", None)
     name = type(quantizer).__name__
     hard = name in ("quantized_sigmoid", "quantized_tanh") and not getattr(
