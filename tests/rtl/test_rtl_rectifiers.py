@@ -254,3 +254,44 @@ def test_an_elu_index_past_the_c_int_is_refused() -> None:
     check_graph(Graph("ok", (Input("x", "", (2,), F(30, 20)), elu)))  # index < 2**31
     with pytest.raises(PrecisionError, match="beyond the C int.*Fix: give the ELU's input"):
         check_graph(Graph("wide", (Input("x", "", (2,), F(40, 28)), elu)))
+
+
+@pytest.mark.slow  # a C simulation build
+@pytest.mark.verilator
+def test_table_index_of_a_type_without_fractional_bits(tmp_path: Path) -> None:
+    """An input type with frac < 0 (``fixed<8,10>``: codes step by 4): ap_fixed divides
+    ``x * T`` at the product's LSB, so ``x * T / -8`` (ELU, T = 4) and ``x * T / 16``
+    (sigmoid, T = 8) truncate there, not at 1. Every code: RTL == kiln.fixed == HLS."""
+    import hls4ml
+    from tensorflow import keras
+
+    from kiln.frontend._lower import fixed_type
+    from kiln.frontend._lower_rectifiers import lower_rectifier
+    from kiln.frontend._lower_tables import lower_lut
+
+    inp = keras.Input((2,), name="x")
+    elu = keras.layers.ELU(alpha=1.0, name="elu")(inp)
+    sig = keras.layers.Activation("sigmoid", name="sig")(inp)
+    model = keras.Model(inp, keras.layers.Concatenate(name="join")([elu, sig]))
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vivado")
+    layers = config["LayerName"]
+    layers["x"]["Precision"]["result"] = "fixed<8,10>"
+    layers["elu"].update(Precision={"result": "fixed<16,4>", "param": "ufixed<1,1>"},
+                         TableSize=4, Trace=True)
+    layers["sig"].update(Precision={"result": "ufixed<16,0>"}, TableSize=8, Trace=True)
+    layers["join"]["Precision"] = {"result": "fixed<40,20>"}
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, hls_config=config, io_type="io_parallel", backend="Vivado",
+        output_dir=str(tmp_path / "hls"))
+    t = F(8, 10)
+    codes = np.stack([np.arange(t.min_code, t.max_code + 1)] * 2, axis=1)
+    _, trace = hls_model.trace(np.ascontiguousarray(codes * 2.0 ** -t.frac))
+    for name in ("elu", "sig"):
+        layer = hls_model.graph[name]
+        out_t = fixed_type(layer.get_output_variable().type.precision, name)
+        node = (lower_rectifier(layer, "x", (2,), out_t) if name == "elu"
+                else lower_lut(layer, "x", (2,), out_t, "sigmoid"))
+        graph = Graph(name, (Input("x", "", (2,), t), node))
+        hls = _hls_codes(trace[name], out_t)
+        assert np.array_equal(_fixed(graph, codes), hls), name
+        assert np.array_equal(_emulate(graph, tmp_path / name, codes), hls), name

@@ -41,7 +41,8 @@ def lut_step(node: Lut, in_type: FixedType, device: torch.device | str) -> Step:
     With T entries and the table spanning [-R, R) (R = 8 for sigmoid, 4 for tanh)::
 
         data_round = int(x * T / (2R))   // ap_fixed product, ap_fixed division by the int
-                                         // 2R (truncating), then int(): toward zero
+                                         // 2R (truncating at the product's LSB), then
+                                         // int(): toward zero
         index = data_round + R * T / (2R), clamped to [0, T - 1]
         res = (res_T) table[index]
     """
@@ -52,8 +53,10 @@ def lut_step(node: Lut, in_type: FixedType, device: torch.device | str) -> Step:
             f"Lut {node.name!r}: function {node.function!r} with in_range {node.in_range} is "
             f"not an hls4ml table activation ({LUT_IN_RANGE})"
         )
-    numerator_shift = max(-in_type.frac, 0)
-    if in_type.width + size.bit_length() + numerator_shift > 62:
+    # ap_fixed divides the product's code, so a type without fractional bits (frac < 0)
+    # truncates at its own LSB, 2**-frac: the quotient's code is shifted up after dividing.
+    up = max(-in_type.frac, 0)
+    if in_type.width + size.bit_length() + up > 62:
         raise PrecisionError(
             f"Lut {node.name!r}: input type {in_type} is too wide for a {size}-entry table "
             "in kiln's int64 arithmetic"
@@ -64,12 +67,10 @@ def lut_step(node: Lut, in_type: FixedType, device: torch.device | str) -> Step:
 
     def step(x: torch.Tensor) -> torch.Tensor:
         numerator = x * size
-        if numerator_shift:
-            numerator = numerator << numerator_shift
         if denominator >= 1 << 62:  # |numerator| < 2**62: every quotient truncates to 0
             data_round = torch.zeros_like(x)
         else:
-            data_round = _wrap_int32(trunc_div(numerator, denominator))
+            data_round = _wrap_int32(trunc_div(numerator, denominator) << up)
         index = _wrap_int32(data_round + offset).clamp(0, size - 1)
         return requantize(table[index], node.table_type.frac, node.out_type)
 

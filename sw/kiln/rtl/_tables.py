@@ -23,7 +23,7 @@ from kiln.ir import (
     Softmax,
     ceillog2,
 )
-from kiln.rtl._builder import Expr, Module, const, mux, width_for
+from kiln.rtl._builder import Expr, Module, concat, const, mux, width_for
 from kiln.rtl._layers import (
     LayerRtl,
     _drive_outputs,
@@ -162,9 +162,10 @@ def _lut_index(m: Module, x: Value, in_type: FixedType, size: int, in_range: int
                name: str) -> Expr:
     """The table index ``lut_codes`` computes: ``trunc(x * T / 2R) + T / 2`` (C int
     arithmetic, wrapping at 32 bits), clamped to ``[0, T - 1]``; ``(T - 1).bit_length()``
-    unsigned bits. ``x * T / 2R`` is ``code * T * 2**s / 2**k`` with ``2R << frac`` a power of
-    two, so the division is a shift that rounds toward zero."""
-    factor = size << max(-in_type.frac, 0)
+    unsigned bits. ``x * T / 2R`` is ``code * T / 2**k`` with ``2R << frac`` a power of
+    two, so the division is a shift that rounds toward zero; a type with ``frac < 0``
+    divides its codes (truncating at its LSB), then the quotient is shifted up."""
+    factor, up = size, max(-in_type.frac, 0)  # frac < 0: the quotient's code, shifted up
     k = (2 * in_range).bit_length() - 1 + max(in_type.frac, 0)
     common = min((factor & -factor).bit_length() - 1, k)  # powers of two that cancel
     factor, k = factor >> common, k - common
@@ -177,6 +178,9 @@ def _lut_index(m: Module, x: Value, in_type: FixedType, size: int, in_range: int
         product = m.wire(f"{name}_b", product.expr + bias)
     quotient = Value(product.ref().sub(k, width - k, True), 0, _trunc_shift(lo, k),
                      _trunc_shift(hi, k))
+    if up:
+        scaled = m.wire(f"{name}_u", concat(quotient.ref, const(0, up, False)).as_signed())
+        quotient = Value(scaled.ref(), 0, quotient.lo << up, quotient.hi << up)
     quotient = _wrap(m, quotient, INT32, f"{name}_q")
     offset = (in_range * size) // (2 * in_range)
     lo, hi = quotient.lo + offset, quotient.hi + offset
