@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.ir import Cast, Conv, Dense, FixedType, Graph, Node, Pool, Relu, spatial
+from kiln.ir import Cast, Conv, Dense, Elu, FixedType, Graph, Lut, Node, Pool, Relu, spatial
 from kiln.rtl._cse import naf
 from kiln.rtl._fifo import FIFO_MIN_DEPTH, front_fifo_depth
 from kiln.rtl._fold import ROM_WORD_BITS
@@ -174,7 +174,19 @@ def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
     if isinstance(node, Relu | Cast):
         return _logic(elements * _requantize_luts(previous.out_type, node.out_type)) \
             + Cost(ff=bits)
+    if isinstance(node, Lut | Elu):  # per element its index (a LUT an input bit), a ROM
+        rom = _rom_cost(int(node.table.shape[0]), node.out_type.width)
+        return Cost(rom.lut4 * elements, rom.lut6 * elements, bits, 0, rom.bram * elements) \
+            + _logic(elements * previous.out_type.width)
     return _logic(2 * bits) + Cost(ff=bits)
+
+
+def _rom_cost(entries: int, width: int) -> Cost:
+    """A registered ROM (kiln.rtl's tables): block RAM when large, else LUTs (16 bits a
+    LUT4)."""
+    if entries * width >= BRAM_MIN_BITS:
+        return Cost(bram=min(-(-entries // d) * -(-width // w) for d, w in BRAM_SHAPES))
+    return _logic(entries * width / 16)
 
 
 def _pool_logic(node: Pool, channels: int, in_width: int) -> Cost:
