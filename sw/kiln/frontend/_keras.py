@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,13 @@ def _inexact_layer(layer: Any) -> str | None:
     if cls in ("LeakyReLU", "PReLU", "ELU", "ThresholdedReLU"):
         return (f"float {cls}: hls4ml's fixed-point slope, threshold or table, not Keras's "
                 "float32 arithmetic")
+    if "AveragePooling" in cls:
+        size = (layer.input_shape[1:-1] if cls.startswith("Global")
+                else layer.get_config()["pool_size"])
+        count = math.prod(int(v) for v in size)
+        if count & (count - 1):
+            return (f"an average over {count} values: a divide by {count} in hls4ml's fixed "
+                    "point, in float32 in Keras")
     for q in (getattr(layer, "quantizer", None), getattr(layer, "activation", None)):
         if type(q).__name__ == "quantized_relu" and float(getattr(q, "negative_slope", 0) or 0):
             return (f"{q}: QKeras clips negative outputs at -negative_slope * 2^integer, "
