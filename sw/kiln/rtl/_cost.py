@@ -106,13 +106,19 @@ def _dense_cost(node: Dense, in_width: int) -> Cost:
     return _logic(logic) + Cost(ff=registers, dsp=dsp, bram=bram)
 
 
+def _bram_blocks(depth: int, width: int) -> int:
+    """18 kbit blocks for ``depth`` words of ``width`` bits, in the block shape that needs the
+    fewest."""
+    return min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES)
+
+
 def _rom_brams(depth: int, fields: int, field_bits: int) -> int:
     """Block RAMs for the weight ROMs of a folded layer (kiln.rtl._fold): ``depth`` words
     of ``fields`` weights, split into ROMs of at most ROM_WORD_BITS, each laid out in the
     block shape that needs the fewest blocks."""
     per_rom = max(1, ROM_WORD_BITS // field_bits)
     widths = [min(per_rom, fields - k) * field_bits for k in range(0, fields, per_rom)]
-    return sum(min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES) for width in widths)
+    return sum(_bram_blocks(depth, width) for width in widths)
 
 
 def _line_buffer(kernel: tuple[int, int], previous: Node) -> Cost:
@@ -132,7 +138,7 @@ def _fifo_cost(node: Node, previous: Node) -> Cost:
         return Cost()
     width = spatial(previous.shape)[2] * previous.out_type.width
     if depth > FIFO_MIN_DEPTH and depth * width >= BRAM_MIN_BITS:
-        ram = Cost(bram=min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES))
+        ram = Cost(bram=_bram_blocks(depth, width))
     else:
         ram = _logic(depth * width / 16)
     return ram + Cost(ff=width)
@@ -185,7 +191,7 @@ def _rom_cost(entries: int, width: int) -> Cost:
     """A registered ROM (kiln.rtl's tables): block RAM when large, else LUTs (16 bits a
     LUT4)."""
     if entries * width >= BRAM_MIN_BITS:
-        return Cost(bram=min(-(-entries // d) * -(-width // w) for d, w in BRAM_SHAPES))
+        return Cost(bram=_bram_blocks(entries, width))
     return _logic(entries * width / 16)
 
 

@@ -115,14 +115,6 @@ def _rom(rom: _Rom, clock: str) -> list[str]:
     return lines
 
 
-def _roms(m: Module) -> list[str]:
-    lines: list[str] = []
-    for rom in m.roms:
-        assert m.clock is not None
-        lines += ([""] if lines else []) + _rom(rom, m.clock.name)
-    return lines
-
-
 def _ram(ram: _Ram, clock: str) -> list[str]:
     memory = f"{ram.q.name}_mem"
     declaration = " ".join(p for p in ("reg", _shape(ram.q), memory) if p)
@@ -135,12 +127,13 @@ def _ram(ram: _Ram, clock: str) -> list[str]:
             f"{_I}end"]
 
 
-def _rams(m: Module) -> list[str]:
-    lines: list[str] = []
-    for ram in m.rams:
-        assert m.clock is not None
-        lines += ([""] if lines else []) + _ram(ram, m.clock.name)
-    return lines
+def _memories(m: Module) -> list[str]:
+    """The ROMs' and RAMs' blocks, a blank line between two."""
+    if m.clock is None:
+        return []
+    clock = m.clock.name
+    blocks = [_rom(rom, clock) for rom in m.roms] + [_ram(ram, clock) for ram in m.rams]
+    return [line for k, block in enumerate(blocks) for line in ([""] if k else []) + block]
 
 
 def _instances(m: Module) -> list[str]:
@@ -232,7 +225,7 @@ def emit_module(m: Module) -> str:
     undriven = m.undriven()
     if undriven:
         raise RtlBuilderError(f"Module {m.name}: nothing drives {', '.join(undriven)}")
-    sections = [_declarations(m), _assigns(m), _always(m), _roms(m), _rams(m), _instances(m)]
+    sections = [_declarations(m), _assigns(m), _always(m), _memories(m), _instances(m)]
     unused = unused_bits(m)
     if unused:
         sections.append(_sink(unused))
