@@ -22,7 +22,7 @@ from kiln.errors import UnsupportedLayerError
 from kiln.fixed._accel import Accel, accelerate, choose_accel
 from kiln.fixed._activations import Step, lut_step, softmax_step
 from kiln.fixed._quantize import requantize, trunc_div
-from kiln.fixed._rectifiers import elu_step, leaky_relu_step
+from kiln.fixed._rectifiers import elu_step, leaky_relu_step, sign_threshold_step
 from kiln.ir import (
     Cast,
     Conv,
@@ -37,6 +37,7 @@ from kiln.ir import (
     Pad,
     Pool,
     Relu,
+    SignThreshold,
     Softmax,
     spatial,
 )
@@ -181,6 +182,8 @@ def _step(node: Node, in_type: FixedType, in_shape: tuple[int, ...],
         return leaky_relu_step(node, in_type, device)
     if isinstance(node, Elu):
         return elu_step(node, in_type, device)
+    if isinstance(node, SignThreshold):
+        return sign_threshold_step(node, device)
     raise UnsupportedLayerError(
         f"kiln.fixed cannot execute node {node.name!r} of kind {node.kind!r}"
     )

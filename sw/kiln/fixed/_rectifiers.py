@@ -16,9 +16,9 @@ import torch
 
 from kiln.errors import PrecisionError
 from kiln.fixed._quantize import requantize
-from kiln.ir import Elu, FixedType, LeakyRelu
+from kiln.ir import Elu, FixedType, LeakyRelu, SignThreshold
 
-__all__ = ["elu_step", "leaky_relu_step"]
+__all__ = ["elu_step", "leaky_relu_step", "sign_threshold_step"]
 
 Step = Callable[[torch.Tensor], torch.Tensor]
 
@@ -85,5 +85,18 @@ def elu_step(node: Elu, in_type: FixedType, device: torch.device | str) -> Step:
     def step(x: torch.Tensor) -> torch.Tensor:
         index = (((-x.clamp(max=0) * size) >> down) << up).clamp(max=size - 1)
         return torch.where(x >= 0, requantize(x, in_type.frac, node.out_type), negative[index])
+
+    return step
+
+
+def sign_threshold_step(node: SignThreshold, device: torch.device | str) -> Step:
+    """``node`` prepared for ``device``: input codes (batch, size) to -1, 0 or +1 (hls4ml's
+    normalize_ternary_tanh: ``x > hi ? 1 : x <= lo ? -1 : 0``)."""
+    repeat = node.size // len(node.upper)
+    upper = torch.tensor(node.upper, device=device).repeat(repeat)
+    lower = torch.tensor(node.lower, device=device).repeat(repeat)
+
+    def step(x: torch.Tensor) -> torch.Tensor:
+        return (x > upper).long() - (x <= lower).long()
 
     return step

@@ -11,6 +11,7 @@ from numpy.typing import NDArray
 from kiln.errors import KilnError, PrecisionError
 from kiln.ir._nodes import (
     POOL_OPS,
+    SIGN_TYPE,
     Conv,
     Dense,
     Elu,
@@ -21,6 +22,7 @@ from kiln.ir._nodes import (
     Node,
     Pad,
     Pool,
+    SignThreshold,
     Softmax,
     is_valid_reuse_factor,
     spatial,
@@ -156,6 +158,21 @@ def _check_elu(node: Elu, in_type: FixedType) -> None:
             "give the ELU's input a type with fewer integer bits")
 
 
+def _check_sign_threshold(node: SignThreshold, in_type: FixedType) -> None:
+    lengths = sorted({1, spatial(node.shape)[2], node.size})
+    for label, codes in (("upper", node.upper), ("lower", node.lower)):
+        if codes.ndim != 1 or len(codes) not in lengths:
+            raise KilnError(f"SignThreshold {node.name!r}: {label} of shape {codes.shape}; it "
+                            f"must hold {' or '.join(map(str, lengths))} codes")
+        _in_range(node.name, f"{label} threshold", codes, in_type)
+    if len(node.upper) != len(node.lower) or np.any(node.lower > node.upper):
+        raise KilnError(f"SignThreshold {node.name!r}: lower thresholds must pair with the "
+                        "upper ones and lie at or below them")
+    if node.out_type != SIGN_TYPE:
+        raise KilnError(f"SignThreshold {node.name!r}: its result is {SIGN_TYPE}, not "
+                        f"{node.out_type}")
+
+
 def check_graph(graph: Graph) -> Graph:
     """Raise :class:`KilnError` if ``graph`` breaks an IR invariant; return it otherwise."""
     if not graph.nodes or not isinstance(graph.nodes[0], Input):
@@ -193,6 +210,8 @@ def check_graph(graph: Graph) -> Graph:
                 _check_leaky_relu(node)
             if isinstance(node, Elu):
                 _check_elu(node, previous.out_type)
+            if isinstance(node, SignThreshold):
+                _check_sign_threshold(node, previous.out_type)
             if isinstance(node, Lut):
                 _in_range(node.name, "table", node.table, node.table_type)
             if isinstance(node, Softmax):

@@ -184,6 +184,36 @@ class LeakyRelu(Node):
         return self.threshold << shift if shift >= 0 else self.threshold >> -shift
 
 
+#: The type of a binary or ternary activation's result: -1, 0 and +1 (hls4ml's ap_int<2>).
+SIGN_TYPE = FixedType(2, 2)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SignThreshold(Node):
+    """A binary or ternary activation: ``y = (x > upper_i) - (x <= lower_i)`` on the input
+    codes, so ``y`` is +1, 0 or -1 (``out_type`` is :data:`SIGN_TYPE`).
+
+    QKeras's ``binary``, ``binary_tanh`` and ``ternary`` quantizers, with any per-channel
+    affine map between the last sum and them (a BatchNormalization, the kernel quantizer's
+    ``alpha`` scale, the bias) folded into the two thresholds by the front end, as hls4ml's
+    ``BatchNormalizationQuantizedTanh`` (ternary form: ``x > hi ? 1 : x <= lo ? -1 : 0``)
+    computes it. ``lower == upper`` is a binary activation (never 0). A channel whose map
+    is decreasing has its sum negated in the layer before, so both comparisons keep this
+    direction.
+
+    ``upper`` and ``lower`` hold codes of the input type, one per element or (length L)
+    the element ``i`` of the flattened tensor reads ``[i % L]`` (L = the channels).
+    """
+
+    kind: ClassVar[str] = "sign_threshold"
+    upper: Codes = field(default_factory=lambda: frozen_codes([0]))
+    lower: Codes = field(default_factory=lambda: frozen_codes([0]))
+
+    def thresholds_at(self, index: int) -> tuple[int, int]:
+        """``(upper, lower)`` of flattened element ``index``."""
+        return int(self.upper[index % len(self.upper)]), int(self.lower[index % len(self.lower)])
+
+
 #: hls4ml's ELU table spans the inputs [-8, 0).
 ELU_IN_RANGE = 8
 
@@ -365,7 +395,7 @@ def spatial(shape: tuple[int, ...]) -> tuple[int, int, int]:
 
 
 NODE_KINDS: tuple[type[Node], ...] = (Input, Dense, Relu, Cast, Lut, Softmax, Conv, Pool, Pad,
-                                      LeakyRelu, Elu)
+                                      LeakyRelu, Elu, SignThreshold)
 
 
 def is_valid_reuse_factor(n_in: int, n_out: int, reuse: int) -> bool:
