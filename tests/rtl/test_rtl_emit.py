@@ -41,9 +41,9 @@ def test_dispatch_lists_every_kind() -> None:
     for pipeline in PIPELINES.values():
         assert set(pipeline.emitters) == set(NODE_KINDS)
     assert supported_kinds() == ["dense", "relu", "cast", "lut", "softmax", "conv", "pool", "pad",
-                                 "leaky_relu", "elu"]
+                                 "leaky_relu", "elu", "sign_threshold"]
     assert supported_kinds("io_stream") == ["dense", "relu", "cast", "lut", "softmax", "conv",
-                                            "pool", "pad", "leaky_relu", "elu"]
+                                            "pool", "pad", "leaky_relu", "elu", "sign_threshold"]
     with pytest.raises(KilnError, match="io_parallel, io_stream"):
         supported_kinds("io_serial")
 

@@ -18,11 +18,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kiln.ir import Cast, Conv, Dense, Elu, FixedType, Graph, Lut, Node, Pool, Relu, spatial
+from kiln.ir import (
+    Cast,
+    Conv,
+    Dense,
+    Elu,
+    FixedType,
+    Graph,
+    Lut,
+    Node,
+    Pool,
+    Relu,
+    SignThreshold,
+    spatial,
+)
 from kiln.rtl._cse import naf
 from kiln.rtl._fifo import FIFO_MIN_DEPTH, front_fifo_depth
 from kiln.rtl._fold import ROM_WORD_BITS
 from kiln.rtl._linebuffer import WindowGeometry
+from kiln.rtl._sign import comparators
 
 #: LUT4s per adder bit (ECP5 TRELLIS_COMB after packing) and LUT6s per adder bit (yosys
 #: synth_xilinx for UltraScale+) of the folded layers' arithmetic, calibrated on kiln's
@@ -184,7 +198,20 @@ def _layer_cost(node: Node, previous: Node, stream: bool) -> Cost:
         rom = _rom_cost(int(node.table.shape[0]), node.out_type.width)
         return Cost(rom.lut4 * elements, rom.lut6 * elements, bits, 0, rom.bram * elements) \
             + _logic(elements * previous.out_type.width)
+    if isinstance(node, SignThreshold):
+        return _sign_cost(node, previous.out_type, elements)
     return _logic(2 * bits) + Cost(ff=bits)
+
+
+def _sign_cost(node: SignThreshold, in_type: FixedType, elements: int) -> Cost:
+    """A SignThreshold's ``elements`` (kiln.rtl._sign): per element up to two comparisons
+    with a constant, about a LUT4 an input bit each (an assumption, not calibrated against
+    yosys), and a 2-bit register; a comparison with a threshold at or beyond the input
+    type's ends is a constant, a binary element needs one, and an element left with none
+    costs nothing."""
+    built = [comparators(*node.thresholds_at(i), in_type) for i in range(elements)]
+    compares, registered = sum(built), sum(n > 0 for n in built)
+    return _logic(compares * in_type.width) + Cost(ff=registered * node.out_type.width)
 
 
 def _rom_cost(entries: int, width: int) -> Cost:

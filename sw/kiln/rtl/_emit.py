@@ -31,6 +31,7 @@ from kiln.ir import (
     Pad,
     Pool,
     Relu,
+    SignThreshold,
     Softmax,
 )
 from kiln.rtl import _parallel_conv as parallel_conv
@@ -38,6 +39,7 @@ from kiln.rtl._builder import Module
 from kiln.rtl._fold import emit_folded_dense
 from kiln.rtl._layers import LayerRtl, emit_cast, emit_dense, emit_relu
 from kiln.rtl._rectifiers import emit_elu, emit_leaky_relu
+from kiln.rtl._sign import emit_sign_threshold
 from kiln.rtl._tables import emit_lut, emit_softmax
 
 
@@ -217,6 +219,7 @@ PARALLEL = LayerPipeline(
         Pad: parallel_conv.pad_stages,
         LeakyRelu: layer(emit_leaky_relu),
         Elu: layer(emit_elu),
+        SignThreshold: layer(emit_sign_threshold),
     },
     beat=_one_beat,
     tlast_travels=True,

@@ -30,6 +30,7 @@ from kiln.ir import (
     Pad,
     Pool,
     Relu,
+    SignThreshold,
     Softmax,
     spatial,
 )
@@ -40,6 +41,7 @@ from kiln.rtl._linebuffer import PadGeometry, WindowGeometry, emit_pad, emit_win
 from kiln.rtl._pool_ops import emit_average_divide, emit_max_pool
 from kiln.rtl._pool_ops import reciprocal as reciprocal  # where tests/cnn read it
 from kiln.rtl._rectifiers import emit_elu, emit_leaky_relu
+from kiln.rtl._sign import emit_sign_threshold
 from kiln.rtl._tables import emit_lut, emit_softmax
 
 N = TypeVar("N", bound=Node)
@@ -156,6 +158,7 @@ STREAM = LayerPipeline(
         Pad: _pad_stages,
         LeakyRelu: _per_pixel(emit_leaky_relu),
         Elu: _per_pixel(emit_elu),
+        SignThreshold: _per_pixel(emit_sign_threshold),
     },
     beat=_pixel_beat,
     tlast_travels=False,
