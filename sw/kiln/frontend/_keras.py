@@ -14,6 +14,11 @@ from kiln.errors import KilnError, ModelLoadError, PrecisionError
 from kiln.frontend._base import InputLayout, Reference, check_model_path, set_reuse_factors
 from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_with_precision
 from kiln.frontend._keras_check import check_layers
+from kiln.frontend._keras_sign import (
+    is_sign_quantizer,
+    rewrite_sign_layers,
+    set_sign_thresholds,
+)
 from kiln.ir import FixedType
 
 if TYPE_CHECKING:
@@ -193,6 +198,12 @@ def _inexact_layer(layer: Any) -> str | None:
         return f"float activation {activation or 'softmax'} (a table in hardware)"
     if cls == "Dense" and activation not in ("", "linear"):
         return f"float activation {activation}"
+    if cls == "BatchNormalization":
+        return ("batch norm in floating point; kiln's scale and shift (or binary/ternary "
+                "thresholds) are its values rounded to fixed point")
+    kernel = getattr(layer, "kernel_quantizer_internal", None)
+    if is_sign_quantizer(kernel) and getattr(kernel, "alpha", None) not in (None, 1, 1.0):
+        return f"kernel {kernel}: a floating-point scale per channel"
     if cls == "QConv2DBatchnorm":
         return ("batch norm folded into the kernel in floating point (float32 in QKeras, "
                 "float64 in hls4ml) before quantizing it: a weight can round differently")
@@ -214,7 +225,8 @@ def _inexact_layer(layer: Any) -> str | None:
     name = type(quantizer).__name__
     hard = name in ("quantized_sigmoid", "quantized_tanh") and not getattr(
         quantizer, f"use_real_{name.removeprefix('quantized_')}")
-    if cls == "QActivation" and name not in _EXACT_QUANTIZERS and not hard:
+    if cls == "QActivation" and name not in _EXACT_QUANTIZERS and not hard \
+            and not is_sign_quantizer(quantizer):  # a sign is an exact comparison
         return (f"{quantizer} is a table over hls4ml's fixed input range in hardware, not "
                 "QKeras's function of the exact input")
     return None
@@ -401,9 +413,10 @@ def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     import hls4ml
 
     check_layers(model, options.io_type, _bit_exact_inference(model, options))
+    model, signs = rewrite_sign_layers(model)
     config, bit_exact = hls_config(model, options)
     try:
-        return hls4ml.converters.convert_from_keras_model(
+        model_graph = hls4ml.converters.convert_from_keras_model(
             model, output_dir=str(output_dir), project_name="kiln_model", backend="Vivado",
             io_type=options.io_type, hls_config=config, bit_exact=bit_exact, part=options.part,
             clock_period=options.clock_period,
@@ -412,3 +425,5 @@ def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
         raise
     except Exception as exc:
         raise hls4ml_error(model, exc, "convert the layers") from exc
+    set_sign_thresholds(model_graph, signs)
+    return model_graph

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from kiln.errors import UnsupportedLayerError
+from kiln.frontend._keras_sign import SIGN_FIXES, SIGN_QUANTIZERS, sign_problems
 
 # Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
 SUPPORTED_KERAS_LAYERS = (
@@ -42,13 +43,6 @@ _LAYER_FIXES = {
     "QGRU": "recurrent layers are not built by kiln; use QDense or QConv1D layers",
     "QSimpleRNN": "recurrent layers are not built by kiln; use QDense or QConv1D layers",
 }
-# Binary and ternary quantizers (classes, and the functions QActivation('binary_tanh') takes):
-# hls4ml builds them as XNOR arithmetic or sign/threshold activations, which kiln does not.
-_SIGN_QUANTIZERS = ("binary", "stochastic_binary", "binary_tanh", "bernoulli", "ternary",
-                    "stochastic_ternary", "ternary_tanh")
-_SIGN_FIX = ("{quantizer} is a binary/ternary quantizer (XNOR weights or a sign/threshold "
-             "activation), which kiln does not build. Fix: use quantized_bits(2, 1, alpha=1) "
-             "and retrain (a 2-bit grid, -2..1)")
 # QActivation quantizers kiln builds, and the fix for those it does not.
 _QUANTIZER_FIXES = {
     "quantized_po2": "use quantized_bits(bits, integer) (power-of-two exponent codes are not "
@@ -95,9 +89,8 @@ def _quantizer_problem(layer: Any) -> str | None:
             continue
         if name == "function":  # QActivation('binary_tanh') and the like
             name = getattr(quantizer, "__name__", name)
-        if name in _SIGN_QUANTIZERS:
-            return _SIGN_FIX.format(quantizer=name if name != type(quantizer).__name__
-                                    else quantizer)
+        if name in SIGN_QUANTIZERS or name in SIGN_FIXES:
+            continue  # kiln.frontend._keras_sign checks and builds them
         alpha = getattr(quantizer, "alpha", None)
         if isinstance(alpha, str):
             return (f"{quantizer} has alpha={alpha!r}, a scale per channel that no single "
@@ -167,7 +160,7 @@ def layer_problems(model: Any, io_type: str = "io_parallel",
             problems.append(f"{at}: {quantizer}")
         elif quantized_input and (untyped := _untyped_activation(model, index, layer)):
             problems.append(f"{at}: {untyped}")
-    return problems
+    return problems + sign_problems(model)
 
 
 def check_layers(model: Any, io_type: str = "io_parallel", quantized_input: bool = False

@@ -23,6 +23,7 @@ from kiln.ir import (
     Pad,
     Pool,
     Relu,
+    SignThreshold,
     check_graph,
     frozen_codes,
     spatial,
@@ -39,7 +40,7 @@ SUPPORTED_HLS_LAYERS = ("Input", "Dense", "Activation (relu, linear)", "Softmax"
                         "ZeroPadding1D", "ZeroPadding2D", "BatchNormalization",
                         "HardActivation (QKeras hard sigmoid, tanh)",
                         "ParametrizedActivation (leaky_relu, thresholded_relu, elu)", "PReLU",
-                        "Reshape", "Flatten",
+                        "Reshape", "Flatten", "BatchNormalizationQuantizedTanh (ternary)",
                         "Transpose (channels-first flatten order, before Flatten -> Dense)")
 # Layers that only reshape a channel-last tensor: nothing to build, the next layer reads the
 # same codes in the same order.
@@ -231,6 +232,24 @@ def _pad(layer: Any, source: str) -> Pad:
                out_type=_result_type(layer), pads=pads)  # type: ignore[arg-type]
 
 
+def _sign_threshold(layer: Any, source: str, previous: Node) -> SignThreshold:
+    """hls4ml's BatchNormalizationQuantizedTanh in its ternary form (``quantize`` 3; the
+    binary form's XNOR codes are never built: kiln.frontend._keras_sign rewrites binary
+    activations into this one): ``x > hi ? 1 : x <= lo ? -1 : 0``, thresholds in the
+    input's type."""
+    if layer.get_attr("quantize") != 3:
+        raise UnsupportedLayerError(
+            f"Layer {layer.name!r}: hls4ml's binary BatchNormalizationQuantizedTanh (XNOR "
+            "codes 0/1) is not built by kiln. Fix: convert the model through kiln.compile, "
+            "which rewrites binary activations into the ternary form")
+    t = previous.out_type
+    codes = [weight_codes(layer.get_weights(key), t, f"Layer {layer.name!r} {key}").reshape(-1)
+             for key in ("threshold_hi", "threshold_lo")]
+    return SignThreshold(name=layer.name, source=source, shape=previous.shape,
+                         out_type=_result_type(layer), upper=frozen_codes(codes[0]),
+                         lower=frozen_codes(codes[1]))
+
+
 def _activation(layer: Any, source: str, shape: tuple[int, ...]) -> Node:
     from kiln.frontend._lower_tables import lower_lut, lower_softmax
 
@@ -336,6 +355,8 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
             nodes.append(_pad(layer, source))
         elif cls == "BatchNormalization":
             nodes.append(lower_batchnorm(layer, source, nodes[-1]))
+        elif cls == "BatchNormalizationQuantizedTanh":  # kiln.frontend._keras_sign's form
+            nodes.append(_sign_threshold(layer, source, nodes[-1]))
         elif cls in _RESHAPES:
             continue
         else:

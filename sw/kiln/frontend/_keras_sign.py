@@ -1,0 +1,405 @@
+"""QKeras binary and ternary quantizers, rewritten into layers hls4ml builds exactly.
+
+hls4ml 1.3 builds them in ways that differ from QKeras: binary activations as XNOR codes
+(0 for -1) that nothing downstream decodes, ``binary()`` and ``binary_tanh`` with one
+comparison although QKeras sends 0 to +1 in one and to -1 in the other, a ternary threshold
+of 0.5 whatever the quantizer says, thresholds that assume a positive batch-norm scale, and
+bias types such as ``ufixed<2,32>`` under its bit-exact inference. So kiln rewrites the
+model before hls4ml sees it:
+
+- a binary/ternary kernel becomes its codes (-1, 0, +1) under ``quantized_bits(2, 1)``,
+  which holds them exactly; a per-channel ``alpha`` scale and the bias move into the
+  thresholds of the activation after it;
+- a binary/ternary activation, with the affine map between the last sum and it (that scale,
+  the bias, a BatchNormalization), becomes an identity BatchNormalization and a
+  ``QActivation('ternary')``, which hls4ml merges into one BatchNormalizationQuantizedTanh
+  (``x > hi ? 1 : x <= lo ? -1 : 0``); :func:`set_sign_thresholds` then writes the
+  thresholds QKeras's comparisons give on the exact sum's grid. A channel whose map
+  decreases has its kernel column negated so both comparisons keep their direction.
+
+QKeras's rules (``qkeras/quantizers.py``): ``binary()`` is +1 where its input is >= 0,
+``binary_tanh`` +1 where it is > 0, ``ternary(threshold=t)`` +1 where it is >= t and -1
+where it is <= -t (t = 0.33 when None, compared in float32).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from kiln.errors import PrecisionError
+
+Floats = NDArray[np.float64]
+
+# Quantizers (classes, and the function QActivation('binary_tanh') takes) this module builds.
+SIGN_QUANTIZERS = ("binary", "binary_tanh", "ternary")
+# Binary/ternary quantizers it does not, each with the change that makes the model build.
+SIGN_FIXES = {
+    "stochastic_binary": "use binary() (stochastic rounding is for training only)",
+    "stochastic_ternary": "use ternary() (stochastic rounding is for training only)",
+    "bernoulli": "use binary() (a random draw is for training only)",
+}
+# Layers whose kernel kiln rewrites into sign codes, and their kernel's output-channel axis.
+_KERNEL_LAYERS = ("QDense", "QConv1D", "QConv2D")
+_LINEAR_QUANTIZER = "quantized_bits(2, 1, alpha=1)"  # holds -1, 0 and +1 exactly
+
+
+def quantizer_name(quantizer: Any) -> str:
+    """The QKeras name of a quantizer object or function (``binary_tanh``)."""
+    name = type(quantizer).__name__
+    return str(getattr(quantizer, "__name__", name)) if name == "function" else name
+
+
+def is_sign_quantizer(quantizer: Any) -> bool:
+    return quantizer is not None and quantizer_name(quantizer) in SIGN_QUANTIZERS
+
+
+@dataclass(frozen=True)
+class Affine:
+    """``y = scale * z + shift`` per channel (float64), from the last sum ``z`` to a sign
+    activation's input."""
+
+    scale: Floats
+    shift: Floats
+
+    def then_batchnorm(self, layer: Any) -> Affine:
+        """This map followed by a Keras BatchNormalization in inference."""
+        config = layer.get_config()
+        weights = {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy(), np.float64)
+                   for w in layer.weights}
+        channels = len(weights["moving_mean"])
+        gamma = weights.get("gamma", np.ones(channels))
+        beta = weights.get("beta", np.zeros(channels))
+        factor = gamma / np.sqrt(weights["moving_variance"] + float(config["epsilon"]))
+        return Affine(self.scale * factor, (self.shift - weights["moving_mean"]) * factor + beta)
+
+
+@dataclass(frozen=True)
+class SignThresholds:
+    """Where a rewritten sign activation switches, in real values of the sum before it:
+    +1 where ``z >= up`` (``z > up`` when not ``up_inclusive``), -1 where ``z <= down``
+    (``z < down``); per channel. ``binary``: never 0 (``down`` is ``up``'s complement)."""
+
+    layer: str
+    up: Floats
+    up_inclusive: bool
+    down: Floats
+    down_inclusive: bool
+    binary: bool
+
+
+def _activation_rule(quantizer: Any) -> tuple[float, bool, bool]:
+    """``(t, inclusive, binary)``: QKeras's activation is +1 where its input is >= t (> t
+    when not inclusive) and, ternary, -1 where it is <= -t."""
+    name = quantizer_name(quantizer)
+    if name == "binary":
+        return 0.0, True, True
+    if name == "binary_tanh":
+        return 0.0, False, True
+    threshold = quantizer.threshold if quantizer.threshold is not None else 0.33
+    return float(np.float32(threshold)), True, False
+
+
+def thresholds_for(layer: str, quantizer: Any, affine: Affine) -> SignThresholds:
+    """The thresholds on ``z`` of ``quantizer`` applied to ``affine(z)``, a map that
+    increases in every channel (the caller negates the channels where it decreases)."""
+    t, inclusive, binary = _activation_rule(quantizer)
+    scale = np.abs(affine.scale)
+    up = (t - affine.shift) / scale
+    if binary:
+        return SignThresholds(layer, up, inclusive, up, not inclusive, True)
+    down = (-t - affine.shift) / scale
+    if t == 0:  # sign(0) is 0: both comparisons strict
+        return SignThresholds(layer, up, False, down, False, False)
+    return SignThresholds(layer, up, True, down, True, False)
+
+
+def threshold_codes(found: SignThresholds, frac: int, lo: int, hi: int, where: str
+                    ) -> tuple[Floats, Floats]:
+    """``(upper, lower)`` codes of a type with ``frac`` fractional bits and codes [lo, hi]
+    for kiln's ``SignThreshold`` (``y = (x > upper) - (x <= lower)``): exact on that grid.
+
+    Raises:
+        PrecisionError: a threshold below the type's range, which no code can express.
+    """
+    def scaled(values: Floats) -> list[float]:
+        return [float(v) * 2.0**frac for v in values]
+
+    upper = [math.ceil(v) - 1 if found.up_inclusive else math.floor(v)
+             for v in scaled(found.up)]
+    lower = [math.floor(v) if found.down_inclusive else math.ceil(v) - 1
+             for v in scaled(found.down)]
+    low = [c for c, (u, d) in enumerate(zip(upper, lower, strict=True)) if min(u, d) < lo]
+    if low:
+        raise PrecisionError(
+            f"{where}: the binary/ternary activation switches below the smallest value of the "
+            f"sum's type in channel(s) {low[:8]} (a batch-norm scale near zero, or a shift "
+            "beyond the sum's range): its output there is constant, which hls4ml's thresholds "
+            "cannot express. Fix: give the layer before it a wider result type (precision= "
+            "with more integer bits), or retrain without the dead channel")
+    return (np.minimum(np.array(upper, np.int64), hi),
+            np.minimum(np.array(lower, np.int64), hi))
+
+
+def _kernel_signs(layer: Any) -> tuple[Floats, Floats]:
+    """``(codes, scale)``: the layer's kernel as QKeras quantizes it is ``scale * codes``,
+    codes in {-1, 0, 1} (float64), ``scale`` one per output channel (the last axis)."""
+    quantizer = layer.kernel_quantizer_internal
+    values = np.asarray(quantizer(layer.kernel).numpy(), np.float64)
+    channels = values.shape[-1]
+    scale = getattr(quantizer, "scale", None)
+    if isinstance(getattr(quantizer, "alpha", None), str) and scale is not None:
+        scale = np.broadcast_to(np.asarray(scale, np.float64).reshape(-1), (channels,))
+    else:
+        alpha = getattr(quantizer, "alpha", None)
+        scale = np.full(channels, 1.0 if alpha is None else float(alpha))
+    codes = np.rint(values / scale)
+    return codes, np.array(scale, np.float64)
+
+
+def _bias(layer: Any, channels: int) -> Floats:
+    """The layer's bias as QKeras adds it (zeros without one)."""
+    if not getattr(layer, "use_bias", False):
+        return np.zeros(channels)
+    quantizer = getattr(layer, "bias_quantizer_internal", None)
+    bias = layer.bias if quantizer is None else quantizer(layer.bias)
+    return np.asarray(bias.numpy() if hasattr(bias, "numpy") else bias, np.float64)
+
+
+def _sign_layers(name: str) -> list[Any]:
+    """An identity BatchNormalization and a QActivation('ternary'), which hls4ml merges
+    into one BatchNormalizationQuantizedTanh."""
+    import qkeras
+    from tensorflow import keras
+
+    return [keras.layers.BatchNormalization(name=f"{name}_bn"),
+            qkeras.QActivation(qkeras.ternary(), name=name)]
+
+
+def _threshold_layer(model_graph: Any, sign: SignThresholds) -> Any:
+    """The hls4ml layer a rewritten sign activation became: ``bnbt_<name>_bn``, or
+    ``bnbt_<name>_scale`` where hls4ml fused the identity BatchNorm into the scale layer it
+    puts before a QKeras ternary."""
+    for layer in model_graph.get_layers():
+        if (layer.class_name == "BatchNormalizationQuantizedTanh"
+                and layer.name in (f"bnbt_{sign.layer}_bn", f"bnbt_{sign.layer}_scale")):
+            return layer
+    return None
+
+
+def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
+    """``model`` with its binary/ternary kernels and activations rewritten (see the module
+    doc), and the thresholds :func:`set_sign_thresholds` writes after conversion; ``model``
+    itself when it has none."""
+    from tensorflow import keras
+
+    layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
+    if not any(_uses_sign(la) for la in layers):
+        return model, []
+    built: list[tuple[Any, list[Floats] | None]] = []  # new layer, its weights
+    signs: list[SignThresholds] = []
+    # The map from the last sum to here: (index in built of the rewritten linear layer that
+    # can negate channels, or None for any other layer; the map).
+    pending: tuple[int | None, Affine] | None = None
+    for index, layer in enumerate(layers):
+        cls = type(layer).__name__
+        activation = getattr(layer, "activation", None)
+        if cls in _KERNEL_LAYERS and is_sign_quantizer(layer.kernel_quantizer_internal):
+            _close(built, pending)
+            codes, scale = _kernel_signs(layer)
+            bias = _bias(layer, codes.shape[-1])
+            config = layer.get_config()
+            config.update(kernel_quantizer=_LINEAR_QUANTIZER, bias_quantizer=_LINEAR_QUANTIZER
+                          if is_sign_quantizer(getattr(layer, "bias_quantizer_internal", None))
+                          else config.get("bias_quantizer"))
+            if is_sign_quantizer(activation):
+                config["activation"] = "linear"
+            weights = [codes] + ([bias] if config.get("use_bias") else [])
+            built.append((type(layer).from_config(config), weights))
+            pending = (len(built) - 1, Affine(scale, bias))
+            if is_sign_quantizer(activation):
+                _fold(built, pending, layer.name + "_sign", activation, signs)
+                pending = None
+            continue
+        followed = index + 1 < len(layers) and _is_sign_activation(layers[index + 1])
+        if cls == "BatchNormalization" and followed:
+            channels = int(layer.input_shape[-1])
+            start = pending or (None, Affine(np.ones(channels), np.zeros(channels)))
+            pending = (start[0], start[1].then_batchnorm(layer))
+            continue
+        if _is_sign_activation(layer):
+            channels = int(layer.input_shape[-1])
+            _fold(built, pending or (None, Affine(np.ones(channels), np.zeros(channels))),
+                  layer.name, layer.quantizer, signs)
+            pending = None
+            continue
+        _close(built, pending)
+        pending = None
+        built.append((type(layer).from_config(layer.get_config()), layer.get_weights()))
+    _close(built, pending)
+    inp = keras.Input(model.input_shape[1:], name=model.layers[0].name)
+    x = inp
+    for new, _ in built:
+        x = new(x)
+    rewritten = keras.Model(inp, x, name=model.name)
+    for new, new_weights in built:
+        if new_weights is not None:
+            new.set_weights(new_weights)
+    return rewritten, signs
+
+
+def _uses_sign(layer: Any) -> bool:
+    return any(is_sign_quantizer(getattr(layer, attr, None)) for attr in (
+        "quantizer", "activation", "kernel_quantizer_internal", "bias_quantizer_internal"))
+
+
+def _is_sign_activation(layer: Any) -> bool:
+    return type(layer).__name__ == "QActivation" and is_sign_quantizer(layer.quantizer)
+
+
+def _fold(built: list[tuple[Any, list[Floats] | None]],
+          pending: tuple[int | None, Affine], name: str, quantizer: Any,
+          signs: list[SignThresholds]) -> None:
+    """Fold the map into a sign activation's thresholds: a rewritten linear layer keeps only
+    its codes (channels whose map decreases negated, no bias), then the identity BatchNorm
+    and ternary QActivation follow."""
+    position, affine = pending
+    if np.any(affine.scale == 0):
+        raise PrecisionError(
+            f"Layer {name!r}: a channel's batch-norm scale is 0, so the activation is constant "
+            "there, which hls4ml's thresholds cannot express. Fix: retrain or drop the channel")
+    if position is not None:
+        layer, weights = built[position]
+        assert weights is not None
+        flip = np.where(affine.scale < 0, -1.0, 1.0)
+        built[position] = (layer, [weights[0] * flip] + [np.zeros_like(w) for w in weights[1:]])
+    elif np.any(affine.scale < 0):
+        raise PrecisionError(
+            f"Layer {name!r}: the batch norm before this binary/ternary activation has a "
+            "negative scale in some channel, which kiln builds only after a QDense/QConv with "
+            "a binary() or ternary() kernel (it negates that channel's kernel). Fix: give the "
+            "layer before it a binary()/ternary() kernel, or keep gamma positive")
+    signs.append(thresholds_for(name, quantizer, affine))
+    bn, activation = _sign_layers(name)
+    channels = len(affine.scale)
+    built += [(bn, [np.ones(channels), np.zeros(channels), np.zeros(channels),
+                    np.ones(channels) - bn.epsilon]), (activation, None)]
+
+
+def _close(built: list[tuple[Any, list[Floats] | None]],
+           pending: tuple[int | None, Affine] | None) -> None:
+    """A rewritten linear layer no sign activation follows: it must be exactly its codes
+    times 1 plus its bias (a scale other than 1 is no fixed-point weight)."""
+    if pending is None or pending[0] is None or np.all(pending[1].scale == 1.0):
+        return
+    layer = built[pending[0]][0]
+    raise PrecisionError(
+        f"Layer {layer.name!r}: its binary/ternary kernel has a scale per channel (alpha="
+        "'auto' or a number other than 1) and no binary/ternary activation follows it, so no "
+        "fixed-point weight holds it. Fix: use alpha=1, or follow the layer with a "
+        "BatchNormalization and a binary()/ternary() activation")
+
+
+def sign_problems(model: Any) -> list[str]:
+    """Every binary/ternary use in ``model`` that :func:`rewrite_sign_layers` cannot build,
+    one line each with its fix (the layer check lists them with the others)."""
+    layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
+    problems = []
+    pending: Any = None  # the last rewritten linear layer, while nothing else came after it
+    for index, layer in enumerate(layers):
+        cls = type(layer).__name__
+        at = f"layer {layer.name!r} ({cls})"
+        seen: list[Any] = []  # a QActivation holds its quantizer twice
+        for attr in ("quantizer", "activation", "kernel_quantizer_internal",
+                     "bias_quantizer_internal", "depthwise_quantizer_internal",
+                     "pointwise_quantizer_internal"):
+            quantizer = getattr(layer, attr, None)
+            if quantizer is None or any(quantizer is other for other in seen):
+                continue
+            seen.append(quantizer)
+            if fix := _quantizer_fix(quantizer, attr, cls):
+                problems.append(f"{at}: {quantizer_name(quantizer)} {fix}")
+        kernel: Any = getattr(layer, "kernel_quantizer_internal", None)
+        if cls in _KERNEL_LAYERS and is_sign_quantizer(kernel):
+            alpha = kernel.alpha
+            scaled = isinstance(alpha, str) or alpha not in (None, 1, 1.0)
+            pending = layer if scaled else None
+            if is_sign_quantizer(getattr(layer, "activation", None)):
+                pending = None
+            continue
+        if _is_sign_activation(layer) or (
+                cls == "BatchNormalization" and index + 1 < len(layers)
+                and _is_sign_activation(layers[index + 1])):
+            pending = None
+            continue
+        if pending is not None:
+            problems.append(f"layer {pending.name!r} ({type(pending).__name__}): its "
+                            f"{pending.kernel_quantizer_internal} kernel has a scale per "
+                            "channel and no binary/ternary activation follows it, so no "
+                            "fixed-point weight holds it. Fix: use alpha=1, or follow the "
+                            "layer with a BatchNormalization and a binary() activation")
+            pending = None
+    if pending is not None:
+        problems.append(f"layer {pending.name!r}: its {pending.kernel_quantizer_internal} "
+                        "kernel has a scale per channel and no binary/ternary activation "
+                        "follows it. Fix: use alpha=1, or add BatchNormalization and binary()")
+    return problems
+
+
+def _quantizer_fix(quantizer: Any, attr: str, cls: str) -> str | None:
+    """Why kiln cannot build this binary/ternary ``quantizer`` where it is, with the fix."""
+    name = quantizer_name(quantizer)
+    if name in SIGN_FIXES:
+        return f"is not built by kiln. Fix: {SIGN_FIXES[name]}"
+    if name not in SIGN_QUANTIZERS:
+        return None
+    if getattr(quantizer, "use_01", False):
+        return ("with use_01=True (0 and 1) is not built by kiln. Fix: use_01=False (-1, +1) "
+                "and retrain")
+    alpha = getattr(quantizer, "alpha", None)
+    if attr in ("quantizer", "activation") and alpha not in (None, 1, 1.0):
+        return (f"as an activation with alpha={alpha!r} is not built by kiln (its output is "
+                "-1, 0, +1). Fix: alpha=None")
+    if attr == "kernel_quantizer_internal" and cls not in _KERNEL_LAYERS:
+        return (f"kernels are built by kiln in {', '.join(_KERNEL_LAYERS)} only. Fix: use "
+                "quantized_bits(2, 1, alpha=1) here")
+    if attr in ("depthwise_quantizer_internal", "pointwise_quantizer_internal"):
+        return "kernels of depthwise/separable layers are not built. Fix: quantized_bits(2, 1)"
+    if attr == "bias_quantizer_internal" and alpha not in (None, 1, 1.0):
+        return "bias with a scale is not built. Fix: alpha=None"
+    return None
+
+
+def set_sign_thresholds(model_graph: Any, signs: list[SignThresholds]) -> None:
+    """Write each rewritten sign activation's thresholds into the hls4ml layer it became,
+    as codes of that layer's input type (so the C simulation and kiln's lowering read the
+    same comparisons).
+
+    Raises:
+        KilnError: hls4ml did not merge the activation into a BatchNormalizationQuantizedTanh
+            (a layer between them, or an hls4ml version that builds it otherwise).
+    """
+    from kiln.errors import KilnError
+    from kiln.frontend._lower import fixed_type
+
+    for sign in signs:
+        layer = _threshold_layer(model_graph, sign)
+        if layer is None or layer.get_attr("quantize") != 3:
+            raise KilnError(
+                f"Layer {sign.layer!r}: hls4ml did not build this binary/ternary activation as "
+                "one BatchNormalizationQuantizedTanh, which kiln needs to set its thresholds. "
+                "Fix: put it right after the QDense/QConv (and BatchNormalization) it reads")
+        in_t = fixed_type(layer.get_input_variable().type.precision,
+                          f"Layer {sign.layer!r} input")
+        upper, lower = threshold_codes(sign, in_t.frac, in_t.min_code, in_t.max_code,
+                                       f"Layer {sign.layer!r}")
+        count = len(layer.get_weights("threshold_hi").data.reshape(-1))
+        for key, codes in (("threshold_hi", upper), ("threshold_lo", lower)):
+            variable = layer.get_weights(key)
+            data = np.resize(codes, count) * 2.0**-in_t.frac  # per element: channels repeat
+            variable.data = data.reshape(variable.data.shape)
+            variable.min, variable.max = float(data.min()), float(data.max())

@@ -1,0 +1,156 @@
+"""QKeras binary and ternary kernels and activations (kiln.frontend._keras_sign): a binary
+network with batch norms of both signs, per-channel alpha scales and every QKeras sign rule
+equals QKeras through kiln.fixed, and (slow) RTL == HLS C-sim == kiln.fixed; what kiln does
+not build is refused, every layer at once, each with its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from kiln.errors import PrecisionError, UnsupportedLayerError
+
+
+def _bnn(conv: bool = False) -> Any:
+    """Input quantizer -> binary kernel -> BatchNorm (gammas of both signs) -> binary()
+    -> ternary(alpha='auto') kernel -> BatchNorm -> ternary(threshold=0.2) -> ternary
+    kernel -> binary_tanh -> a quantized_bits Dense: every rewrite in one chain."""
+    import qkeras as q
+    from tensorflow import keras
+
+    shape = (6, 6, 2) if conv else (12,)
+    inp = keras.Input(shape, name="x")
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
+    if conv:
+        x = q.QConv2D(6, 3, kernel_quantizer=q.binary(), bias_quantizer=q.quantized_bits(6, 2),
+                      name="conv")(x)
+        x = keras.layers.BatchNormalization(name="bn0")(x)
+        x = q.QActivation(q.binary(), name="sign0")(x)
+        x = keras.layers.Flatten(name="flat")(x)
+    else:
+        x = q.QDense(16, kernel_quantizer=q.binary(), bias_quantizer=q.quantized_bits(6, 2),
+                     name="fc0")(x)
+        x = keras.layers.BatchNormalization(name="bn0")(x)
+        x = q.QActivation(q.binary(), name="sign0")(x)
+    x = q.QDense(10, kernel_quantizer=q.ternary(alpha="auto"),
+                 bias_quantizer=q.quantized_bits(6, 2), name="fc1")(x)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = q.QActivation(q.ternary(threshold=0.2), name="sign1")(x)
+    x = q.QDense(8, kernel_quantizer=q.ternary(alpha=1), bias_quantizer=q.quantized_bits(4, 2),
+                 activation="binary_tanh", name="fc2")(x)
+    x = q.QDense(4, kernel_quantizer=q.quantized_bits(4, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(4, 1, alpha=1), name="out")(x)
+    model = keras.Model(inp, x, name="bnn")
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.uniform(0.5, 2.0, w.shape) if "variance" in v.name
+                       else rng.uniform(-1, 1, w.shape)
+                       for v, w in zip(model.weights, model.get_weights(), strict=True)])
+    return model
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_binary_network_equals_qkeras(conv: bool, tmp_path: Path) -> None:
+    """kiln.fixed == QKeras on 2,000 inputs over the input type, and the thresholds are
+    the IR's: a SignThreshold per sign activation, batch norms folded into them."""
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+    from kiln.fixed import execute, to_float
+    from kiln.ir import SIGN_TYPE, SignThreshold
+
+    model = _bnn(conv)
+    options = BuildOptions(io_type="io_stream" if conv else "io_parallel")
+    graph = frontend.lower(frontend.convert(model, tmp_path, options), "bnn", options)
+    signs = [n for n in graph.nodes if isinstance(n, SignThreshold)]
+    assert len(signs) == 3 and all(n.out_type == SIGN_TYPE for n in signs)
+    assert not any(n.name.startswith(("bn0", "bn1")) for n in graph.nodes)
+    assert not frontend.reference_is_bit_exact(model, options)  # float batch norms
+    t = graph.input.out_type
+    rng = np.random.default_rng(4)
+    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1,
+                                          (2000, *model.input_shape[1:])))
+    got = to_float(execute(graph, codes.reshape(2000, -1))["output"], graph.output.out_type)
+    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert np.array_equal(got.numpy(), want.reshape(2000, -1))
+
+
+def test_exact_sign_models_are_claimed_bit_exact() -> None:
+    """Without batch norm or alpha scale every comparison is exact: the manifest claims
+    equality with QKeras (and binary() keeps 0 -> +1, binary_tanh 0 -> -1)."""
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+
+    inp = keras.Input((4,), name="x")
+    x = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="input_q")(inp)
+    x = q.QDense(3, kernel_quantizer=q.ternary(alpha=1), bias_quantizer=q.binary(),
+                 activation=q.binary(), name="fc")(x)
+    assert frontend.reference_is_bit_exact(keras.Model(inp, x), BuildOptions())
+
+
+def test_what_kiln_does_not_build_is_refused_at_once() -> None:
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln.frontend import check_layers
+
+    inp = keras.Input((4,), name="x")
+    x = q.QDense(3, kernel_quantizer=q.stochastic_ternary(), name="stochastic")(inp)
+    x = q.QActivation(q.binary(use_01=True), name="zero_one")(x)
+    x = q.QDense(3, kernel_quantizer=q.ternary(alpha="auto"), name="scaled")(x)
+    x = q.QActivation(q.quantized_relu(4), name="relu")(x)
+    with pytest.raises(UnsupportedLayerError) as caught:
+        check_layers(keras.Model(inp, x, name="m"))
+    message = str(caught.value)
+    assert "3 layer(s)" in message, message
+    for pattern in ("'stochastic'.*stochastic_ternary.*Fix: use ternary\\(\\)",
+                    "'zero_one'.*use_01=True.*Fix: use_01=False",
+                    "'scaled'.*scale per channel.*Fix: use alpha=1"):
+        import re
+
+        assert re.search(pattern, message), (pattern, message)
+
+
+def test_negative_batchnorm_without_a_sign_kernel_is_refused(tmp_path: Path) -> None:
+    """A sign activation after a quantized_bits Dense and a batch norm with a negative
+    gamma: the comparison flips, which kiln builds only by negating a sign kernel."""
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+
+    inp = keras.Input((4,), name="x")
+    x = q.QDense(2, kernel_quantizer=q.quantized_bits(4, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(4, 1, alpha=1), name="fc")(inp)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    model = keras.Model(inp, q.QActivation(q.binary(), name="sign")(x))
+    model.get_layer("bn").set_weights([np.array([1.0, -1.0]), np.zeros(2), np.zeros(2),
+                                       np.ones(2)])
+    with pytest.raises(PrecisionError, match="'sign'.*negative scale.*Fix:"):
+        frontend.convert(model, tmp_path, BuildOptions())
+
+
+@pytest.mark.slow  # two C simulation builds and Verilator
+@pytest.mark.verilator
+@pytest.mark.icarus
+@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
+def test_binary_network_bit_exact_everywhere(conv: bool, tmp_path: Path) -> None:
+    """kiln.compile and verify: RTL == HLS C-sim == kiln.fixed on 500 random inputs, and
+    equal to QKeras on every one (not claimed: float batch norms)."""
+    import kiln
+    from kiln.verify import verify
+
+    kiln.compile(_bnn(conv), tmp_path / "bnn", io_type="io_stream" if conv else "io_parallel")
+    report = verify(tmp_path / "bnn", samples=500, protocol=conv)
+    assert report.samples == 500
+    assert (report.rtl_vs_hls_mismatches, report.rtl_vs_cpu_mismatches,
+            report.icarus_mismatches) == (0, 0, 0)
+    assert report.rtl_vs_reference_mismatches is None and report.max_lsb_vs_reference == 0
+    if conv:
+        assert report.protocol_passed and report.protocol_mismatches == 0
