@@ -302,7 +302,8 @@ def run_case(case: SuiteCase, input_quantizer: bool, out: Path, samples: int = S
         options = BuildOptions(io_type=case.io_type, **case.options)
         model_graph = frontend.convert(model, out / folder, options)
         graph = frontend.lower(model_graph, "suite", options)
-        claimed = frontend.reference_is_bit_exact(model, options)
+        claimed = (frontend.reference_is_bit_exact(model, options)
+                   and frontend.float32_exact(graph))
         library = hls.write_and_compile(model_graph) if csim else None
     except KilnError as exc:
         return outcome("refused", f"{type(exc).__name__}: {exc}")

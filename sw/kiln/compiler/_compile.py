@@ -253,7 +253,8 @@ def _build(source: Source, root: Path, options: BuildOptions, name: str
         input_shape=list(graph.input.shape), output_shape=list(graph.output.shape),
         input_type=str(graph.input.out_type), output_type=str(graph.output.out_type),
         latency=design.meta.latency, ii=design.meta.ii, framework=source.framework,
-        reference_bit_exact=source.reference_is_bit_exact(options),
+        reference_bit_exact=(source.reference_is_bit_exact(options)
+                             and frontend.float32_exact(graph)),
         input_layout=_input_layout(source, graph),
         files=_listed_files(root),
     )

@@ -8,7 +8,7 @@ artifact saved, by the framework its manifest records.
 
 from __future__ import annotations
 
-from kiln.frontend._base import InputLayout, Reference, Source
+from kiln.frontend._base import InputLayout, Reference, Source, float32_exact
 from kiln.frontend._calibrate import Inferred, InferredType, infer_fixed_point
 from kiln.frontend._keras import (
     DEFAULT_INPUT_PRECISION,
@@ -54,6 +54,7 @@ __all__ = [
     "convert",
     "convert_torch",
     "fixed_type",
+    "float32_exact",
     "foldable_layers",
     "infer_fixed_point",
     "is_quantized",

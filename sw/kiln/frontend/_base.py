@@ -14,6 +14,7 @@ from kiln.errors import KilnError
 
 if TYPE_CHECKING:
     from kiln.compiler import BuildOptions
+    from kiln.ir import Graph
 
 InputLayout = Literal["channels_last", "channels_first"]
 #: The framework model as a function: a float batch in the hardware's (channels-last)
@@ -141,3 +142,19 @@ def check_model_path(path: Path) -> None:
         raise ModelLoadError(
             f"Model file {path} is empty (0 bytes): the save or copy did not finish. Save or "
             "export the model again.")
+
+
+#: Significant bits a float32 holds exactly (its 24-bit significand).
+FLOAT32_BITS = 24
+
+
+def float32_exact(graph: Graph) -> bool:
+    """Whether the framework model's float32 arithmetic can equal ``graph`` exactly: every
+    result and accumulator type fits float32's 24-bit significand. A wider sum (power-of-two
+    weights up to 2^18, say) is rounded by the framework, so equality with it is measured,
+    never claimed."""
+    for node in graph.nodes:
+        for t in (node.out_type, getattr(node, "accum_type", None)):
+            if t is not None and t.width - t.signed > FLOAT32_BITS:
+                return False
+    return True

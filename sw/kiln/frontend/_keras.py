@@ -14,7 +14,7 @@ from kiln.errors import KilnError, ModelLoadError, PrecisionError
 from kiln.frontend._base import InputLayout, Reference, check_model_path, set_reuse_factors
 from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_with_precision
 from kiln.frontend._keras_check import check_layers
-from kiln.frontend._keras_sign import (
+from kiln.frontend._keras_rewrite import (
     is_sign_quantizer,
     rewrite_sign_layers,
     set_sign_thresholds,

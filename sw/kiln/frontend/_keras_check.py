@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from kiln.errors import UnsupportedLayerError
-from kiln.frontend._keras_sign import SIGN_FIXES, SIGN_QUANTIZERS, sign_problems
+from kiln.frontend._keras_rewrite import (
+    KERNEL_LAYERS,
+    SIGN_FIXES,
+    SIGN_QUANTIZERS,
+    is_po2_kernel,
+    sign_problems,
+)
 
 # Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
 SUPPORTED_KERAS_LAYERS = (
@@ -90,7 +96,10 @@ def _quantizer_problem(layer: Any) -> str | None:
         if name == "function":  # QActivation('binary_tanh') and the like
             name = getattr(quantizer, "__name__", name)
         if name in SIGN_QUANTIZERS or name in SIGN_FIXES:
-            continue  # kiln.frontend._keras_sign checks and builds them
+            continue  # kiln.frontend._keras_rewrite checks and builds them
+        if (attr == "kernel_quantizer_internal" and is_po2_kernel(quantizer)
+                and type(layer).__name__ in KERNEL_LAYERS):
+            continue  # kiln.frontend._keras_rewrite gives it its exact values
         alpha = getattr(quantizer, "alpha", None)
         if isinstance(alpha, str):
             return (f"{quantizer} has alpha={alpha!r}, a scale per channel that no single "

@@ -69,9 +69,11 @@ def fixed_type(precision: Any, where: str) -> FixedType:
                          rounding, overflow)
     except PrecisionError as exc:
         raise PrecisionError(
-            f"{where}: hls4ml typed it {precision}, which kiln cannot build ({exc}). A float "
-            "layer in a quantized model has no type of its own: put QActivation(quantized_bits"
-            "(...)) after it, or give the model precision=/input_precision= types."
+            f"{where}: hls4ml typed it {precision}, which kiln cannot build ({exc}). hls4ml "
+            "sizes a sum from its input and weight types, and a float layer in a quantized "
+            "model has no type of its own. Fix: give the input a narrower type "
+            "(input_precision=, or a narrower input quantizer), or put QActivation("
+            "quantized_bits(...)) after a float layer."
         ) from exc
 
 
@@ -234,7 +236,7 @@ def _pad(layer: Any, source: str) -> Pad:
 
 def _sign_threshold(layer: Any, source: str, previous: Node) -> SignThreshold:
     """hls4ml's BatchNormalizationQuantizedTanh in its ternary form (``quantize`` 3; the
-    binary form's XNOR codes are never built: kiln.frontend._keras_sign rewrites binary
+    binary form's XNOR codes are never built: kiln.frontend._keras_rewrite rewrites binary
     activations into this one): ``x > hi ? 1 : x <= lo ? -1 : 0``, thresholds in the
     input's type."""
     if layer.get_attr("quantize") != 3:
@@ -355,7 +357,7 @@ def lower(model_graph: Any, name: str, options: BuildOptions) -> Graph:
             nodes.append(_pad(layer, source))
         elif cls == "BatchNormalization":
             nodes.append(lower_batchnorm(layer, source, nodes[-1]))
-        elif cls == "BatchNormalizationQuantizedTanh":  # kiln.frontend._keras_sign's form
+        elif cls == "BatchNormalizationQuantizedTanh":  # kiln.frontend._keras_rewrite's form
             nodes.append(_sign_threshold(layer, source, nodes[-1]))
         elif cls in _RESHAPES:
             continue

@@ -1,11 +1,20 @@
-"""QKeras binary and ternary quantizers, rewritten into layers hls4ml builds exactly.
+"""QKeras power-of-two kernels and binary/ternary quantizers, rewritten into layers hls4ml
+builds exactly.
 
-hls4ml 1.3 builds them in ways that differ from QKeras: binary activations as XNOR codes
-(0 for -1) that nothing downstream decodes, ``binary()`` and ``binary_tanh`` with one
-comparison although QKeras sends 0 to +1 in one and to -1 in the other, a ternary threshold
-of 0.5 whatever the quantizer says, thresholds that assume a positive batch-norm scale, and
-bias types such as ``ufixed<2,32>`` under its bit-exact inference. So kiln rewrites the
-model before hls4ml sees it:
+A kernel ``quantized_bits(alpha='auto_po2')`` is a power of two per output channel times a
+code, a ``quantized_po2`` kernel a signed power of two: every value is a fixed-point
+number, but hls4ml factorizes the first's scale out into a layer of its own whose C
+simulation does not build, and types the second with exponent codes. kiln gives the kernel
+its exact values under one ``quantized_bits`` wide enough to hold them all
+(:func:`exact_kernel_quantizer`); so does a binary/ternary kernel with a power-of-two
+``alpha`` that no sign activation follows.
+
+hls4ml 1.3 builds binary and ternary quantizers in ways that differ from QKeras: binary
+activations as XNOR codes (0 for -1) that nothing downstream decodes, ``binary()`` and
+``binary_tanh`` with one comparison although QKeras sends 0 to +1 in one and to -1 in the
+other, a ternary threshold of 0.5 whatever the quantizer says, thresholds that assume a
+positive batch-norm scale, and bias types such as ``ufixed<2,32>`` under its bit-exact
+inference. So kiln rewrites the model before hls4ml sees it:
 
 - a binary/ternary kernel becomes its codes (-1, 0, +1) under ``quantized_bits(2, 1)``,
   which holds them exactly; a per-channel ``alpha`` scale and the bias move into the
@@ -44,7 +53,7 @@ SIGN_FIXES = {
     "bernoulli": "use binary() (a random draw is for training only)",
 }
 # Layers whose kernel kiln rewrites into sign codes, and their kernel's output-channel axis.
-_KERNEL_LAYERS = ("QDense", "QConv1D", "QConv2D")
+KERNEL_LAYERS = ("QDense", "QConv1D", "QConv2D")
 _LINEAR_QUANTIZER = "quantized_bits(2, 1, alpha=1)"  # holds -1, 0 and +1 exactly
 
 
@@ -145,6 +154,35 @@ def threshold_codes(found: SignThresholds, frac: int, lo: int, hi: int, where: s
             np.minimum(np.array(lower, np.int64), hi))
 
 
+def exact_kernel_quantizer(values: Floats) -> str:
+    """The narrowest signed ``quantized_bits(bits, integer, alpha=1)`` (hls4ml types it
+    ``fixed<bits, integer + 1>``) that holds every one of ``values`` exactly.
+
+    Raises:
+        PrecisionError: the values need more than 62 bits (scales of very different sizes).
+    """
+    finite = values[values != 0]
+    frac = 0
+    while frac < 62 and not np.all(np.ldexp(finite, frac) == np.rint(np.ldexp(finite, frac))):
+        frac += 1
+    codes = np.rint(np.ldexp(values, frac)).astype(np.int64)
+    peak = int(max(int(codes.max(initial=0)), -int(codes.min(initial=0)) - 1, 1))
+    bits = peak.bit_length() + 1
+    if bits > 62 or frac >= 62:
+        raise PrecisionError(
+            f"kernel values from {float(np.abs(finite).min())} to {float(np.abs(finite).max())}"
+            " need more than 62 bits as one fixed-point type. Fix: use alpha=1")
+    return f"quantized_bits({bits}, {bits - frac - 1}, alpha=1)"
+
+
+def is_po2_kernel(quantizer: Any) -> bool:
+    """A kernel quantizer whose values are powers of two, or codes scaled by one per
+    channel: ``quantized_po2``, ``quantized_bits(alpha='auto_po2')``."""
+    name = quantizer_name(quantizer) if quantizer is not None else ""
+    return name == "quantized_po2" or (name == "quantized_bits"
+                                       and getattr(quantizer, "alpha", None) == "auto_po2")
+
+
 def _kernel_signs(layer: Any) -> tuple[Floats, Floats]:
     """``(codes, scale)``: the layer's kernel as QKeras quantizes it is ``scale * codes``,
     codes in {-1, 0, 1} (float64), ``scale`` one per output channel (the last axis)."""
@@ -198,7 +236,8 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
     from tensorflow import keras
 
     layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
-    if not any(_uses_sign(la) for la in layers):
+    if not any(_uses_sign(la) or is_po2_kernel(getattr(la, "kernel_quantizer_internal", None))
+               for la in layers):
         return model, []
     built: list[tuple[Any, list[Floats] | None]] = []  # new layer, its weights
     signs: list[SignThresholds] = []
@@ -208,7 +247,7 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
     for index, layer in enumerate(layers):
         cls = type(layer).__name__
         activation = getattr(layer, "activation", None)
-        if cls in _KERNEL_LAYERS and is_sign_quantizer(layer.kernel_quantizer_internal):
+        if cls in KERNEL_LAYERS and is_sign_quantizer(layer.kernel_quantizer_internal):
             _close(built, pending)
             codes, scale = _kernel_signs(layer)
             bias = _bias(layer, codes.shape[-1])
@@ -224,6 +263,16 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
             if is_sign_quantizer(activation):
                 _fold(built, pending, layer.name + "_sign", activation, signs)
                 pending = None
+            continue
+        if cls in KERNEL_LAYERS and is_po2_kernel(layer.kernel_quantizer_internal):
+            _close(built, pending)
+            pending = None
+            values = np.asarray(layer.kernel_quantizer_internal(layer.kernel).numpy(),
+                                np.float64)
+            config = layer.get_config()
+            config["kernel_quantizer"] = exact_kernel_quantizer(values)
+            weights = layer.get_weights()
+            built.append((type(layer).from_config(config), [values, *weights[1:]]))
             continue
         followed = index + 1 < len(layers) and _is_sign_activation(layers[index + 1])
         if cls == "BatchNormalization" and followed:
@@ -292,11 +341,18 @@ def _fold(built: list[tuple[Any, list[Floats] | None]],
 
 def _close(built: list[tuple[Any, list[Floats] | None]],
            pending: tuple[int | None, Affine] | None) -> None:
-    """A rewritten linear layer no sign activation follows: it must be exactly its codes
-    times 1 plus its bias (a scale other than 1 is no fixed-point weight)."""
+    """A rewritten linear layer no sign activation follows: its kernel is its codes times
+    its scale, exact in fixed point when the scale is a power of two in every channel."""
     if pending is None or pending[0] is None or np.all(pending[1].scale == 1.0):
         return
-    layer = built[pending[0]][0]
+    layer, weights = built[pending[0]]
+    scale = pending[1].scale
+    if weights is not None and np.all(np.exp2(np.rint(np.log2(scale))) == scale):
+        values = weights[0] * scale
+        config = layer.get_config()
+        config["kernel_quantizer"] = exact_kernel_quantizer(values)
+        built[pending[0]] = (type(layer).from_config(config), [values, *weights[1:]])
+        return
     raise PrecisionError(
         f"Layer {layer.name!r}: its binary/ternary kernel has a scale per channel (alpha="
         "'auto' or a number other than 1) and no binary/ternary activation follows it, so no "
@@ -324,9 +380,10 @@ def sign_problems(model: Any) -> list[str]:
             if fix := _quantizer_fix(quantizer, attr, cls):
                 problems.append(f"{at}: {quantizer_name(quantizer)} {fix}")
         kernel: Any = getattr(layer, "kernel_quantizer_internal", None)
-        if cls in _KERNEL_LAYERS and is_sign_quantizer(kernel):
+        if cls in KERNEL_LAYERS and is_sign_quantizer(kernel):
             alpha = kernel.alpha
-            scaled = isinstance(alpha, str) or alpha not in (None, 1, 1.0)
+            scaled = alpha == "auto" or (not isinstance(alpha, str) and alpha is not None
+                                         and not math.log2(float(alpha)).is_integer())
             pending = layer if scaled else None
             if is_sign_quantizer(getattr(layer, "activation", None)):
                 pending = None
@@ -364,8 +421,8 @@ def _quantizer_fix(quantizer: Any, attr: str, cls: str) -> str | None:
     if attr in ("quantizer", "activation") and alpha not in (None, 1, 1.0):
         return (f"as an activation with alpha={alpha!r} is not built by kiln (its output is "
                 "-1, 0, +1). Fix: alpha=None")
-    if attr == "kernel_quantizer_internal" and cls not in _KERNEL_LAYERS:
-        return (f"kernels are built by kiln in {', '.join(_KERNEL_LAYERS)} only. Fix: use "
+    if attr == "kernel_quantizer_internal" and cls not in KERNEL_LAYERS:
+        return (f"kernels are built by kiln in {', '.join(KERNEL_LAYERS)} only. Fix: use "
                 "quantized_bits(2, 1, alpha=1) here")
     if attr in ("depthwise_quantizer_internal", "pointwise_quantizer_internal"):
         return "kernels of depthwise/separable layers are not built. Fix: quantized_bits(2, 1)"

@@ -1,4 +1,4 @@
-"""QKeras binary and ternary kernels and activations (kiln.frontend._keras_sign): a binary
+"""QKeras binary and ternary kernels and activations (kiln.frontend._keras_rewrite): a binary
 network with batch norms of both signs, per-channel alpha scales and every QKeras sign rule
 equals QKeras through kiln.fixed, and (slow) RTL == HLS C-sim == kiln.fixed; what kiln does
 not build is refused, every layer at once, each with its fix."""
@@ -154,3 +154,32 @@ def test_binary_network_bit_exact_everywhere(conv: bool, tmp_path: Path) -> None
     assert report.rtl_vs_reference_mismatches is None and report.max_lsb_vs_reference == 0
     if conv:
         assert report.protocol_passed and report.protocol_mismatches == 0
+
+
+@pytest.mark.parametrize("kernel", ["quantized_po2(4)", "quantized_bits(4, 0, alpha='auto_po2')",
+                                    "binary(alpha='auto_po2')"])
+def test_power_of_two_kernels_take_their_exact_values(kernel: str, tmp_path: Path) -> None:
+    """A power-of-two kernel (or codes scaled by one per channel) is built with its exact
+    values in one fixed-point type: kiln.fixed == QKeras on 2,000 inputs, claimed."""
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+    from kiln.fixed import execute, to_float
+
+    inp = keras.Input((8,), name="x")
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
+    x = q.QDense(5, kernel_quantizer=eval(kernel, vars(q)),
+                 bias_quantizer=q.quantized_bits(6, 2, alpha=1), name="fc")(x)
+    model = keras.Model(inp, q.QActivation(q.quantized_relu(8, 3), name="relu")(x))
+    rng = np.random.default_rng(8)
+    model.set_weights([rng.uniform(-3, 3, w.shape) for w in model.get_weights()])
+    options = BuildOptions()
+    graph = frontend.lower(frontend.convert(model, tmp_path, options), "po2", options)
+    assert frontend.reference_is_bit_exact(model, options) == (not kernel.startswith("binary"))
+    t = graph.input.out_type
+    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (2000, 8)))
+    got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
+    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert np.array_equal(got, want)
