@@ -1,7 +1,8 @@
 """QKeras power-of-two kernels (their exact values), and binary and ternary kernels and
-activations (kiln.frontend._keras_rewrite): a binary network with batch norms of both signs, per-channel alpha scales and every QKeras sign rule
-equals QKeras through kiln.fixed, and (slow) RTL == HLS C-sim == kiln.fixed; what kiln does
-not build is refused, every layer at once, each with its fix."""
+activations (kiln.frontend._keras_rewrite): a binary network with batch norms of both signs,
+per-channel alpha scales and every QKeras sign rule equals QKeras through kiln.fixed, and
+(slow) RTL == HLS C-sim == kiln.fixed; what kiln does not build is refused, every layer at
+once, each with its fix."""
 
 from __future__ import annotations
 
