@@ -42,7 +42,8 @@ def _bnn(conv: bool = False) -> Any:
     x = keras.layers.BatchNormalization(name="bn1")(x)
     x = q.QActivation(q.ternary(threshold=0.2), name="sign1")(x)
     x = q.QDense(8, kernel_quantizer=q.ternary(alpha=1), bias_quantizer=q.quantized_bits(4, 2),
-                 activation="binary_tanh", name="fc2")(x)
+                 name="fc2")(x)
+    x = q.QActivation("binary_tanh", name="sign2")(x)
     x = q.QDense(4, kernel_quantizer=q.quantized_bits(4, 1, alpha=1),
                  bias_quantizer=q.quantized_bits(4, 1, alpha=1), name="out")(x)
     model = keras.Model(inp, x, name="bnn")
@@ -105,12 +106,14 @@ def test_what_kiln_does_not_build_is_refused_at_once() -> None:
     x = q.QActivation(q.binary(use_01=True), name="zero_one")(x)
     x = q.QDense(3, kernel_quantizer=q.ternary(alpha="auto"), name="scaled")(x)
     x = q.QActivation(q.quantized_relu(4), name="relu")(x)
+    x = q.QDense(3, kernel_quantizer=q.binary(), activation="binary_tanh", name="unsaved")(x)
     with pytest.raises(UnsupportedLayerError) as caught:
         check_layers(keras.Model(inp, x, name="m"))
     message = str(caught.value)
-    assert "3 layer(s)" in message, message
+    assert "4 layer(s)" in message, message
     for pattern in ("'stochastic'.*stochastic_ternary.*Fix: use ternary\\(\\)",
                     "'zero_one'.*use_01=True.*Fix: use_01=False",
+                    "'unsaved'.*cannot load again.*Fix: put QActivation",
                     "'scaled'.*scale per channel.*Fix: use alpha=1"):
         import re
 

@@ -414,6 +414,10 @@ def _quantizer_fix(quantizer: Any, attr: str, cls: str) -> str | None:
         return f"is not built by kiln. Fix: {SIGN_FIXES[name]}"
     if name not in SIGN_QUANTIZERS:
         return None
+    if attr == "activation" and cls != "QActivation" and type(quantizer).__name__ == "function":
+        return ("as a layer's activation is saved by QKeras in a form it cannot load again "
+                "(kiln keeps the model in the artifact). Fix: put QActivation('binary_tanh') "
+                "after the layer instead")
     if getattr(quantizer, "use_01", False):
         return ("with use_01=True (0 and 1) is not built by kiln. Fix: use_01=False (-1, +1) "
                 "and retrain")
@@ -440,6 +444,10 @@ def set_sign_thresholds(model_graph: Any, signs: list[SignThresholds]) -> None:
         KilnError: hls4ml did not merge the activation into a BatchNormalizationQuantizedTanh
             (a layer between them, or an hls4ml version that builds it otherwise).
     """
+    from hls4ml.backends.vivado.passes.bn_quant import (
+        BatchNormalizationQuantizedTanhConfigTemplate,  # the layer's C++ config, written again
+    )
+
     from kiln.errors import KilnError
     from kiln.frontend._lower import fixed_type
 
@@ -454,9 +462,22 @@ def set_sign_thresholds(model_graph: Any, signs: list[SignThresholds]) -> None:
                           f"Layer {sign.layer!r} input")
         upper, lower = threshold_codes(sign, in_t.frac, in_t.min_code, in_t.max_code,
                                        f"Layer {sign.layer!r}")
-        count = len(layer.get_weights("threshold_hi").data.reshape(-1))
+        # One pair per channel: hls4ml's stream form compiles only so (its output array
+        # has n_scale_bias elements), and its parallel form reads [i % n_filt].
+        shape = layer.get_input_variable().shape
+        layer.set_attr("n_filt", len(upper) if len(shape) > 1 else -1)
+        BatchNormalizationQuantizedTanhConfigTemplate().transform(model_graph, layer)
         for key, codes in (("threshold_hi", upper), ("threshold_lo", lower)):
-            variable = layer.get_weights(key)
-            data = np.resize(codes, count) * 2.0**-in_t.frac  # per element: channels repeat
-            variable.data = data.reshape(variable.data.shape)
-            variable.min, variable.max = float(data.min()), float(data.max())
+            _set_weight_data(layer.get_weights(key), codes * 2.0**-in_t.frac)
+
+
+def _set_weight_data(variable: Any, data: Floats) -> None:
+    """Replace an hls4ml weight variable's values in place (the backend has already
+    converted it to its own class, so it is not re-created), with the sizes its writer
+    declares the array by."""
+    variable.data = data
+    variable.shape = list(data.shape)
+    variable.data_length = int(data.size)
+    variable.nonzeros = int(np.count_nonzero(data))
+    variable.nzeros = variable.data_length - variable.nonzeros
+    variable.min, variable.max = float(data.min()), float(data.max())
