@@ -164,7 +164,12 @@ def _check_sign_threshold(node: SignThreshold, in_type: FixedType) -> None:
         if codes.ndim != 1 or len(codes) not in lengths:
             raise KilnError(f"SignThreshold {node.name!r}: {label} of shape {codes.shape}; it "
                             f"must hold {' or '.join(map(str, lengths))} codes")
-        _in_range(node.name, f"{label} threshold", codes, in_type)
+        if codes.size and (codes.min() < in_type.min_code or codes.max() > in_type.max_code):
+            raise PrecisionError(
+                f"SignThreshold {node.name!r}: {label} thresholds [{codes.min()}, "
+                f"{codes.max()}] lie outside its input type {in_type}, which holds them in "
+                "hls4ml's C++. Fix: clamp a threshold above the type to its largest code (the "
+                "comparison is constant there), or widen the input type")
     if len(node.upper) != len(node.lower) or np.any(node.lower > node.upper):
         raise KilnError(f"SignThreshold {node.name!r}: lower thresholds must pair with the "
                         "upper ones and lie at or below them")

@@ -245,8 +245,9 @@ def emit_rtl(graph: Graph) -> RtlDesign:
     """Build the Verilog for a kiln IR graph.
 
     Args:
-        graph: A checked chain Input -> layers, io_parallel (Dense, Relu, Cast, Lut, Softmax)
-            or io_stream (also Conv, Pool, Pad), reuse factor 1.
+        graph: A checked chain Input -> layers, each of a kind the graph's io type builds
+            (``PIPELINES``: every IR node kind in io_parallel and io_stream; a softmax over
+            one pixel), Dense and Conv layers folded by their reuse factors.
 
     Returns:
         One file per stage module plus ``kiln_top.v``, and the contract (port widths, beats
@@ -255,7 +256,7 @@ def emit_rtl(graph: Graph) -> RtlDesign:
     Raises:
         UnsupportedLayerError: A layer kind kiln.rtl does not build in the graph's io type,
             or a softmax over many pixels.
-        KilnError: A graph of another io type or a reuse factor above 1, or with no layers.
+        KilnError: A graph of another io type, or with no layers.
     """
     pipeline = _check_buildable(graph)
     layers = pipeline.layer_stages(graph)
