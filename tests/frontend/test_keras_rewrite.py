@@ -80,8 +80,9 @@ def test_binary_network_equals_qkeras(conv: bool, tmp_path: Path) -> None:
 
 
 def test_exact_sign_models_are_claimed_bit_exact() -> None:
-    """Without batch norm or alpha scale every comparison is exact: the manifest claims
-    equality with QKeras (and binary() keeps 0 -> +1, binary_tanh 0 -> -1)."""
+    """Without a batch norm or a scale that is not a power of two every comparison is
+    exact: the manifest claims equality with QKeras. (QKeras turns a kernel's alpha=None
+    into 'auto_po2': a power of two per channel, which folds exactly.)"""
     import qkeras as q
     from tensorflow import keras
 
@@ -89,10 +90,15 @@ def test_exact_sign_models_are_claimed_bit_exact() -> None:
     from kiln.compiler import BuildOptions
 
     inp = keras.Input((4,), name="x")
-    x = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="input_q")(inp)
+    quantized = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="input_q")(inp)
     x = q.QDense(3, kernel_quantizer=q.ternary(alpha=1), bias_quantizer=q.binary(),
-                 activation=q.binary(), name="fc")(x)
-    assert frontend.reference_is_bit_exact(keras.Model(inp, x), BuildOptions())
+                 activation=q.binary(), name="fc")(quantized)
+    x = q.QDense(3, kernel_quantizer=q.binary(), name="fc2")(x)
+    exact = keras.Model(inp, q.QActivation("binary_tanh", name="sign")(x))
+    assert frontend.reference_is_bit_exact(exact, BuildOptions())
+    scaled = keras.Model(inp, q.QActivation(q.binary(), name="sign")(q.QDense(
+        3, kernel_quantizer=q.ternary(alpha="auto"), name="fc")(quantized)))
+    assert not frontend.reference_is_bit_exact(scaled, BuildOptions())
 
 
 def test_what_kiln_does_not_build_is_refused_at_once() -> None:
@@ -181,7 +187,7 @@ def test_power_of_two_kernels_take_their_exact_values(kernel: str, tmp_path: Pat
     model.set_weights([rng.uniform(-3, 3, w.shape) for w in model.get_weights()])
     options = BuildOptions()
     graph = frontend.lower(frontend.convert(model, tmp_path, options), "po2", options)
-    assert frontend.reference_is_bit_exact(model, options) == (not kernel.startswith("binary"))
+    assert frontend.reference_is_bit_exact(model, options)
     t = graph.input.out_type
     codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (2000, 8)))
     got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()

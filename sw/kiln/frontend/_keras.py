@@ -202,8 +202,11 @@ def _inexact_layer(layer: Any) -> str | None:
         return ("batch norm in floating point; kiln's scale and shift (or binary/ternary "
                 "thresholds) are its values rounded to fixed point")
     kernel = getattr(layer, "kernel_quantizer_internal", None)
-    if is_sign_quantizer(kernel) and getattr(kernel, "alpha", None) not in (None, 1, 1.0):
-        return f"kernel {kernel}: a floating-point scale per channel"
+    alpha = getattr(kernel, "alpha", None)
+    if is_sign_quantizer(kernel) and (alpha == "auto" or (
+            alpha is not None and not isinstance(alpha, str)
+            and not math.log2(float(alpha)).is_integer())):
+        return f"kernel {kernel}: a scale per channel that is not a power of two"
     if cls == "QConv2DBatchnorm":
         return ("batch norm folded into the kernel in floating point (float32 in QKeras, "
                 "float64 in hls4ml) before quantizing it: a weight can round differently")
