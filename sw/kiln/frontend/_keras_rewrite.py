@@ -52,7 +52,7 @@ SIGN_FIXES = {
     "stochastic_ternary": "use ternary() (stochastic rounding is for training only)",
     "bernoulli": "use binary() (a random draw is for training only)",
 }
-# Layers whose kernel kiln rewrites into sign codes, and their kernel's output-channel axis.
+# Layers whose binary/ternary or power-of-two kernel kiln rewrites (output channels last).
 KERNEL_LAYERS = ("QDense", "QConv1D", "QConv2D")
 _LINEAR_QUANTIZER = "quantized_bits(2, 1, alpha=1)"  # holds -1, 0 and +1 exactly
 
@@ -91,14 +91,14 @@ class Affine:
 class SignThresholds:
     """Where a rewritten sign activation switches, in real values of the sum before it:
     +1 where ``z >= up`` (``z > up`` when not ``up_inclusive``), -1 where ``z <= down``
-    (``z < down``); per channel. ``binary``: never 0 (``down`` is ``up``'s complement)."""
+    (``z < down``); per channel. A binary activation has ``down == up`` with the other
+    inclusiveness: it is never 0."""
 
     layer: str
     up: Floats
     up_inclusive: bool
     down: Floats
     down_inclusive: bool
-    binary: bool
 
 
 def _activation_rule(quantizer: Any) -> tuple[float, bool, bool]:
@@ -120,15 +120,15 @@ def thresholds_for(layer: str, quantizer: Any, affine: Affine) -> SignThresholds
     scale = np.abs(affine.scale)
     up = (t - affine.shift) / scale
     if binary:
-        return SignThresholds(layer, up, inclusive, up, not inclusive, True)
+        return SignThresholds(layer, up, inclusive, up, not inclusive)
     down = (-t - affine.shift) / scale
     if t == 0:  # sign(0) is 0: both comparisons strict
-        return SignThresholds(layer, up, False, down, False, False)
-    return SignThresholds(layer, up, True, down, True, False)
+        return SignThresholds(layer, up, False, down, False)
+    return SignThresholds(layer, up, True, down, True)
 
 
 def threshold_codes(found: SignThresholds, frac: int, lo: int, hi: int, where: str
-                    ) -> tuple[Floats, Floats]:
+                    ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """``(upper, lower)`` codes of a type with ``frac`` fractional bits and codes [lo, hi]
     for kiln's ``SignThreshold`` (``y = (x > upper) - (x <= lower)``): exact on that grid.
 
