@@ -193,3 +193,24 @@ def test_power_of_two_kernels_take_their_exact_values(kernel: str, tmp_path: Pat
     got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
     want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
     assert np.array_equal(got, want)
+
+
+def test_equality_is_claimed_only_where_float32_sums_are_exact() -> None:
+    """A sum type over 24 significant bits (what float32 holds) makes the framework's own
+    arithmetic round, so no claim; a max pool's unused accumulator field does not count."""
+    from kiln.frontend import float32_exact
+    from kiln.ir import Dense, FixedType, Graph, Input, Pool, frozen_codes
+
+    def graph(accum: FixedType, pool: str) -> Graph:
+        x = Input(name="x", source="", shape=(2, 2, 1), out_type=FixedType(8, 2))
+        p = Pool(name="p", source="x", shape=(1, 1, 1), out_type=FixedType(8, 2),
+                 kernel=(2, 2), stride=(2, 2), op=pool, accum_type=FixedType(40, 20))
+        d = Dense(name="d", source="p", shape=(1,), out_type=FixedType(16, 6),
+                  weight=frozen_codes([[1]]), bias=frozen_codes([0]),
+                  weight_type=FixedType(4, 2), bias_type=FixedType(4, 2), accum_type=accum)
+        return Graph(name="g", nodes=(x, p, d), io_type="io_stream")
+
+    assert float32_exact(graph(FixedType(24, 10), "max"))
+    assert float32_exact(graph(FixedType(25, 10, signed=True), "max"))  # 24 bits + sign
+    assert not float32_exact(graph(FixedType(26, 10), "max"))
+    assert not float32_exact(graph(FixedType(24, 10), "average"))
