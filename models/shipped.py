@@ -51,6 +51,10 @@ SHIPPED = (
     ShippedModel("digits_mlp_small", HERE / "digits_mlp_small.h5",
                  "QKeras 64-16-10 MLP, 4-bit, sklearn digits (the `make bitstream` default)",
                  _digits_test),
+    ShippedModel("digits_bnn", HERE / "digits_bnn.h5",
+                 "QKeras binary MLP 64-128-64-10: binary weights and activations, batch "
+                 "norms folded into thresholds, 6-bit input and logits, sklearn digits",
+                 _digits_test),
     ShippedModel("jet_mlp", EXAMPLE_MODELS / "qkeras_3layer.json",
                  "hls4ml jet tagger 16-64-32-32-5, 6-bit QKeras, softmax"),
     ShippedModel("digits_cnn", HERE / "digits_cnn.h5",
