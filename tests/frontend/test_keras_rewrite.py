@@ -93,7 +93,7 @@ def test_exact_sign_models_are_claimed_bit_exact() -> None:
     quantized = q.QActivation(q.quantized_bits(6, 2, alpha=1), name="input_q")(inp)
     x = q.QDense(3, kernel_quantizer=q.ternary(alpha=1), bias_quantizer=q.binary(),
                  activation=q.binary(), name="fc")(quantized)
-    x = q.QDense(3, kernel_quantizer=q.binary(), name="fc2")(x)
+    x = q.QDense(3, kernel_quantizer=q.binary(), use_bias=False, name="fc2")(x)
     exact = keras.Model(inp, q.QActivation("binary_tanh", name="sign")(x))
     assert frontend.reference_is_bit_exact(exact, BuildOptions())
     scaled = keras.Model(inp, q.QActivation(q.binary(), name="sign")(q.QDense(
@@ -214,3 +214,21 @@ def test_equality_is_claimed_only_where_float32_sums_are_exact() -> None:
     assert float32_exact(graph(FixedType(25, 10, signed=True), "max"))  # 24 bits + sign
     assert not float32_exact(graph(FixedType(26, 10), "max"))
     assert not float32_exact(graph(FixedType(24, 10), "average"))
+
+
+def test_a_weight_without_a_quantizer_is_not_claimed() -> None:
+    """A QDense whose bias (or kernel) has no quantizer holds float values that hls4ml
+    rounds to its type: equality with QKeras is measured, not claimed."""
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+
+    inp = keras.Input((8,), name="x")
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
+    bits = q.quantized_bits(4, 1, alpha=1)
+    for kwargs, claimed in (({"bias_quantizer": bits}, True), ({"use_bias": False}, True),
+                            ({}, False)):
+        model = keras.Model(inp, q.QDense(3, kernel_quantizer=bits, name="fc", **kwargs)(x))
+        assert frontend.reference_is_bit_exact(model, BuildOptions()) == claimed, kwargs

@@ -201,6 +201,12 @@ def _inexact_layer(layer: Any) -> str | None:
     if cls == "BatchNormalization":
         return ("batch norm in floating point; kiln's scale and shift (or binary/ternary "
                 "thresholds) are its values rounded to fixed point")
+    for attr, weight in (("kernel_quantizer_internal", "kernel"),
+                         ("bias_quantizer_internal", "bias")):
+        if (cls.startswith("Q") and hasattr(layer, attr) and getattr(layer, attr) is None
+                and getattr(layer, weight, None) is not None):
+            return (f"{weight} without a quantizer: float values rounded to hls4ml's type in "
+                    "hardware")
     kernel = getattr(layer, "kernel_quantizer_internal", None)
     alpha = getattr(kernel, "alpha", None)
     if is_sign_quantizer(kernel) and (alpha == "auto" or (
