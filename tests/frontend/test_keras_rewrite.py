@@ -149,14 +149,16 @@ def test_negative_batchnorm_without_a_sign_kernel_is_refused(tmp_path: Path) -> 
 @pytest.mark.slow  # two C simulation builds and Verilator
 @pytest.mark.verilator
 @pytest.mark.icarus
-@pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
-def test_binary_network_bit_exact_everywhere(conv: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("conv, io_type", [(False, "io_parallel"), (True, "io_stream"),
+                                           (True, "io_parallel")],
+                         ids=["dense", "conv-stream", "conv-parallel"])
+def test_binary_network_bit_exact_everywhere(conv: bool, io_type: str, tmp_path: Path) -> None:
     """kiln.compile and verify: RTL == HLS C-sim == kiln.fixed on 500 random inputs, and
     equal to QKeras on every one (not claimed: float batch norms)."""
     import kiln
     from kiln.verify import verify
 
-    kiln.compile(_bnn(conv), tmp_path / "bnn", io_type="io_stream" if conv else "io_parallel")
+    kiln.compile(_bnn(conv), tmp_path / "bnn", io_type=io_type)
     report = verify(tmp_path / "bnn", samples=500, protocol=conv)
     assert report.samples == 500
     assert (report.rtl_vs_hls_mismatches, report.rtl_vs_cpu_mismatches,
