@@ -234,3 +234,37 @@ def test_a_weight_without_a_quantizer_is_not_claimed() -> None:
                             ({}, False)):
         model = keras.Model(inp, q.QDense(3, kernel_quantizer=bits, name="fc", **kwargs)(x))
         assert frontend.reference_is_bit_exact(model, BuildOptions()) == claimed, kwargs
+
+
+@pytest.mark.parametrize("sign", [False, True], ids=["scale-shift", "folded"])
+def test_qbatchnormalization_uses_its_quantized_parameters(sign: bool, tmp_path: Path) -> None:
+    """A QBatchNormalization (QKeras's default power-of-two quantizers on every parameter,
+    which hls4ml ignores) computes with its quantized parameters: built as a batch norm of
+    those (or folded into a binary activation's thresholds), kiln.fixed equals QKeras on
+    2,000 inputs; with the float parameters nearly every output would differ."""
+    import qkeras as q
+    from tensorflow import keras
+
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+    from kiln.fixed import execute, to_float
+
+    inp = keras.Input((8,), name="x")
+    x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
+    x = q.QDense(6, kernel_quantizer=q.binary() if sign else q.quantized_bits(6, 1, alpha=1),
+                 bias_quantizer=q.quantized_bits(6, 1, alpha=1), name="fc")(x)
+    x = q.QBatchNormalization(name="qbn")(x)
+    after = q.binary() if sign else q.quantized_relu(6, 2)
+    model = keras.Model(inp, q.QActivation(after, name="act")(x))
+    rng = np.random.default_rng(2)
+    model.set_weights([rng.uniform(0.5, 2, w.shape) if "variance" in v.name or "gamma" in v.name
+                       else rng.uniform(-1, 1, w.shape)
+                       for v, w in zip(model.weights, model.get_weights(), strict=True)])
+    options = BuildOptions()
+    graph = frontend.lower(frontend.convert(model, tmp_path, options), "qbn", options)
+    assert not frontend.reference_is_bit_exact(model, options)  # a float batch norm
+    t = graph.input.out_type
+    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (2000, 8)))
+    got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
+    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert np.array_equal(got, want)

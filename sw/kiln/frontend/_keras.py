@@ -16,7 +16,7 @@ from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_wi
 from kiln.frontend._keras_check import check_layers
 from kiln.frontend._keras_rewrite import (
     is_sign_quantizer,
-    rewrite_sign_layers,
+    rewrite_layers,
     set_sign_thresholds,
 )
 from kiln.ir import FixedType
@@ -198,7 +198,7 @@ def _inexact_layer(layer: Any) -> str | None:
         return f"float activation {activation or 'softmax'} (a table in hardware)"
     if cls == "Dense" and activation not in ("", "linear"):
         return f"float activation {activation}"
-    if cls == "BatchNormalization":
+    if cls in ("BatchNormalization", "QBatchNormalization"):
         return ("batch norm in floating point; kiln's scale and shift (or binary/ternary "
                 "thresholds) are its values rounded to fixed point")
     for attr, weight in (("kernel_quantizer_internal", "kernel"),
@@ -422,7 +422,7 @@ def convert(model: Any, output_dir: Path, options: BuildOptions) -> Any:
     import hls4ml
 
     check_layers(model, options.io_type, _bit_exact_inference(model, options))
-    model, signs = rewrite_sign_layers(model)
+    model, signs = rewrite_layers(model)
     config, bit_exact = hls_config(model, options)
     try:
         model_graph = hls4ml.converters.convert_from_keras_model(

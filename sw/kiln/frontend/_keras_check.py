@@ -17,7 +17,8 @@ from kiln.frontend._keras_rewrite import (
 # Keras layer classes kiln builds (io_parallel spine). Everything else is refused up front.
 SUPPORTED_KERAS_LAYERS = (
     "InputLayer", "Dense", "QDense", "Activation", "QActivation", "ReLU", "Softmax",
-    "BatchNormalization", "Dropout", "Flatten", "LeakyReLU", "PReLU", "ELU", "ThresholdedReLU",
+    "BatchNormalization", "QBatchNormalization", "Dropout", "Flatten", "LeakyReLU", "PReLU",
+    "ELU", "ThresholdedReLU",
 )
 # Convolution and pooling layers kiln builds in both io types (no dilation).
 STREAM_KERAS_LAYERS = (
@@ -29,8 +30,6 @@ STREAM_KERAS_LAYERS = (
 )
 # The one change that makes a layer kiln does not build into one it does.
 _LAYER_FIXES = {
-    "QBatchNormalization": "use a Keras BatchNormalization (kiln builds it as a scale and "
-                           "shift per channel)",
     "QDenseBatchnorm": "train a QDense followed by a BatchNormalization instead",
     "QDepthwiseConv2DBatchnorm": "train a QDepthwiseConv2D followed by a BatchNormalization",
     "Add": "kiln builds single-path models: remove the skip connection",

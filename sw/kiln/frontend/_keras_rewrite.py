@@ -54,6 +54,8 @@ SIGN_FIXES = {
 }
 # Layers whose binary/ternary or power-of-two kernel kiln rewrites (output channels last).
 KERNEL_LAYERS = ("QDense", "QConv1D", "QConv2D")
+# Batch norms kiln folds into a sign activation after them (or builds as a scale and shift).
+BATCHNORM_LAYERS = ("BatchNormalization", "QBatchNormalization")
 _LINEAR_QUANTIZER = "quantized_bits(2, 1, alpha=1)"  # holds -1, 0 and +1 exactly
 
 
@@ -76,15 +78,27 @@ class Affine:
     shift: Floats
 
     def then_batchnorm(self, layer: Any) -> Affine:
-        """This map followed by a Keras BatchNormalization in inference."""
-        config = layer.get_config()
-        weights = {w.name.split("/")[-1].split(":")[0]: np.asarray(w.numpy(), np.float64)
-                   for w in layer.weights}
-        channels = len(weights["moving_mean"])
-        gamma = weights.get("gamma", np.ones(channels))
-        beta = weights.get("beta", np.zeros(channels))
-        factor = gamma / np.sqrt(weights["moving_variance"] + float(config["epsilon"]))
-        return Affine(self.scale * factor, (self.shift - weights["moving_mean"]) * factor + beta)
+        """This map followed by a (Q)BatchNormalization in inference."""
+        gamma, beta, mean, variance = batchnorm_params(layer)
+        factor = gamma / np.sqrt(variance + float(layer.get_config()["epsilon"]))
+        return Affine(self.scale * factor, (self.shift - mean) * factor + beta)
+
+
+def batchnorm_params(layer: Any) -> tuple[Floats, Floats, Floats, Floats]:
+    """``(gamma, beta, mean, variance)`` a Keras BatchNormalization or a QKeras
+    QBatchNormalization uses in inference (QKeras quantizes each by its quantizer first;
+    gamma 1 and beta 0 where the layer has none)."""
+    weights = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
+    values = []
+    for name, default in (("gamma", 1.0), ("beta", 0.0), ("moving_mean", 0.0),
+                          ("moving_variance", 1.0)):
+        if name not in weights:
+            values.append(np.full(len(weights["moving_mean"].numpy()), default))
+            continue
+        quantizer = getattr(layer, f"{name.removeprefix('moving_')}_quantizer_internal", None)
+        value = weights[name] if quantizer is None else quantizer(weights[name])
+        values.append(np.asarray(value.numpy(), np.float64))
+    return values[0], values[1], values[2], values[3]
 
 
 @dataclass(frozen=True)
@@ -229,7 +243,7 @@ def _threshold_layer(model_graph: Any, sign: SignThresholds) -> Any:
     return None
 
 
-def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
+def rewrite_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
     """``model`` with its binary/ternary kernels and activations rewritten (see the module
     doc), and the thresholds :func:`set_sign_thresholds` writes after conversion; ``model``
     itself when it has none."""
@@ -237,7 +251,7 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
 
     layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
     if not any(_uses_sign(la) or is_po2_kernel(getattr(la, "kernel_quantizer_internal", None))
-               for la in layers):
+               or type(la).__name__ == "QBatchNormalization" for la in layers):
         return model, []
     built: list[tuple[Any, list[Floats] | None]] = []  # new layer, its weights
     signs: list[SignThresholds] = []
@@ -275,7 +289,7 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
             built.append((type(layer).from_config(config), [values, *weights[1:]]))
             continue
         followed = index + 1 < len(layers) and _is_sign_activation(layers[index + 1])
-        if cls == "BatchNormalization" and followed:
+        if cls in BATCHNORM_LAYERS and followed:
             channels = int(layer.input_shape[-1])
             start = pending or (None, Affine(np.ones(channels), np.zeros(channels)))
             pending = (start[0], start[1].then_batchnorm(layer))
@@ -288,6 +302,9 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
             continue
         _close(built, pending)
         pending = None
+        if cls == "QBatchNormalization":
+            built.append(_plain_batchnorm(layer))
+            continue
         built.append((type(layer).from_config(layer.get_config()), layer.get_weights()))
     _close(built, pending)
     inp = keras.Input(model.input_shape[1:], name=model.layers[0].name)
@@ -299,6 +316,21 @@ def rewrite_sign_layers(model: Any) -> tuple[Any, list[SignThresholds]]:
         if new_weights is not None:
             new.set_weights(new_weights)
     return rewritten, signs
+
+
+def _plain_batchnorm(layer: Any) -> tuple[Any, list[Floats]]:
+    """A QBatchNormalization as the Keras BatchNormalization it computes in inference: its
+    parameters quantized (hls4ml 1.3 ignores the power-of-two quantizers QKeras gives it
+    by default, and would build the float ones)."""
+    from tensorflow import keras
+
+    config = layer.get_config()
+    bn = keras.layers.BatchNormalization(axis=config["axis"], epsilon=config["epsilon"],
+                                         center=config["center"], scale=config["scale"],
+                                         name=layer.name)
+    gamma, beta, mean, variance = batchnorm_params(layer)
+    weights = ([gamma] if config["scale"] else []) + ([beta] if config["center"] else [])
+    return bn, [*weights, mean, variance]
 
 
 def _uses_sign(layer: Any) -> bool:
@@ -361,7 +393,7 @@ def _close(built: list[tuple[Any, list[Floats] | None]],
 
 
 def sign_problems(model: Any) -> list[str]:
-    """Every binary/ternary use in ``model`` that :func:`rewrite_sign_layers` cannot build,
+    """Every binary/ternary use in ``model`` that :func:`rewrite_layers` cannot build,
     one line each with its fix (the layer check lists them with the others)."""
     layers = [la for la in model.layers if type(la).__name__ != "InputLayer"]
     problems = []
@@ -389,7 +421,7 @@ def sign_problems(model: Any) -> list[str]:
                 pending = None
             continue
         if _is_sign_activation(layer) or (
-                cls == "BatchNormalization" and index + 1 < len(layers)
+                cls in BATCHNORM_LAYERS and index + 1 < len(layers)
                 and _is_sign_activation(layers[index + 1])):
             pending = None
             continue
