@@ -1,5 +1,9 @@
-"""QKeras power-of-two kernels and binary/ternary quantizers, rewritten into layers hls4ml
-builds exactly.
+"""QKeras power-of-two kernels, binary/ternary quantizers and QBatchNormalization, rewritten
+into layers hls4ml builds exactly.
+
+A QBatchNormalization is, in inference, the batch norm of its quantized parameters; hls4ml
+ignores the power-of-two quantizers QKeras gives them by default, so kiln hands it a Keras
+BatchNormalization of the quantized values (:func:`batchnorm_params`).
 
 A kernel ``quantized_bits(alpha='auto_po2')`` is a power of two per output channel times a
 code, a ``quantized_po2`` kernel a signed power of two: every value is a fixed-point
