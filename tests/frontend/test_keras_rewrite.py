@@ -54,29 +54,40 @@ def _bnn(conv: bool = False) -> Any:
     return model
 
 
+def _lowered_and_run(model: Any, tmp_path: Path, io_type: str = "io_parallel",
+                     samples: int = 2000) -> tuple[Any, np.ndarray, np.ndarray]:
+    """``model`` converted and lowered, and its outputs on ``samples`` random codes of its
+    input type: (graph, kiln.fixed's as floats, Keras's), one row per sample."""
+    from kiln import frontend
+    from kiln.compiler import BuildOptions
+    from kiln.fixed import execute, to_float
+
+    options = BuildOptions(io_type=io_type)
+    graph = frontend.lower(frontend.convert(model, tmp_path, options), "m", options)
+    t = graph.input.out_type
+    rng = np.random.default_rng(4)
+    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1,
+                                          (samples, *model.input_shape[1:])))
+    got = to_float(execute(graph, codes.reshape(samples, -1))["output"], graph.output.out_type)
+    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    return graph, got.numpy(), want.reshape(samples, -1)
+
+
 @pytest.mark.parametrize("conv", [False, True], ids=["dense", "conv"])
 def test_binary_network_equals_qkeras(conv: bool, tmp_path: Path) -> None:
     """kiln.fixed == QKeras on 2,000 inputs over the input type, and the thresholds are
     the IR's: a SignThreshold per sign activation, batch norms folded into them."""
     from kiln import frontend
     from kiln.compiler import BuildOptions
-    from kiln.fixed import execute, to_float
     from kiln.ir import SIGN_TYPE, SignThreshold
 
     model = _bnn(conv)
-    options = BuildOptions(io_type="io_stream" if conv else "io_parallel")
-    graph = frontend.lower(frontend.convert(model, tmp_path, options), "bnn", options)
+    graph, got, want = _lowered_and_run(model, tmp_path, "io_stream" if conv else "io_parallel")
     signs = [n for n in graph.nodes if isinstance(n, SignThreshold)]
     assert len(signs) == 3 and all(n.out_type == SIGN_TYPE for n in signs)
     assert not any(n.name.startswith(("bn0", "bn1")) for n in graph.nodes)
-    assert not frontend.reference_is_bit_exact(model, options)  # float batch norms
-    t = graph.input.out_type
-    rng = np.random.default_rng(4)
-    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1,
-                                          (2000, *model.input_shape[1:])))
-    got = to_float(execute(graph, codes.reshape(2000, -1))["output"], graph.output.out_type)
-    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
-    assert np.array_equal(got.numpy(), want.reshape(2000, -1))
+    assert not frontend.reference_is_bit_exact(model, BuildOptions())  # float batch norms
+    assert np.array_equal(got, want)
 
 
 def test_exact_sign_models_are_claimed_bit_exact() -> None:
@@ -178,7 +189,6 @@ def test_power_of_two_kernels_take_their_exact_values(kernel: str, tmp_path: Pat
 
     from kiln import frontend
     from kiln.compiler import BuildOptions
-    from kiln.fixed import execute, to_float
 
     inp = keras.Input((8,), name="x")
     x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
@@ -187,13 +197,8 @@ def test_power_of_two_kernels_take_their_exact_values(kernel: str, tmp_path: Pat
     model = keras.Model(inp, q.QActivation(q.quantized_relu(8, 3), name="relu")(x))
     rng = np.random.default_rng(8)
     model.set_weights([rng.uniform(-3, 3, w.shape) for w in model.get_weights()])
-    options = BuildOptions()
-    graph = frontend.lower(frontend.convert(model, tmp_path, options), "po2", options)
-    assert frontend.reference_is_bit_exact(model, options)
-    t = graph.input.out_type
-    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (2000, 8)))
-    got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
-    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert frontend.reference_is_bit_exact(model, BuildOptions())
+    _, got, want = _lowered_and_run(model, tmp_path)
     assert np.array_equal(got, want)
 
 
@@ -247,7 +252,6 @@ def test_qbatchnormalization_uses_its_quantized_parameters(sign: bool, tmp_path:
 
     from kiln import frontend
     from kiln.compiler import BuildOptions
-    from kiln.fixed import execute, to_float
 
     inp = keras.Input((8,), name="x")
     x = q.QActivation(q.quantized_bits(8, 2, alpha=1), name="input_q")(inp)
@@ -260,11 +264,6 @@ def test_qbatchnormalization_uses_its_quantized_parameters(sign: bool, tmp_path:
     model.set_weights([rng.uniform(0.5, 2, w.shape) if "variance" in v.name or "gamma" in v.name
                        else rng.uniform(-1, 1, w.shape)
                        for v, w in zip(model.weights, model.get_weights(), strict=True)])
-    options = BuildOptions()
-    graph = frontend.lower(frontend.convert(model, tmp_path, options), "qbn", options)
-    assert not frontend.reference_is_bit_exact(model, options)  # a float batch norm
-    t = graph.input.out_type
-    codes = torch.from_numpy(rng.integers(t.min_code, t.max_code + 1, (2000, 8)))
-    got = to_float(execute(graph, codes)["output"], graph.output.out_type).numpy()
-    want = model.predict(to_float(codes, t).numpy().astype(np.float32), verbose=0)
+    assert not frontend.reference_is_bit_exact(model, BuildOptions())  # a float batch norm
+    _, got, want = _lowered_and_run(model, tmp_path)
     assert np.array_equal(got, want)
