@@ -15,6 +15,7 @@ from kiln.frontend._base import InputLayout, Reference, check_model_path, set_re
 from kiln.frontend._float import infer_keras_types, type_softmax_inputs, type_with_precision
 from kiln.frontend._keras_check import check_layers
 from kiln.frontend._keras_rewrite import (
+    has_float_scale,
     is_sign_quantizer,
     rewrite_layers,
     set_sign_thresholds,
@@ -208,10 +209,7 @@ def _inexact_layer(layer: Any) -> str | None:
             return (f"{weight} without a quantizer: float values rounded to hls4ml's type in "
                     "hardware")
     kernel = getattr(layer, "kernel_quantizer_internal", None)
-    alpha = getattr(kernel, "alpha", None)
-    if is_sign_quantizer(kernel) and (alpha == "auto" or (
-            alpha is not None and not isinstance(alpha, str)
-            and not math.log2(float(alpha)).is_integer())):
+    if is_sign_quantizer(kernel) and has_float_scale(kernel):
         return f"kernel {kernel}: a scale per channel that is not a power of two"
     if cls == "QConv2DBatchnorm":
         return ("batch norm folded into the kernel in floating point (float32 in QKeras, "

@@ -11,6 +11,7 @@ from kiln.frontend._keras_rewrite import (
     SIGN_FIXES,
     SIGN_QUANTIZERS,
     is_po2_kernel,
+    quantizer_name,
     sign_problems,
 )
 
@@ -89,11 +90,9 @@ def _quantizer_problem(layer: Any) -> str | None:
     for attr in ("quantizer", "kernel_quantizer_internal", "bias_quantizer_internal",
                  "activation"):  # QDense(activation='binary') holds a quantizer there
         quantizer = getattr(layer, attr, None)
-        name = type(quantizer).__name__
         if quantizer is None:
             continue
-        if name == "function":  # QActivation('binary_tanh') and the like
-            name = getattr(quantizer, "__name__", name)
+        name = quantizer_name(quantizer)  # QActivation('binary_tanh') holds a function
         if name in SIGN_QUANTIZERS or name in SIGN_FIXES:
             continue  # kiln.frontend._keras_rewrite checks and builds them
         if (attr == "kernel_quantizer_internal" and is_po2_kernel(quantizer)

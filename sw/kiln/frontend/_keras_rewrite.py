@@ -69,6 +69,14 @@ def quantizer_name(quantizer: Any) -> str:
     return str(getattr(quantizer, "__name__", name)) if name == "function" else name
 
 
+def has_float_scale(quantizer: Any) -> bool:
+    """Whether a quantizer's ``alpha`` scales by something other than a power of two
+    (``"auto"``, or a number like 0.3): no fixed-point value holds it exactly."""
+    alpha = getattr(quantizer, "alpha", None)
+    return alpha == "auto" or (alpha is not None and not isinstance(alpha, str)
+                               and not math.log2(float(alpha)).is_integer())
+
+
 def is_sign_quantizer(quantizer: Any) -> bool:
     return quantizer is not None and quantizer_name(quantizer) in SIGN_QUANTIZERS
 
@@ -417,10 +425,7 @@ def sign_problems(model: Any) -> list[str]:
                 problems.append(f"{at}: {quantizer_name(quantizer)} {fix}")
         kernel: Any = getattr(layer, "kernel_quantizer_internal", None)
         if cls in KERNEL_LAYERS and is_sign_quantizer(kernel):
-            alpha = kernel.alpha
-            scaled = alpha == "auto" or (not isinstance(alpha, str) and alpha is not None
-                                         and not math.log2(float(alpha)).is_integer())
-            pending = layer if scaled else None
+            pending = layer if has_float_scale(kernel) else None
             if is_sign_quantizer(getattr(layer, "activation", None)):
                 pending = None
             continue
